@@ -1,0 +1,474 @@
+"""The XQueue application object: handlers, backends, and the client API."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import structlog
+
+from .errors import (
+    BackendError,
+    TaskAlreadyFinished,
+    TaskNotFound,
+    UnknownTaskType,
+    ValidationError,
+)
+from .events import EventBus
+from .handlers import Executor, HandlerSpec, check_type_name, make_spec
+from .ids import new_id
+from .interfaces import Broker, Notifier, Role, Store
+from .models import (
+    CancelOutcome,
+    Message,
+    Page,
+    Task,
+    TaskEvent,
+    TaskStatus,
+)
+from .plugins import Plugins
+from .settings import Settings, load_settings
+from .validation import SubmitRequest, check_limit, check_submit
+
+if TYPE_CHECKING:
+    from .client import BlockingClient
+    from .worker import Worker
+
+F = TypeVar("F", bound=Callable[..., Any])
+log = structlog.get_logger("xqueue")
+KNOWN_TYPES_TTL = 2.0
+MAX_LIST_LIMIT = 1000
+
+
+class XQueue:
+    """An xqueue application: register handlers, submit tasks, run workers.
+
+    ::
+
+        app = XQueue()
+
+        @app.task("email", max_retry=3)
+        async def send_email(payload, ctx):
+            ...
+
+        async with app:
+            task = await app.submit("email", {"to": "a@example.com"})
+
+    :param broker, store, notify: backend URLs; default from settings
+        (``XQUEUE_BROKER`` ..., else the embedded ``sqlite:///xqueue.db``).
+    :param settings: a complete :class:`Settings`; otherwise they are loaded
+        from ``config_file``/``xqueue.toml``, the environment and ``overrides``.
+    :param plugins: extra plugin objects or modules to register (tests, apps).
+    :param autoload_plugins: load plugins of the ``xqueue`` entry-point group.
+    """
+
+    def __init__(
+        self,
+        name: str = "xqueue",
+        *,
+        broker: str | None = None,
+        store: str | None = None,
+        notify: Sequence[str] | str | None = None,
+        settings: Settings | None = None,
+        config_file: str | None = None,
+        plugins: Iterable[object] = (),
+        autoload_plugins: bool = True,
+        **overrides: Any,
+    ) -> None:
+        self.name = name
+        self._init_args = {
+            "broker": broker,
+            "store": store,
+            "notify": notify,
+            "config_file": config_file,
+            **overrides,
+        }
+        self._settings = settings
+        self.plugins = Plugins(autoload=autoload_plugins, extra=plugins)
+        self._handlers: dict[str, HandlerSpec] = {}
+        self._plugin_handlers_loaded = False
+        self.broker: Broker | None = None
+        self.store: Store | None = None
+        self.notifiers: list[Notifier] = []
+        self.events = EventBus(None, [])
+        self._opened = 0
+        self._open_lock: asyncio.Lock | None = None
+        self._known_types: tuple[float, set[str]] = (0.0, set())
+
+    # -- configuration ------------------------------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        """The app's settings, loaded and validated on first use."""
+        if self._settings is None:
+            args = dict(self._init_args)
+            config_file = args.pop("config_file")
+            notify = args.get("notify")
+            if isinstance(notify, str):
+                args["notify"] = (notify,)
+            self._settings = load_settings(config_file=config_file, overrides=args)
+        return self._settings
+
+    def configure(self, **changes: Any) -> None:
+        """Change settings before the app opens (the CLI applies its flags this way)."""
+        if self._opened:
+            raise RuntimeError("configure() must be called before the app opens")
+        self._settings = self.settings.replace(**changes)
+
+    # -- handlers -------------------------------------------------------------
+
+    def task(
+        self,
+        task_type: str,
+        *,
+        max_retry: int = 0,
+        queue_timeout: float = 0.0,
+        process_timeout: float = 0.0,
+        priority: int = 0,
+        executor: Executor | None = None,
+        retry_backoff: float | None = None,
+    ) -> Callable[[F], F]:
+        """Register the decorated function as the handler of ``task_type``.
+
+        The handler takes ``(payload)`` or ``(payload, ctx)`` and may be async
+        (runs on the event loop) or plain (runs on its own thread, or with
+        ``executor="process"`` in a child process that is killed at its
+        timeout). The keyword arguments are defaults for tasks of this type;
+        a submit may override them. Returns the function unchanged.
+        """
+
+        def decorate(func: F) -> F:
+            self._add_handler(
+                make_spec(
+                    task_type,
+                    func,
+                    max_retry=max_retry,
+                    queue_timeout=queue_timeout,
+                    process_timeout=process_timeout,
+                    priority=priority,
+                    executor=executor,
+                    retry_backoff=retry_backoff,
+                )
+            )
+            return func
+
+        return decorate
+
+    def _add_handler(self, spec: HandlerSpec) -> None:
+        if spec.type in self._handlers:
+            other = self._handlers[spec.type]
+            raise ValidationError(
+                f"task type {spec.type!r} is registered twice ({other.source} and {spec.source})"
+            )
+        self._handlers[spec.type] = spec
+
+    @property
+    def handlers(self) -> Mapping[str, HandlerSpec]:
+        """Every handler: the app's own and those of installed handler packages."""
+        if not self._plugin_handlers_loaded:
+            self._plugin_handlers_loaded = True
+            for impl in self.plugins.hook.xqueue_register_handlers.get_hookimpls():
+
+                def register(
+                    task_type: str, func: Callable[..., Any], _src: str = impl.plugin_name,
+                    **options: Any,
+                ) -> None:
+                    self._add_handler(make_spec(task_type, func, source=_src, **options))
+
+                impl.function(register=register)
+        return self._handlers
+
+    # -- life -------------------------------------------------------------------
+
+    def _make(self, role: Role, url: str) -> Any:
+        spec = self.plugins.backend_spec(role, url)
+        return spec.factory(url, self.settings)
+
+    async def open(self) -> None:
+        """Create and connect the backends (idempotent; pairs with :meth:`close`)."""
+        if self._open_lock is None:
+            self._open_lock = asyncio.Lock()
+        async with self._open_lock:
+            self._opened += 1
+            if self._opened > 1:
+                return
+            try:
+                settings = self.settings
+                self.plugins.hook.xqueue_configure(settings=settings)
+                self.handlers  # noqa: B018 - load handler plugins now: errors surface at start
+                self.store = self._make("store", settings.store)
+                self.broker = self._make("broker", settings.broker)
+                self.notifiers = [self._make("notifier", url) for url in settings.notify]
+                await self.store.open()
+                await self.broker.open()
+                for notifier in self.notifiers:
+                    await notifier.open()
+                self.events = EventBus(self.plugins.hook, self.notifiers)
+            except BaseException:
+                self._opened = 1
+                await self._close_backends()
+                self._opened = 0
+                raise
+
+    async def close(self) -> None:
+        """Disconnect (when the last :meth:`open` is balanced)."""
+        if self._opened == 0:
+            return
+        self._opened -= 1
+        if self._opened == 0:
+            await self._close_backends()
+
+    async def _close_backends(self) -> None:
+        for backend in [*self.notifiers, self.broker, self.store]:
+            if backend is not None:
+                try:
+                    await backend.close()
+                except Exception:
+                    log.exception("closing backend failed", url=backend.url)
+        self.notifiers, self.broker, self.store = [], None, None
+
+    async def __aenter__(self) -> XQueue:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _backends(self) -> tuple[Broker, Store]:
+        if self.broker is None or self.store is None:
+            raise RuntimeError("the app is not open: use 'async with app:' or 'await app.open()'")
+        return self.broker, self.store
+
+    # -- submitting -----------------------------------------------------------
+
+    async def known_types(self, refresh: bool = False) -> set[str]:
+        """Types a submit may use: this app's handlers plus those workers announced."""
+        _, store = self._backends()
+        stamp, cached = self._known_types
+        if refresh or time.monotonic() - stamp > KNOWN_TYPES_TTL:
+            cached = {info.name for info in await store.known_types()}
+            self._known_types = (time.monotonic(), cached)
+        return cached | set(self.handlers)
+
+    async def _check_type(self, task_type: str) -> None:
+        if task_type in self.handlers:
+            return
+        known = await self.known_types()
+        if task_type not in known:
+            known = await self.known_types(refresh=True)
+        if task_type not in known:
+            listing = ", ".join(sorted(known)) or "none (start a worker with handlers)"
+            raise UnknownTaskType(
+                f"no worker has registered task type {task_type!r}; registered types: {listing}"
+            )
+
+    def _build(self, req: SubmitRequest, now: float) -> Task:
+        spec = self.handlers.get(req.type)
+
+        def pick(value: Any, attr: str, fallback: Any) -> Any:
+            if value is not None:
+                return value
+            return getattr(spec, attr) if spec is not None else fallback
+
+        eta = req.eta
+        if req.delay:
+            eta = now + req.delay
+        return Task(
+            id=new_id(),
+            type=req.type,
+            payload=req.payload,
+            priority=pick(req.priority, "priority", 0),
+            max_retry=pick(req.max_retry, "max_retry", 0),
+            queue_timeout=pick(req.queue_timeout, "queue_timeout", 0.0),
+            process_timeout=pick(req.process_timeout, "process_timeout", 0.0),
+            eta=eta,
+            idempotency_key=req.idempotency_key,
+        )
+
+    async def submit(self, task_type: str, payload: Mapping[str, Any] | None = None,
+                     **options: Any) -> Task:
+        """Submit one task and return its record (``pending``).
+
+        Options: ``priority``, ``max_retry``, ``queue_timeout``,
+        ``process_timeout`` (seconds), ``delay`` (seconds) or ``eta`` (epoch
+        seconds or ISO 8601), ``idempotency_key`` (a second submit with the
+        same key returns the first task). Raises :class:`ValidationError` or
+        :class:`UnknownTaskType` and changes nothing on bad input.
+        """
+        data = {"type": task_type, "payload": payload, **options}
+        return (await self.submit_many([data]))[0]
+
+    async def submit_many(self, items: Sequence[Mapping[str, Any]]) -> list[Task]:
+        """Submit several tasks at once (all validated before any is stored)."""
+        broker, store = self._backends()
+        requests: list[SubmitRequest] = []
+        for index, item in enumerate(items):
+            try:
+                requests.append(check_submit(item, self.settings.max_payload_bytes))
+            except ValidationError as exc:
+                if len(items) == 1:
+                    raise
+                raise type(exc)(f"task {index}: {exc}") from None
+        for task_type in {r.type for r in requests}:
+            await self._check_type(task_type)
+        now = await store.now()
+        tasks = [self._build(r, now) for r in requests]
+        created = await store.create(tasks, self.settings.publish_grace)
+        new = [task for task, is_new in created if is_new]
+        due = [t for t in new if t.eta is None or t.eta <= now]
+        if due:
+            try:
+                await broker.publish([Message(t.id, t.type, t.priority) for t in due])
+            except BaseException:
+                await store.discard([t.id for t in new])
+                raise
+            await store.mark_queued([t.id for t in due])
+        if new and self.events.wanted:
+            await self.events.emit([TaskEvent.of(t) for t in new])
+        for task in new:
+            log.debug("task submitted", task_id=task.id, task_type=task.type)
+        return [task for task, _ in created]
+
+    # -- reading and controlling ----------------------------------------------
+
+    async def get(self, task_id: str) -> Task:
+        """The task's current record; raises :class:`TaskNotFound`."""
+        _, store = self._backends()
+        task = await store.get(task_id)
+        if task is None:
+            raise TaskNotFound(f"task {task_id!r} not found")
+        return task
+
+    async def wait(
+        self,
+        task_id: str,
+        timeout: float | None = None,
+        on_change: Callable[[Task], None] | None = None,
+    ) -> Task:
+        """Wait until the task is terminal; raises TimeoutError after ``timeout``.
+
+        ``on_change`` is called whenever the status or progress changes.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        last: tuple[Any, ...] | None = None
+        delay = 0.002
+        while True:
+            task = await self.get(task_id)
+            state = (task.status, task.progress, task.retry)
+            if state != last:
+                last = state
+                if on_change is not None:
+                    on_change(task)
+            if task.terminal:
+                return task
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"task {task_id} is still {task.status} after {timeout}s")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.1)
+
+    async def cancel(self, task_id: str) -> Task:
+        """Cancel a task: pending never runs, running is stopped within a second.
+
+        Raises :class:`TaskNotFound`, or :class:`TaskAlreadyFinished` for a
+        terminal task. Returns the task as it is after the request.
+        """
+        _, store = self._backends()
+        result, events = await store.cancel(task_id)
+        await self.events.emit(events)
+        if result is None:
+            raise TaskNotFound(f"task {task_id!r} not found")
+        if result.outcome == CancelOutcome.FINISHED:
+            raise TaskAlreadyFinished(
+                f"task {task_id} already finished with status {result.task.status}"
+            )
+        return result.task
+
+    async def list(
+        self,
+        status: str | TaskStatus | None = None,
+        type: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        """Tasks newest first, filtered by status and type; page with ``cursor``."""
+        _, store = self._backends()
+        if status is not None:
+            try:
+                status = TaskStatus(status)
+            except ValueError:
+                raise ValidationError(
+                    f"status must be one of {', '.join(s.value for s in TaskStatus)}, "
+                    f"got {status!r}"
+                ) from None
+        if type is not None:
+            check_type_name(type)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST_LIMIT:
+            raise ValidationError(f"limit must be between 1 and {MAX_LIST_LIMIT}, got {limit!r}")
+        return await store.list_tasks(status, type, limit, cursor)
+
+    async def stats(self) -> dict[str, Any]:
+        """Counts by status and type, tokens in use and limits per type, broker numbers."""
+        broker, store = self._backends()
+        counts = await store.counts()
+        by_status = {s.value: counts["status"].get(s.value, 0) for s in TaskStatus}
+        return {
+            "total": sum(by_status.values()),
+            "by_status": by_status,
+            "by_type": counts["type"],
+            "running": await store.running(),
+            "limits": await store.limits(),
+            "broker": await broker.stats(),
+        }
+
+    async def set_concurrency(self, task_type: str, limit: int | None) -> None:
+        """Set the cluster-wide limit of running tasks of a type (None: no limit).
+
+        The type must be registered (by this app or an announced worker).
+        Takes effect for new starts at once; running tasks finish.
+        """
+        _, store = self._backends()
+        check_type_name(task_type)
+        if limit is not None:
+            limit = check_limit(limit)
+        await self._check_type(task_type)
+        await store.set_limit(task_type, limit)
+
+    async def get_concurrency(self) -> dict[str, dict[str, int | None]]:
+        """``{type: {"max_concurrency": n|None, "running": n}}`` for every known type."""
+        _, store = self._backends()
+        limits = await store.limits()
+        running = await store.running()
+        types = sorted(set(limits) | set(running) | await self.known_types())
+        return {
+            t: {"max_concurrency": limits.get(t), "running": running.get(t, 0)} for t in types
+        }
+
+    async def health(self) -> dict[str, str]:
+        """``{role: "ok" | error}`` for the broker, the store and each notifier."""
+        broker, store = self._backends()
+        out: dict[str, str] = {}
+        for role, backend in [("broker", broker), ("store", store)] + [
+            (f"notifier:{n.url}", n) for n in self.notifiers
+        ]:
+            try:
+                await asyncio.wait_for(backend.ping(), 5)
+                out[role] = "ok"
+            except (BackendError, OSError, TimeoutError, Exception) as exc:
+                out[role] = f"error: {exc}"
+        return out
+
+    # -- helpers ------------------------------------------------------------------
+
+    def worker(self, **options: Any) -> Worker:
+        """A :class:`Worker` for this app (see its options)."""
+        from .worker import Worker
+
+        return Worker(self, **options)
+
+    def client(self) -> BlockingClient:
+        """A blocking client, for scripts that do not use asyncio."""
+        from .client import BlockingClient
+
+        return BlockingClient(self)

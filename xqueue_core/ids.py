@@ -1,0 +1,44 @@
+"""Sortable unique task ids (ULID layout: 48-bit milliseconds + 80 random bits)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
+_lock = threading.Lock()
+_last_ms = 0
+_last_rand = 0
+
+
+def _encode(value: int, length: int) -> str:
+    out = []
+    for _ in range(length):
+        out.append(_ALPHABET[value & 31])
+        value >>= 5
+    return "".join(reversed(out))
+
+
+def new_id() -> str:
+    """Return a 26-character id that sorts by creation time.
+
+    Within one millisecond the random part is incremented, so ids made by one
+    process are strictly increasing (monotonic ULID).
+    """
+    global _last_ms, _last_rand
+    with _lock:
+        ms = int(time.time() * 1000)
+        if ms <= _last_ms:
+            ms = _last_ms
+            _last_rand = (_last_rand + 1) & ((1 << 80) - 1)
+        else:
+            _last_ms = ms
+            _last_rand = int.from_bytes(os.urandom(10), "big") >> 1  # room to increment
+        rand = _last_rand
+    return _encode(ms, 10) + _encode(rand, 16)
+
+
+def is_valid_id(value: str) -> bool:
+    """Tell whether ``value`` has the shape of an id made by :func:`new_id`."""
+    return len(value) == 26 and all(c in _ALPHABET for c in value)

@@ -1,0 +1,220 @@
+"""The three backend roles as typing protocols: Broker, Store, Notifier.
+
+A backend plugin implements one or more of them and hands a factory to the core
+through :func:`xqueue_core.hookspecs.xqueue_register_backends`. The core only
+ever talks to backends through these methods; every method is a coroutine and
+may raise :class:`~xqueue_core.errors.BackendError` when the service fails.
+
+Semantics every implementation must keep are asserted by the contract suites in
+:mod:`xqueue_core.testing` (``StoreContract``, ``BrokerContract``,
+``NotifierContract``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+from .models import (
+    CancelResult,
+    Claim,
+    Delivery,
+    Finish,
+    Heartbeat,
+    Message,
+    Page,
+    Task,
+    TaskEvent,
+    TaskStatus,
+    TypeInfo,
+)
+
+if TYPE_CHECKING:
+    from .settings import Settings
+
+Role = Literal["broker", "store", "notifier"]
+ROLES: tuple[Role, ...] = ("broker", "store", "notifier")
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What every backend has: a URL, and an explicit open/close life."""
+
+    url: str
+
+    async def open(self) -> None:
+        """Connect. Raise BackendError with the reason when the service is unreachable."""
+
+    async def close(self) -> None:
+        """Release connections and background tasks. Safe to call twice."""
+
+    async def ping(self) -> None:
+        """Raise BackendError if the service does not answer now (used by health checks)."""
+
+
+@runtime_checkable
+class Store(Backend, Protocol):
+    """Task records, atomic transitions, leases, per-type limits, the event log.
+
+    Every transition is one atomic compare-and-set inside the store, judged by
+    the store's own clock. Methods that change tasks return the events they
+    caused, in order; the store also appends them to its event log.
+    """
+
+    async def now(self) -> float:
+        """The store's clock (seconds since the epoch)."""
+
+    async def create(
+        self, tasks: Sequence[Task], publish_grace: float
+    ) -> list[tuple[Task, bool]]:
+        """Insert new pending tasks; ``created_at``/``updated_at`` are set by the store.
+
+        A task whose ``idempotency_key`` is already used is not inserted: its
+        pair is ``(existing_task, False)``. New tasks are ``(task, True)`` and are
+        due for publishing at ``max(eta, now + publish_grace)``: unless
+        :meth:`mark_queued` is called first, :meth:`take_due` hands them out
+        again (so a crash between create and publish loses nothing).
+        """
+
+    async def mark_queued(self, task_ids: Sequence[str]) -> None:
+        """Record that these tasks' messages are on the broker."""
+
+    async def discard(self, task_ids: Sequence[str]) -> None:
+        """Delete tasks that were created but could not be published (rollback)."""
+
+    async def take_due(self, limit: int, hold: float) -> list[Message]:
+        """Hand out pending tasks whose publish time has come, highest priority first.
+
+        Each one handed out is not handed out again for ``hold`` seconds; the
+        caller publishes them and then calls :meth:`mark_queued`.
+        """
+
+    async def claim(
+        self, task_ids: Sequence[str], worker_id: str, lease: float
+    ) -> tuple[list[Claim], list[TaskEvent]]:
+        """Try to start each task for ``worker_id`` under a lease of ``lease`` seconds.
+
+        STARTED: it was pending and due, its type was below its limit; it is now
+        ``processing`` and holds one of its type's tokens (the lease is the token).
+        A ``processing`` task whose lease expired is taken over (a re-run).
+        DEFERRED: its type is at its limit; it is parked in the store and becomes
+        due again when a token frees (or after a short safety interval).
+        GONE: nothing to run (terminal, not due yet, running under a live lease,
+        unknown); a task past its queue timeout becomes ``timeout`` here.
+        """
+
+    async def heartbeat(self, worker_id: str, task_ids: Sequence[str], lease: float) -> Heartbeat:
+        """Extend the leases (and so the tokens) of the caller's running tasks.
+
+        Returns the ids whose cancel was requested and those no longer owned.
+        """
+
+    async def finish(self, finishes: Sequence[Finish]) -> tuple[list[bool], list[TaskEvent]]:
+        """Record how runs ended; each is applied only if ``worker_id`` still owns the task.
+
+        Frees the token and wakes one parked task of the same type.
+        """
+
+    async def report_progress(
+        self, task_id: str, worker_id: str, progress: float
+    ) -> TaskEvent | None:
+        """Store a running task's progress (0..1); None if the caller does not own it."""
+
+    async def get(self, task_id: str) -> Task | None:
+        """Read one task. An overdue pending task is turned into ``timeout`` first."""
+
+    async def list_tasks(
+        self,
+        status: TaskStatus | None = None,
+        type: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        """Tasks newest first, filtered, ``limit`` at a time."""
+
+    async def cancel(self, task_id: str) -> tuple[CancelResult | None, list[TaskEvent]]:
+        """Cancel a pending task now, or ask the worker of a running one to stop it.
+
+        Returns None when the task does not exist.
+        """
+
+    async def counts(self) -> dict[str, dict[str, int]]:
+        """``{"status": {status: n}, "type": {type: n}}`` over tasks kept by the store."""
+
+    async def set_limit(self, task_type: str, limit: int | None) -> None:
+        """Set (or with None remove) the cluster-wide concurrency limit of a type."""
+
+    async def limits(self) -> dict[str, int]:
+        """All configured limits."""
+
+    async def running(self) -> dict[str, int]:
+        """Tokens in use per type (runs with a live lease)."""
+
+    async def announce(self, worker_id: str, task_types: Sequence[str]) -> None:
+        """Record that a worker handles these types (refreshes their last-seen time)."""
+
+    async def known_types(self) -> list[TypeInfo]:
+        """Every type some worker has announced, with when it was last seen."""
+
+    async def maintain(self, max_redeliveries: int) -> list[TaskEvent]:
+        """Periodic upkeep, safe to run from many processes at once.
+
+        Overdue pending tasks become ``timeout``; ``processing`` tasks whose lease
+        expired go back to ``pending`` (or ``failed`` after ``max_redeliveries``
+        lost runs); terminal tasks past their retention are deleted, reported as
+        events of kind ``"purged"``.
+        """
+
+    async def read_events(
+        self, after: str | None, limit: int, timeout: float
+    ) -> list[tuple[str, TaskEvent]]:
+        """Events after cursor ``after`` (None: only new ones), waiting up to ``timeout``.
+
+        Returns ``(cursor, event)`` pairs in order.
+        """
+
+
+@runtime_checkable
+class Broker(Backend, Protocol):
+    """Carries task messages from submitters to workers, highest priority first.
+
+    Delivery is at least once: a message fetched and not acknowledged is
+    delivered again (after the worker dies, or a visibility timeout). The store's
+    claim turns duplicates into no-ops.
+    """
+
+    async def publish(self, messages: Sequence[Message]) -> None:
+        """Durably enqueue messages; returns once the broker has accepted them all."""
+
+    async def fetch(self, max_messages: int, timeout: float) -> list[Delivery]:
+        """Up to ``max_messages`` deliveries, waiting up to ``timeout`` for the first."""
+
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        """The outcome of these deliveries is recorded; never deliver them again."""
+
+    async def stats(self) -> dict[str, Any]:
+        """Broker-side numbers (queue depth, lag per partition, ...)."""
+
+
+@runtime_checkable
+class Notifier(Backend, Protocol):
+    """Pushes task events to the outside. It must never block or break a worker."""
+
+    async def notify(self, events: Sequence[TaskEvent]) -> None:
+        """Hand over events (in order per task). Buffer; do not wait on the network."""
+
+
+Factory = Callable[[str, "Settings"], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class BackendSpec:
+    """A named factory a plugin offers for one role and some URL schemes."""
+
+    role: Role
+    schemes: tuple[str, ...]
+    factory: Factory
+    description: str = ""
+    install_hint: str = ""
+    plugin: str = ""  # filled in by the plugin manager: which plugin registered it

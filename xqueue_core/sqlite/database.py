@@ -1,0 +1,198 @@
+"""One SQLite file shared by the embedded broker and store.
+
+All statements run on one thread per file and process (sqlite3 objects are not
+thread-safe); coroutines hand work to it. WAL mode and ``BEGIN IMMEDIATE``
+make it safe for several worker processes on one host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import unquote, urlsplit
+
+from ..errors import BackendError, SettingsError
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    id TEXT PRIMARY KEY,
+    type TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    priority INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL,
+    retry INTEGER NOT NULL DEFAULT 0,
+    max_retry INTEGER NOT NULL DEFAULT 0,
+    queue_timeout REAL NOT NULL DEFAULT 0,
+    process_timeout REAL NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    started_at REAL,
+    completed_at REAL,
+    eta REAL,
+    error TEXT,
+    worker_id TEXT,
+    result TEXT,
+    progress REAL,
+    idempotency_key TEXT UNIQUE,
+    redeliveries INTEGER NOT NULL DEFAULT 0,
+    deadline REAL,
+    publish_at REAL,
+    parked INTEGER NOT NULL DEFAULT 0,
+    lease_until REAL,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    expires_at REAL
+);
+CREATE INDEX IF NOT EXISTS tasks_publish ON tasks(publish_at) WHERE publish_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS tasks_deadline ON tasks(deadline) WHERE deadline IS NOT NULL;
+CREATE INDEX IF NOT EXISTS tasks_running ON tasks(type, lease_until)
+    WHERE status = 'processing';
+CREATE INDEX IF NOT EXISTS tasks_expires ON tasks(expires_at) WHERE expires_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS tasks_status ON tasks(status, id);
+CREATE INDEX IF NOT EXISTS tasks_type ON tasks(type, id);
+CREATE INDEX IF NOT EXISTS tasks_parked ON tasks(type, priority DESC, id) WHERE parked = 1;
+CREATE TABLE IF NOT EXISTS limits (type TEXT PRIMARY KEY, max_concurrency INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS types (
+    type TEXT PRIMARY KEY, last_seen REAL NOT NULL, worker_id TEXT
+);
+CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    task_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    visible_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_priority ON messages(priority DESC, seq);
+"""
+
+
+def path_from_url(url: str) -> str:
+    """``sqlite:///rel.db`` → ``rel.db``; ``sqlite:////abs.db`` → ``/abs.db``; ``:memory:`` refused."""
+    parts = urlsplit(url)
+    if parts.scheme != "sqlite":
+        raise SettingsError(f"{url!r} is not a sqlite:// URL")
+    if parts.netloc not in ("", "localhost"):
+        raise SettingsError(
+            f"{url!r}: a sqlite URL names a local file, like sqlite:///xqueue.db "
+            "(relative) or sqlite:////var/lib/xqueue.db (absolute)"
+        )
+    path = unquote(parts.path)
+    if path.startswith("/"):
+        path = path[1:]
+    if not path or path == ":memory:":
+        raise SettingsError(
+            f"{url!r}: give a file name, like sqlite:///xqueue.db (several processes "
+            "share the queue through the file, so an in-memory database cannot work)"
+        )
+    return path
+
+
+class Database:
+    """A connection on its own thread, shared (refcounted) within a process."""
+
+    _shared: dict[tuple[str, int], Database] = {}
+    _shared_lock = threading.Lock()
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"xqueue-sqlite:{path}")
+        self._conn: sqlite3.Connection | None = None
+        self._refs = 0
+        self._opened = False
+        self.local_writes = 0  # bumped on every commit made through this object
+
+    @classmethod
+    def acquire(cls, path: str) -> Database:
+        """The process-wide database object for ``path`` (one more reference)."""
+        import os
+
+        key = (str(Path(path).resolve()), os.getpid())
+        with cls._shared_lock:
+            db = cls._shared.get(key)
+            if db is None:
+                db = cls._shared[key] = Database(path)
+            db._refs += 1
+            return db
+
+    async def release(self) -> None:
+        """Drop a reference; the last one closes the connection and the thread."""
+        import os
+
+        with self._shared_lock:
+            self._refs -= 1
+            if self._refs > 0:
+                return
+            self._shared.pop((str(Path(self.path).resolve()), os.getpid()), None)
+        if self._conn is not None:
+            await self.run(self._close)
+        self._executor.shutdown(wait=True)
+
+    def _close(self, conn: sqlite3.Connection) -> None:
+        conn.close()
+        self._conn = None
+
+    def _connect(self) -> sqlite3.Connection:
+        parent = Path(self.path).resolve().parent
+        if not parent.is_dir():
+            raise BackendError(f"sqlite: directory {str(parent)!r} does not exist")
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 30000")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = OFF")
+        conn.executescript(SCHEMA)
+        return conn
+
+    async def open(self) -> None:
+        if self._opened:
+            return
+        self._opened = True
+        await self.run(lambda conn: None)
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(connection)`` on the database thread."""
+
+        def call() -> T:
+            if self._conn is None:
+                self._conn = self._connect()
+            return fn(self._conn)
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        except sqlite3.Error as exc:
+            raise BackendError(f"sqlite {self.path}: {exc}") from exc
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` inside one ``BEGIN IMMEDIATE`` transaction (all or nothing)."""
+
+        def tx(conn: sqlite3.Connection) -> T:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            self.local_writes += 1
+            return result
+
+        return await self.run(tx)
+
+    async def version(self) -> tuple[int, int]:
+        """Changes whenever anyone commits: ``PRAGMA data_version`` sees other
+        connections, ``local_writes`` this one (cheap: no read transaction)."""
+        return await self.run(
+            lambda c: (int(c.execute("PRAGMA data_version").fetchone()[0]), self.local_writes)
+        )
+
+
+def placeholders(n: int) -> str:
+    return ",".join("?" * n)
+

@@ -1,0 +1,604 @@
+"""SqliteStore: the embedded store (task records, leases, limits, event log)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from ..interfaces import Store
+from ..models import (
+    CancelOutcome,
+    CancelResult,
+    Claim,
+    ClaimOutcome,
+    Finish,
+    FinishKind,
+    Heartbeat,
+    Message,
+    Page,
+    Task,
+    TaskEvent,
+    TaskStatus,
+    TypeInfo,
+)
+from ..settings import Settings
+from .database import Database, path_from_url, placeholders
+
+COLUMNS = (
+    "id, type, payload, priority, status, retry, max_retry, queue_timeout, process_timeout, "
+    "created_at, updated_at, started_at, completed_at, eta, error, worker_id, result, progress, "
+    "idempotency_key, redeliveries"
+)
+EVENT_LOG_SIZE = 10_000
+PARK_RECHECK = 1.0  # a parked task is looked at again after this long even if nothing wakes it
+
+
+def _row_to_task(row: Sequence[Any]) -> Task:
+    return Task(
+        id=row[0],
+        type=row[1],
+        payload=orjson.loads(row[2]),
+        priority=row[3],
+        status=TaskStatus(row[4]),
+        retry=row[5],
+        max_retry=row[6],
+        queue_timeout=row[7],
+        process_timeout=row[8],
+        created_at=row[9],
+        updated_at=row[10],
+        started_at=row[11],
+        completed_at=row[12],
+        eta=row[13],
+        error=row[14],
+        worker_id=row[15],
+        result=None if row[16] is None else orjson.loads(row[16]),
+        progress=row[17],
+        idempotency_key=row[18],
+        redeliveries=row[19],
+    )
+
+
+class _Tx:
+    """Helpers used inside one write transaction; collects the events it causes."""
+
+    def __init__(self, conn: sqlite3.Connection, now: float) -> None:
+        self.conn = conn
+        self.now = now
+        self.events: list[TaskEvent] = []
+
+    def task(self, task_id: str) -> Task | None:
+        row = self.conn.execute(f"SELECT {COLUMNS} FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        return None if row is None else _row_to_task(row)
+
+    def emit(self, task: Task, kind: str = "status") -> None:
+        event = TaskEvent.of(task, kind)
+        self.events.append(event)
+        self.conn.execute(
+            "INSERT INTO events (data) VALUES (?)", (orjson.dumps(event.to_dict()).decode(),)
+        )
+
+    def terminate(
+        self, task: Task, status: TaskStatus, error: str | None, retention: float, result: Any = None
+    ) -> None:
+        task.status = status
+        task.error = error
+        task.updated_at = task.completed_at = self.now
+        if status == TaskStatus.SUCCESS:
+            task.result = result
+            task.progress = 1.0
+        self.conn.execute(
+            "UPDATE tasks SET status=?, error=?, updated_at=?, completed_at=?, result=?, "
+            "progress=?, deadline=NULL, publish_at=NULL, parked=0, lease_until=NULL, "
+            "cancel_requested=0, expires_at=? WHERE id=?",
+            (
+                str(status),
+                error,
+                self.now,
+                self.now,
+                None if task.result is None else orjson.dumps(task.result).decode(),
+                task.progress,
+                self.now + retention,
+                task.id,
+            ),
+        )
+        self.emit(task)
+
+    def to_pending(self, task: Task, eta: float | None, error: str | None, retry: int) -> None:
+        task.status = TaskStatus.PENDING
+        task.eta = eta
+        task.error = error
+        task.retry = retry
+        task.worker_id = None
+        task.updated_at = self.now
+        self.conn.execute(
+            "UPDATE tasks SET status='pending', eta=?, error=?, retry=?, worker_id=NULL, "
+            "updated_at=?, lease_until=NULL, cancel_requested=0, publish_at=?, "
+            "redeliveries=? WHERE id=?",
+            (eta, error, retry, self.now, eta or self.now, task.redeliveries, task.id),
+        )
+        self.emit(task)
+
+    def running(self, task_type: str) -> int:
+        return int(
+            self.conn.execute(
+                "SELECT COUNT(*) FROM tasks WHERE status='processing' AND type=? "
+                "AND lease_until > ?",
+                (task_type, self.now),
+            ).fetchone()[0]
+        )
+
+    def limit(self, task_type: str) -> int | None:
+        row = self.conn.execute(
+            "SELECT max_concurrency FROM limits WHERE type=?", (task_type,)
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def wake_parked(self, task_type: str, count: int | None) -> None:
+        self.conn.execute(
+            "UPDATE tasks SET parked=0, publish_at=? WHERE id IN (SELECT id FROM tasks "
+            "WHERE parked=1 AND type=? ORDER BY priority DESC, id LIMIT ?)",
+            (self.now, task_type, -1 if count is None else count),
+        )
+
+
+class SqliteStore(Store):
+    """The store of the embedded backend; shares its file with :class:`SqliteBroker`."""
+
+    def __init__(self, url: str, settings: Settings) -> None:
+        self.url = url
+        self.path = path_from_url(url)
+        self.settings = settings
+        self._db: Database | None = None
+
+    @property
+    def db(self) -> Database:
+        if self._db is None:
+            raise RuntimeError("SqliteStore is not open")
+        return self._db
+
+    async def open(self) -> None:
+        if self._db is None:
+            db = Database.acquire(self.path)
+            try:
+                await db.open()
+            except BaseException:
+                await db.release()
+                raise
+            self._db = db
+
+    async def close(self) -> None:
+        if self._db is not None:
+            db, self._db = self._db, None
+            await db.release()
+
+    async def ping(self) -> None:
+        await self.db.run(lambda c: c.execute("SELECT 1").fetchone())
+
+    async def now(self) -> float:
+        return time.time()
+
+    async def _write(self, fn: Any) -> Any:
+        return await self.db.write(lambda conn: fn(_Tx(conn, time.time())))
+
+    # -- submit and publish --------------------------------------------------
+
+    async def create(self, tasks: Sequence[Task], publish_grace: float) -> list[tuple[Task, bool]]:
+        def tx(t: _Tx) -> list[tuple[Task, bool]]:
+            out: list[tuple[Task, bool]] = []
+            for task in tasks:
+                if task.idempotency_key is not None:
+                    row = t.conn.execute(
+                        f"SELECT {COLUMNS} FROM tasks WHERE idempotency_key=?",
+                        (task.idempotency_key,),
+                    ).fetchone()
+                    if row is not None:
+                        out.append((_row_to_task(row), False))
+                        continue
+                task.created_at = task.updated_at = t.now
+                task.status = TaskStatus.PENDING
+                deadline = t.now + task.queue_timeout if task.queue_timeout > 0 else None
+                publish_at = max(task.eta or 0.0, t.now + publish_grace)
+                t.conn.execute(
+                    "INSERT INTO tasks (id, type, payload, priority, status, retry, max_retry, "
+                    "queue_timeout, process_timeout, created_at, updated_at, eta, "
+                    "idempotency_key, deadline, publish_at) "
+                    "VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        task.id,
+                        task.type,
+                        orjson.dumps(task.payload).decode(),
+                        task.priority,
+                        task.max_retry,
+                        task.queue_timeout,
+                        task.process_timeout,
+                        t.now,
+                        t.now,
+                        task.eta,
+                        task.idempotency_key,
+                        deadline,
+                        publish_at,
+                    ),
+                )
+                t.emit(task)
+                out.append((task, True))
+            return out
+
+        result: list[tuple[Task, bool]] = await self._write(tx)
+        return result
+
+    async def mark_queued(self, task_ids: Sequence[str]) -> None:
+        if not task_ids:
+            return
+
+        def tx(t: _Tx) -> None:
+            t.conn.executemany(
+                "UPDATE tasks SET publish_at=NULL WHERE id=? AND status='pending' "
+                "AND parked=0 AND (eta IS NULL OR eta <= ?)",
+                [(i, t.now) for i in task_ids],
+            )
+
+        await self._write(tx)
+
+    async def discard(self, task_ids: Sequence[str]) -> None:
+        def tx(t: _Tx) -> None:
+            t.conn.executemany("DELETE FROM tasks WHERE id=?", [(i,) for i in task_ids])
+
+        await self._write(tx)
+
+    async def take_due(self, limit: int, hold: float) -> list[Message]:
+        def tx(t: _Tx) -> list[Message]:
+            rows = t.conn.execute(
+                "SELECT id, type, priority FROM tasks WHERE publish_at <= ? "
+                "ORDER BY publish_at LIMIT ?",
+                (t.now, limit),
+            ).fetchall()
+            t.conn.executemany(
+                "UPDATE tasks SET publish_at=? WHERE id=?", [(t.now + hold, r[0]) for r in rows]
+            )
+            return [Message(r[0], r[1], r[2]) for r in rows]
+
+        result: list[Message] = await self._write(tx)
+        return result
+
+    # -- running ------------------------------------------------------------
+
+    async def claim(
+        self, task_ids: Sequence[str], worker_id: str, lease: float
+    ) -> tuple[list[Claim], list[TaskEvent]]:
+        settings = self.settings
+
+        def tx(t: _Tx) -> list[Claim]:
+            claims: list[Claim] = []
+            budget: dict[str, int | None] = {}
+            for task_id in task_ids:
+                task = t.task(task_id)
+                if task is None or task.terminal:
+                    claims.append(Claim(task_id, ClaimOutcome.GONE))
+                    continue
+                row = t.conn.execute(
+                    "SELECT deadline, lease_until FROM tasks WHERE id=?", (task_id,)
+                ).fetchone()
+                deadline, lease_until = row
+                if task.status == TaskStatus.PENDING:
+                    if deadline is not None and deadline <= t.now:
+                        t.terminate(task, TaskStatus.TIMEOUT, "queue timeout", settings.result_ttl)
+                        claims.append(Claim(task_id, ClaimOutcome.GONE))
+                        continue
+                    if task.eta is not None and task.eta > t.now:
+                        claims.append(Claim(task_id, ClaimOutcome.GONE))
+                        continue
+                elif lease_until is not None and lease_until > t.now:
+                    claims.append(Claim(task_id, ClaimOutcome.GONE))
+                    continue
+                else:  # processing under an expired lease: its worker is gone
+                    task.redeliveries += 1
+                    if task.redeliveries > settings.max_redeliveries:
+                        t.terminate(
+                            task,
+                            TaskStatus.FAILED,
+                            f"worker lost {task.redeliveries} times",
+                            settings.result_ttl,
+                        )
+                        claims.append(Claim(task_id, ClaimOutcome.GONE))
+                        continue
+                if task.type not in budget:
+                    cap = t.limit(task.type)
+                    budget[task.type] = None if cap is None else cap - t.running(task.type)
+                left = budget[task.type]
+                if left is not None and left <= 0:
+                    t.conn.execute(
+                        "UPDATE tasks SET status='pending', parked=1, publish_at=?, "
+                        "lease_until=NULL, worker_id=NULL, redeliveries=? WHERE id=?",
+                        (t.now + PARK_RECHECK, task.redeliveries, task_id),
+                    )
+                    claims.append(Claim(task_id, ClaimOutcome.DEFERRED))
+                    continue
+                if left is not None:
+                    budget[task.type] = left - 1
+                task.status = TaskStatus.PROCESSING
+                task.worker_id = worker_id
+                task.started_at = task.updated_at = t.now
+                task.progress = None
+                t.conn.execute(
+                    "UPDATE tasks SET status='processing', worker_id=?, started_at=?, "
+                    "updated_at=?, lease_until=?, parked=0, publish_at=NULL, progress=NULL, "
+                    "cancel_requested=0, redeliveries=? WHERE id=?",
+                    (worker_id, t.now, t.now, t.now + lease, task.redeliveries, task_id),
+                )
+                t.emit(task)
+                claims.append(Claim(task_id, ClaimOutcome.STARTED, task))
+            return claims
+
+        return await self._write_with_events(tx)
+
+    async def _write_with_events(self, fn: Any) -> Any:
+        def tx(conn: sqlite3.Connection) -> Any:
+            t = _Tx(conn, time.time())
+            return fn(t), t.events
+
+        return await self.db.write(tx)
+
+    async def heartbeat(self, worker_id: str, task_ids: Sequence[str], lease: float) -> Heartbeat:
+        if not task_ids:
+            return Heartbeat()
+        ids = list(task_ids)
+
+        def tx(t: _Tx) -> Heartbeat:
+            marks = placeholders(len(ids))
+            t.conn.execute(
+                f"UPDATE tasks SET lease_until=? WHERE id IN ({marks}) "
+                "AND status='processing' AND worker_id=?",
+                (t.now + lease, *ids, worker_id),
+            )
+            rows = t.conn.execute(
+                f"SELECT id, status, worker_id, cancel_requested FROM tasks WHERE id IN ({marks})",
+                ids,
+            ).fetchall()
+            owned = {r[0] for r in rows if r[1] == "processing" and r[2] == worker_id}
+            cancel = frozenset(r[0] for r in rows if r[0] in owned and r[3])
+            return Heartbeat(cancel_requested=cancel, lost=frozenset(set(ids) - owned))
+
+        result: Heartbeat = await self._write(tx)
+        return result
+
+    async def finish(self, finishes: Sequence[Finish]) -> tuple[list[bool], list[TaskEvent]]:
+        retention = self.settings.result_ttl
+
+        def tx(t: _Tx) -> list[bool]:
+            applied: list[bool] = []
+            for f in finishes:
+                task = t.task(f.task_id)
+                if task is None or task.status != TaskStatus.PROCESSING or (
+                    task.worker_id != f.worker_id
+                ):
+                    applied.append(False)
+                    continue
+                if f.kind == FinishKind.RETRY:
+                    t.to_pending(task, t.now + f.retry_delay, f.error, task.retry + 1)
+                elif f.kind == FinishKind.RELEASE:
+                    t.to_pending(task, None, task.error, task.retry)
+                else:
+                    t.terminate(task, TaskStatus(str(f.kind)), f.error, retention, f.result)
+                t.wake_parked(task.type, 1)
+                applied.append(True)
+            return applied
+
+        result: tuple[list[bool], list[TaskEvent]] = await self._write_with_events(tx)
+        return result
+
+    async def report_progress(
+        self, task_id: str, worker_id: str, progress: float
+    ) -> TaskEvent | None:
+        def tx(t: _Tx) -> TaskEvent | None:
+            cur = t.conn.execute(
+                "UPDATE tasks SET progress=?, updated_at=? WHERE id=? AND status='processing' "
+                "AND worker_id=?",
+                (progress, t.now, task_id, worker_id),
+            )
+            if cur.rowcount != 1:
+                return None
+            task = t.task(task_id)
+            assert task is not None
+            t.emit(task, "progress")
+            return t.events[-1]
+
+        result: TaskEvent | None = await self._write(tx)
+        return result
+
+    # -- reading and cancelling ---------------------------------------------
+
+    async def get(self, task_id: str) -> Task | None:
+        row = await self.db.run(
+            lambda c: c.execute(
+                f"SELECT {COLUMNS}, deadline FROM tasks WHERE id=?", (task_id,)
+            ).fetchone()
+        )
+        if row is None:
+            return None
+        task = _row_to_task(row)
+        if task.status == TaskStatus.PENDING and row[-1] is not None and row[-1] <= time.time():
+            await self.maintain(self.settings.max_redeliveries)
+            return await self.get(task_id)
+        return task
+
+    async def list_tasks(
+        self,
+        status: TaskStatus | None = None,
+        type: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        where: list[str] = []
+        args: list[Any] = []
+        if status is not None:
+            where.append("status = ?")
+            args.append(str(status))
+        if type is not None:
+            where.append("type = ?")
+            args.append(type)
+        if cursor:
+            where.append("id < ?")
+            args.append(cursor)
+        sql = f"SELECT {COLUMNS} FROM tasks"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC LIMIT ?"
+        args.append(limit + 1)
+        rows = await self.db.run(lambda c: c.execute(sql, args).fetchall())
+        tasks = [_row_to_task(r) for r in rows[:limit]]
+        next_cursor = tasks[-1].id if len(rows) > limit else None
+        return Page(tasks, next_cursor)
+
+    async def cancel(self, task_id: str) -> tuple[CancelResult | None, list[TaskEvent]]:
+        retention = self.settings.result_ttl
+
+        def tx(t: _Tx) -> CancelResult | None:
+            task = t.task(task_id)
+            if task is None:
+                return None
+            if task.terminal:
+                return CancelResult(CancelOutcome.FINISHED, task)
+            if task.status == TaskStatus.PENDING:
+                t.terminate(task, TaskStatus.CANCELED, "canceled", retention)
+                return CancelResult(CancelOutcome.CANCELED, task)
+            t.conn.execute("UPDATE tasks SET cancel_requested=1 WHERE id=?", (task_id,))
+            return CancelResult(CancelOutcome.REQUESTED, task)
+
+        result: tuple[CancelResult | None, list[TaskEvent]] = await self._write_with_events(tx)
+        return result
+
+    async def counts(self) -> dict[str, dict[str, int]]:
+        def read(c: sqlite3.Connection) -> dict[str, dict[str, int]]:
+            by_status = dict(c.execute("SELECT status, COUNT(*) FROM tasks GROUP BY status"))
+            by_type = dict(c.execute("SELECT type, COUNT(*) FROM tasks GROUP BY type"))
+            return {"status": by_status, "type": by_type}
+
+        result: dict[str, dict[str, int]] = await self.db.run(read)
+        return result
+
+    # -- limits and types ---------------------------------------------------
+
+    async def set_limit(self, task_type: str, limit: int | None) -> None:
+        def tx(t: _Tx) -> None:
+            if limit is None:
+                t.conn.execute("DELETE FROM limits WHERE type=?", (task_type,))
+                t.wake_parked(task_type, None)
+                return
+            t.conn.execute(
+                "INSERT INTO limits (type, max_concurrency) VALUES (?, ?) "
+                "ON CONFLICT(type) DO UPDATE SET max_concurrency=excluded.max_concurrency",
+                (task_type, limit),
+            )
+            free = limit - t.running(task_type)
+            if free > 0:
+                t.wake_parked(task_type, free)
+
+        await self._write(tx)
+
+    async def limits(self) -> dict[str, int]:
+        rows = await self.db.run(
+            lambda c: c.execute("SELECT type, max_concurrency FROM limits").fetchall()
+        )
+        return {r[0]: int(r[1]) for r in rows}
+
+    async def running(self) -> dict[str, int]:
+        now = time.time()
+        rows = await self.db.run(
+            lambda c: c.execute(
+                "SELECT type, COUNT(*) FROM tasks WHERE status='processing' AND lease_until > ? "
+                "GROUP BY type",
+                (now,),
+            ).fetchall()
+        )
+        return {r[0]: int(r[1]) for r in rows}
+
+    async def announce(self, worker_id: str, task_types: Sequence[str]) -> None:
+        def tx(t: _Tx) -> None:
+            t.conn.executemany(
+                "INSERT INTO types (type, last_seen, worker_id) VALUES (?, ?, ?) "
+                "ON CONFLICT(type) DO UPDATE SET last_seen=excluded.last_seen, "
+                "worker_id=excluded.worker_id",
+                [(name, t.now, worker_id) for name in task_types],
+            )
+
+        await self._write(tx)
+
+    async def known_types(self) -> list[TypeInfo]:
+        rows = await self.db.run(
+            lambda c: c.execute("SELECT type, last_seen FROM types ORDER BY type").fetchall()
+        )
+        return [TypeInfo(r[0], r[1]) for r in rows]
+
+    # -- upkeep and events --------------------------------------------------
+
+    async def maintain(self, max_redeliveries: int) -> list[TaskEvent]:
+        retention = self.settings.result_ttl
+
+        def tx(t: _Tx) -> None:
+            for (task_id,) in t.conn.execute(
+                "SELECT id FROM tasks WHERE deadline <= ? AND status='pending'", (t.now,)
+            ).fetchall():
+                task = t.task(task_id)
+                assert task is not None
+                t.terminate(task, TaskStatus.TIMEOUT, "queue timeout", retention)
+            for (task_id,) in t.conn.execute(
+                "SELECT id FROM tasks WHERE status='processing' AND lease_until <= ?", (t.now,)
+            ).fetchall():
+                task = t.task(task_id)
+                assert task is not None
+                task.redeliveries += 1
+                if task.redeliveries > max_redeliveries:
+                    t.terminate(
+                        task,
+                        TaskStatus.FAILED,
+                        f"worker lost {task.redeliveries} times",
+                        retention,
+                    )
+                else:
+                    t.to_pending(task, None, task.error, task.retry)
+                t.wake_parked(task.type, 1)
+            for row in t.conn.execute(
+                "SELECT id, type, status, retry, error, progress, worker_id FROM tasks "
+                "WHERE expires_at <= ?",
+                (t.now,),
+            ).fetchall():
+                t.events.append(
+                    TaskEvent(row[0], row[1], TaskStatus(row[2]), row[3], row[4], row[5], row[6],
+                              t.now, "purged")
+                )
+                t.conn.execute("DELETE FROM tasks WHERE id=?", (row[0],))
+            t.conn.execute(
+                "DELETE FROM events WHERE seq <= (SELECT MAX(seq) FROM events) - ?",
+                (EVENT_LOG_SIZE,),
+            )
+
+        _, events = await self._write_with_events(tx)
+        result: list[TaskEvent] = events
+        return result
+
+    async def read_events(
+        self, after: str | None, limit: int, timeout: float
+    ) -> list[tuple[str, TaskEvent]]:
+        if after is None:
+            last = await self.db.run(
+                lambda c: c.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
+            )
+            after = str(last)
+        start = int(after)
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + timeout
+        while True:
+            rows = await self.db.run(
+                lambda c: c.execute(
+                    "SELECT seq, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                    (start, limit),
+                ).fetchall()
+            )
+            if rows or loop.time() >= give_up:
+                return [(str(r[0]), TaskEvent.from_dict(orjson.loads(r[1]))) for r in rows]
+            await asyncio.sleep(min(0.05, max(0.0, give_up - loop.time())))

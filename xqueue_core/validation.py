@@ -1,0 +1,149 @@
+"""Checks on what a caller submits; every failure names the field and the bad value."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from .errors import PayloadTooLarge, ValidationError
+from .handlers import check_type_name
+from .models import parse_iso
+
+PRIORITY_RANGE = (-1_000_000, 1_000_000)
+MAX_RETRY_LIMIT = 1000
+MAX_KEY_LENGTH = 256
+SUBMIT_FIELDS = frozenset(
+    {
+        "type",
+        "payload",
+        "priority",
+        "max_retry",
+        "queue_timeout",
+        "process_timeout",
+        "delay",
+        "eta",
+        "idempotency_key",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitRequest:
+    """A validated submit: what :meth:`XQueue.submit` turns into a task."""
+
+    type: str
+    payload: dict[str, Any]
+    priority: int | None = None
+    max_retry: int | None = None
+    queue_timeout: float | None = None
+    process_timeout: float | None = None
+    delay: float | None = None
+    eta: float | None = None
+    idempotency_key: str | None = None
+
+
+def _number(name: str, value: Any, *, integer: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        kind = "a whole number" if integer else "a number of seconds"
+        raise ValidationError(f"{name} must be {kind}, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValidationError(f"{name} must be finite, got {value!r}")
+    if integer and isinstance(value, float) and not value.is_integer():
+        raise ValidationError(f"{name} must be a whole number, got {value!r}")
+    return value
+
+
+def _non_negative(name: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(_number(name, value))
+    if number < 0:
+        raise ValidationError(f"{name} must not be negative, got {value!r}")
+    return number
+
+
+def check_payload(payload: Any, max_bytes: int) -> dict[str, Any]:
+    """A payload is a JSON object of at most ``max_bytes`` once encoded."""
+    if payload is None:
+        return {}
+    if not isinstance(payload, Mapping):
+        raise ValidationError(f"payload must be a JSON object, got {type(payload).__name__}")
+    try:
+        encoded = orjson.dumps(payload)
+    except TypeError as exc:
+        raise ValidationError(f"payload is not JSON-serializable: {exc}") from None
+    if len(encoded) > max_bytes:
+        raise PayloadTooLarge(
+            f"payload is {len(encoded)} bytes; the limit is {max_bytes} (max_payload_bytes)"
+        )
+    return dict(payload)
+
+
+def check_submit(data: Mapping[str, Any], max_payload_bytes: int) -> SubmitRequest:
+    """Validate a submit given as a mapping (REST body, CLI, Python keywords)."""
+    unknown = set(data) - SUBMIT_FIELDS
+    if unknown:
+        raise ValidationError(
+            f"unknown field(s) {', '.join(sorted(unknown))}; "
+            f"allowed: {', '.join(sorted(SUBMIT_FIELDS))}"
+        )
+    if "type" not in data:
+        raise ValidationError("field 'type' is required")
+    task_type = check_type_name(data["type"])
+    payload = check_payload(data.get("payload"), max_payload_bytes)
+    priority = data.get("priority")
+    if priority is not None:
+        priority = int(_number("priority", priority, integer=True))
+        low, high = PRIORITY_RANGE
+        if not low <= priority <= high:
+            raise ValidationError(f"priority must be between {low} and {high}, got {priority}")
+    max_retry = data.get("max_retry")
+    if max_retry is not None:
+        max_retry = int(_number("max_retry", max_retry, integer=True))
+        if not 0 <= max_retry <= MAX_RETRY_LIMIT:
+            raise ValidationError(
+                f"max_retry must be between 0 and {MAX_RETRY_LIMIT}, got {max_retry}"
+            )
+    delay = _non_negative("delay", data.get("delay"))
+    eta_raw = data.get("eta")
+    eta: float | None = None
+    if eta_raw is not None:
+        if delay is not None:
+            raise ValidationError("give either delay or eta, not both")
+        if isinstance(eta_raw, str):
+            try:
+                eta = parse_iso(eta_raw)
+            except ValueError:
+                raise ValidationError(
+                    f"eta must be an ISO 8601 time like 2026-01-31T12:00:00Z, got {eta_raw!r}"
+                ) from None
+        else:
+            eta = float(_number("eta", eta_raw))
+    key = data.get("idempotency_key")
+    if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= MAX_KEY_LENGTH):
+        raise ValidationError(
+            f"idempotency_key must be a string of 1-{MAX_KEY_LENGTH} characters, got {key!r}"
+        )
+    return SubmitRequest(
+        type=task_type,
+        payload=payload,
+        priority=priority,
+        max_retry=max_retry,
+        queue_timeout=_non_negative("queue_timeout", data.get("queue_timeout")),
+        process_timeout=_non_negative("process_timeout", data.get("process_timeout")),
+        delay=delay,
+        eta=eta,
+        idempotency_key=key,
+    )
+
+
+def check_limit(value: Any) -> int:
+    """A concurrency limit is a whole number >= 0 (0 pauses the type)."""
+    number = int(_number("max_concurrency", value, integer=True))
+    if number < 0:
+        raise ValidationError(f"max_concurrency must be 0 or more, got {value!r}")
+    return number

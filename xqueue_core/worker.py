@@ -1,0 +1,427 @@
+"""The worker: takes messages, claims tasks, runs handlers, records outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import structlog
+
+from .backoff import retry_delay
+from .batching import Batcher
+from .context import TaskContext
+from .errors import TaskCancelled
+from .executors import ChildProcessError_, ProcessExecutor, run_in_thread
+from .leases import LeaseKeeper
+from .models import (
+    ClaimOutcome,
+    Delivery,
+    Finish,
+    FinishKind,
+    Heartbeat,
+    Task,
+    TaskEvent,
+)
+
+if TYPE_CHECKING:
+    from .app import XQueue
+    from .handlers import HandlerSpec
+
+log = structlog.get_logger("xqueue.worker")
+ANNOUNCE_INTERVAL = 15.0
+SCHEDULE_INTERVAL = 0.05
+SCHEDULE_BATCH = 500
+
+
+def make_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+@dataclass(slots=True)
+class _Run:
+    task: Task
+    delivery: Delivery
+    ctx: TaskContext
+    job: asyncio.Task[None] | None = None
+    stop_reason: str | None = None  # "canceled" | "lost" | "shutdown"
+
+
+class Worker:
+    """Runs the app's handlers with up to ``concurrency`` tasks at a time.
+
+    Use :meth:`run` (until :meth:`stop`), or ``async with worker:`` around
+    other code. Settings come from the app; keyword options override them.
+    """
+
+    def __init__(
+        self,
+        app: XQueue,
+        *,
+        concurrency: int | None = None,
+        task_types: Sequence[str] | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        self.app = app
+        settings = app.settings
+        self.settings = settings
+        self.concurrency = concurrency or settings.concurrency
+        self.worker_id = worker_id or make_worker_id()
+        handlers = app.handlers
+        self.task_types = list(task_types) if task_types is not None else sorted(handlers)
+        self._runs: dict[str, _Run] = {}
+        self._slot_free = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._loops: list[asyncio.Task[None]] = []
+        self._process_pool: ProcessExecutor | None = None
+        self._keeper: LeaseKeeper | None = None
+        self._finisher: Batcher[tuple[Finish, Delivery], bool] | None = None
+        self._progress_pending: dict[str, float] = {}
+        self._progress_tasks: set[asyncio.Task[None]] = set()
+        self.started = asyncio.Event()
+        self.stopped = asyncio.Event()
+        self.completed = 0
+
+    # -- life ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the backends and start taking tasks."""
+        app = self.app
+        await app.open()
+        try:
+            broker, store = app._backends()
+            unknown = [t for t in self.task_types if t not in app.handlers]
+            if unknown:
+                raise ValueError(f"no handler for task type(s) {', '.join(unknown)}")
+            await store.announce(self.worker_id, self.task_types)
+            self._keeper = LeaseKeeper(
+                lambda: app._make("store", self.settings.store),
+                self.worker_id,
+                self.settings.lease_ttl,
+                self.settings.heartbeat_interval,
+                self._on_heartbeat,
+            )
+            await self._keeper.start()
+        except BaseException:
+            await app.close()
+            raise
+        self._finisher = Batcher(self._flush_finishes)
+        app.plugins.hook.xqueue_worker_start(worker_id=self.worker_id, task_types=self.task_types)
+        log.info(
+            "worker started",
+            worker_id=self.worker_id,
+            concurrency=self.concurrency,
+            task_types=self.task_types,
+            broker=self.settings.broker,
+            store=self.settings.store,
+        )
+        self._loops = [
+            asyncio.create_task(self._guard(self._fetch_loop), name="xqueue-fetch"),
+            asyncio.create_task(self._guard(self._schedule_loop), name="xqueue-schedule"),
+            asyncio.create_task(self._guard(self._maintenance_loop), name="xqueue-maintain"),
+            asyncio.create_task(self._guard(self._announce_loop), name="xqueue-announce"),
+        ]
+        self.started.set()
+
+    async def run(self) -> None:
+        """Start, run until :meth:`stop` is called, then shut down gracefully."""
+        await self.start()
+        try:
+            await self._stopping.wait()
+        finally:
+            await self.shutdown()
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to return (safe from a signal handler)."""
+        self._stopping.set()
+
+    async def shutdown(self) -> None:
+        """Stop intake, let running tasks finish within the grace period, hand back the rest."""
+        if self.stopped.is_set():
+            return
+        self._stopping.set()
+        for loop_task in self._loops:
+            loop_task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        jobs = [run.job for run in self._runs.values() if run.job is not None]
+        if jobs:
+            log.info("waiting for running tasks", count=len(jobs),
+                     grace_period=self.settings.grace_period)
+            _, pending = await asyncio.wait(jobs, timeout=self.settings.grace_period)
+            for run in list(self._runs.values()):
+                if run.job is not None and not run.job.done():
+                    self._interrupt(run, "shutdown")
+            if pending:
+                await asyncio.wait(pending)
+        await self._drain_progress()
+        if self._finisher is not None:
+            await self._finisher.drain()
+        if self._keeper is not None:
+            await self._keeper.stop()
+        if self._process_pool is not None:
+            await self._process_pool.close()
+        try:
+            self.app.plugins.hook.xqueue_worker_stop(worker_id=self.worker_id)
+        finally:
+            await self.app.close()
+            self.stopped.set()
+            log.info("worker stopped", worker_id=self.worker_id, completed=self.completed)
+
+    async def __aenter__(self) -> Worker:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.shutdown()
+
+    async def _guard(self, loop_fn: Any) -> None:
+        """Run a background loop; on an unexpected error log it and start it again."""
+        delay = 0.1
+        while not self._stopping.is_set():
+            try:
+                await loop_fn()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("worker loop failed; retrying", loop=loop_fn.__name__, error=str(exc),
+                          delay=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    # -- background loops -----------------------------------------------------------
+
+    async def _fetch_loop(self) -> None:
+        broker, store = self.app._backends()
+        lease = self.settings.lease_ttl
+        while not self._stopping.is_set():
+            free = self.concurrency - len(self._runs)
+            if free <= 0:
+                self._slot_free.clear()
+                await self._slot_free.wait()
+                continue
+            deliveries = await broker.fetch(free, timeout=1.0)
+            if not deliveries:
+                continue
+            by_id = {d.message.task_id: d for d in deliveries}
+            known = [d for d in deliveries if d.message.type in self.app.handlers]
+            foreign = [d for d in deliveries if d.message.type not in self.app.handlers]
+            if foreign:
+                # Another worker registered this type; hand the message back for it.
+                await broker.publish([d.message for d in foreign])
+                await broker.ack(foreign)
+            if not known:
+                continue
+            claims, events = await store.claim([d.message.task_id for d in known],
+                                               self.worker_id, lease)
+            await self.app.events.emit(events)
+            done: list[Delivery] = []
+            for claim in claims:
+                delivery = by_id[claim.task_id]
+                if claim.outcome == ClaimOutcome.STARTED and claim.task is not None:
+                    self._start_run(claim.task, delivery)
+                else:
+                    done.append(delivery)
+            if done:
+                await broker.ack(done)
+
+    async def _schedule_loop(self) -> None:
+        """Publish tasks whose time has come: delayed submits, retries, woken parked tasks."""
+        broker, store = self.app._backends()
+        while not self._stopping.is_set():
+            messages = await store.take_due(SCHEDULE_BATCH, self.settings.publish_grace)
+            if messages:
+                await broker.publish(messages)
+                await store.mark_queued([m.task_id for m in messages])
+                if len(messages) == SCHEDULE_BATCH:
+                    continue
+            await asyncio.sleep(SCHEDULE_INTERVAL)
+
+    async def _maintenance_loop(self) -> None:
+        _, store = self.app._backends()
+        while not self._stopping.is_set():
+            events = await store.maintain(self.settings.max_redeliveries)
+            if events:
+                await self.app.events.emit(events)
+            await asyncio.sleep(self.settings.maintenance_interval)
+
+    async def _announce_loop(self) -> None:
+        _, store = self.app._backends()
+        while not self._stopping.is_set():
+            await asyncio.sleep(ANNOUNCE_INTERVAL)
+            await store.announce(self.worker_id, self.task_types)
+
+    # -- runs -------------------------------------------------------------------------
+
+    def _start_run(self, task: Task, delivery: Delivery) -> None:
+        loop = asyncio.get_running_loop()
+
+        def report(value: float, _id: str = task.id) -> None:
+            loop.call_soon_threadsafe(self._queue_progress, _id, value)
+
+        ctx = TaskContext(task.id, task.type, task.retry + 1, self.worker_id, task.payload, report)
+        run = _Run(task, delivery, ctx)
+        self._runs[task.id] = run
+        assert self._keeper is not None
+        self._keeper.add(task.id)
+        run.job = asyncio.create_task(self._execute(run), name=f"xqueue-task:{task.id}")
+
+    def _interrupt(self, run: _Run, reason: str) -> None:
+        if run.stop_reason is None:
+            run.stop_reason = reason
+        run.ctx._set_cancelled()
+        if run.job is not None and not run.job.done():
+            run.job.cancel()
+
+    def _on_heartbeat(self, beat: Heartbeat) -> None:
+        for task_id in beat.cancel_requested:
+            run = self._runs.get(task_id)
+            if run is not None:
+                log.info("cancelling running task", task_id=task_id, task_type=run.task.type)
+                self._interrupt(run, "canceled")
+        for task_id in beat.lost:
+            run = self._runs.get(task_id)
+            if run is not None and run.stop_reason is None:
+                log.warning("lease lost; abandoning run", task_id=task_id,
+                            task_type=run.task.type)
+                self._interrupt(run, "lost")
+
+    async def _call(self, spec: HandlerSpec, run: _Run) -> Any:
+        task, ctx = run.task, run.ctx
+        args: tuple[Any, ...] = (task.payload, ctx) if spec.takes_context else (task.payload,)
+        if spec.executor == "async":
+            return await spec.func(*args)
+        if spec.executor == "thread":
+            return await run_in_thread(spec.func, args, ctx)
+        if self._process_pool is None:
+            self._process_pool = ProcessExecutor(self.settings.process_executor_workers)
+        return await self._process_pool.run(
+            spec.func, task.payload, ctx, spec.takes_context, ctx.progress
+        )
+
+    async def _execute(self, run: _Run) -> None:
+        task = run.task
+        bound = log.bind(task_id=task.id, task_type=task.type, attempt=run.ctx.attempt)
+        spec = self.app.handlers[task.type]
+        hook = self.app.plugins.hook
+        kind: FinishKind
+        error: str | None = None
+        result: Any = None
+        can_retry = task.retry < task.max_retry
+        deadline = asyncio.timeout(task.process_timeout or None)
+        try:
+            hook.xqueue_before_execute(task=task, context=run.ctx)
+            async with deadline:
+                result = await self._call(spec, run)
+            kind = FinishKind.SUCCESS
+            try:
+                orjson.dumps(result)
+            except TypeError as exc:
+                kind = FinishKind.FAILED
+                error, result = f"result is not JSON-serializable: {exc}", None
+        except (asyncio.CancelledError, TaskCancelled) as exc:
+            reason = run.stop_reason
+            if reason is None:
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                reason = "canceled"  # the handler raised TaskCancelled itself
+            if reason == "canceled":
+                kind, error = FinishKind.CANCELED, "canceled while running"
+            elif reason == "shutdown":
+                kind = FinishKind.RELEASE
+            else:  # lease lost: the task is not ours to finish any more
+                self._end_run(task.id)
+                bound.warning("run abandoned after losing its lease")
+                return
+        except Exception as exc:
+            if isinstance(exc, TimeoutError) and deadline.expired():
+                error = f"process timeout after {task.process_timeout:g}s"
+                kind = FinishKind.RETRY if can_retry else FinishKind.TIMEOUT
+            else:
+                if isinstance(exc, ChildProcessError_):
+                    error = str(exc)
+                else:
+                    error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+                kind = FinishKind.RETRY if can_retry else FinishKind.FAILED
+        delay = 0.0
+        if kind == FinishKind.RETRY:
+            base = spec.retry_backoff or self.settings.retry_backoff
+            delay = retry_delay(task.retry + 1, base, self.settings.retry_backoff_max,
+                                self.settings.retry_jitter)
+        try:
+            hook.xqueue_after_execute(task=task, context=run.ctx, outcome=kind, error=error)
+        except Exception:
+            bound.exception("xqueue_after_execute hook failed")
+        self._end_run(task.id, keep_slot=True)
+        finish = Finish(task.id, self.worker_id, kind, error, result, delay)
+        assert self._finisher is not None
+        try:
+            applied = await self._finisher.submit((finish, run.delivery))
+        finally:
+            self._runs.pop(task.id, None)
+            self._slot_free.set()
+        self.completed += 1
+        if not applied:
+            bound.warning("outcome not recorded: the task changed hands", outcome=str(kind))
+        elif kind in (FinishKind.SUCCESS, FinishKind.RELEASE):
+            bound.debug("task finished", outcome=str(kind))
+        elif kind == FinishKind.RETRY:
+            bound.info("task will retry", error=error, delay=round(delay, 3))
+        else:
+            bound.info("task finished", outcome=str(kind), error=error)
+
+    def _end_run(self, task_id: str, keep_slot: bool = False) -> None:
+        if self._keeper is not None:
+            self._keeper.discard(task_id)
+        self._progress_pending.pop(task_id, None)
+        if not keep_slot:
+            self._runs.pop(task_id, None)
+            self._slot_free.set()
+
+    async def _flush_finishes(self, items: Sequence[tuple[Finish, Delivery]]) -> list[bool]:
+        broker, store = self.app._backends()
+        applied, events = await store.finish([f for f, _ in items])
+        await self.app.events.emit(events)
+        await broker.ack([d for _, d in items])
+        return applied
+
+    # -- progress -------------------------------------------------------------------
+
+    def _queue_progress(self, task_id: str, value: float) -> None:
+        if task_id not in self._runs:
+            return
+        busy = task_id in self._progress_pending
+        self._progress_pending[task_id] = value
+        if not busy:
+            job = asyncio.create_task(self._write_progress(task_id))
+            self._progress_tasks.add(job)
+            job.add_done_callback(self._progress_tasks.discard)
+
+    async def _write_progress(self, task_id: str) -> None:
+        _, store = self.app._backends()
+        written: float | None = None
+        while True:
+            value = self._progress_pending.get(task_id)
+            if value is None or value == written:
+                self._progress_pending.pop(task_id, None)
+                return
+            written = value
+            try:
+                event: TaskEvent | None = await store.report_progress(
+                    task_id, self.worker_id, value
+                )
+            except Exception as exc:
+                log.warning("progress not stored", task_id=task_id, error=str(exc))
+                event = None
+            if event is not None:
+                await self.app.events.emit([event])
+
+    async def _drain_progress(self) -> None:
+        if self._progress_tasks:
+            await asyncio.gather(*self._progress_tasks, return_exceptions=True)
