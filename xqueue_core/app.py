@@ -172,7 +172,9 @@ class XQueue:
             for impl in self.plugins.hook.xqueue_register_handlers.get_hookimpls():
 
                 def register(
-                    task_type: str, func: Callable[..., Any], _src: str = impl.plugin_name,
+                    task_type: str,
+                    func: Callable[..., Any],
+                    _src: str = impl.plugin_name,
                     **options: Any,
                 ) -> None:
                     self._add_handler(make_spec(task_type, func, source=_src, **options))
@@ -287,8 +289,9 @@ class XQueue:
             idempotency_key=req.idempotency_key,
         )
 
-    async def submit(self, task_type: str, payload: Mapping[str, Any] | None = None,
-                     **options: Any) -> Task:
+    async def submit(
+        self, task_type: str, payload: Mapping[str, Any] | None = None, **options: Any
+    ) -> Task:
         """Submit one task and return its record (``pending``).
 
         Options: ``priority``, ``max_retry``, ``queue_timeout``,
@@ -404,7 +407,11 @@ class XQueue:
                 ) from None
         if type is not None:
             check_type_name(type)
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST_LIMIT:
+        if (
+            isinstance(limit, bool)
+            or not isinstance(limit, int)
+            or not 1 <= limit <= MAX_LIST_LIMIT
+        ):
             raise ValidationError(f"limit must be between 1 and {MAX_LIST_LIMIT}, got {limit!r}")
         return await store.list_tasks(status, type, limit, cursor)
 
@@ -441,9 +448,7 @@ class XQueue:
         limits = await store.limits()
         running = await store.running()
         types = sorted(set(limits) | set(running) | await self.known_types())
-        return {
-            t: {"max_concurrency": limits.get(t), "running": running.get(t, 0)} for t in types
-        }
+        return {t: {"max_concurrency": limits.get(t), "running": running.get(t, 0)} for t in types}
 
     async def health(self) -> dict[str, str]:
         """``{role: "ok" | error}`` for the broker, the store and each notifier."""

@@ -28,16 +28,18 @@ class BlockingClient:
     def __init__(self, app: XQueue) -> None:
         self.app = app
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
-                                         name="xqueue-client")
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, daemon=True, name="xqueue-client"
+        )
         self._thread.start()
         self._call(app.open())
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
-    def submit(self, task_type: str, payload: Mapping[str, Any] | None = None,
-               **options: Any) -> Task:
+    def submit(
+        self, task_type: str, payload: Mapping[str, Any] | None = None, **options: Any
+    ) -> Task:
         return self._call(self.app.submit(task_type, payload, **options))
 
     def submit_many(self, items: Sequence[Mapping[str, Any]]) -> list[Task]:

@@ -79,8 +79,9 @@ def _child_main(conn: multiprocessing.connection.Connection, sys_path: list[str]
         def report(value: float) -> None:
             conn.send(("progress", value))
 
-        ctx = TaskContext(meta["task_id"], meta["type"], meta["attempt"], meta["worker_id"],
-                          payload, report)
+        ctx = TaskContext(
+            meta["task_id"], meta["type"], meta["attempt"], meta["worker_id"], payload, report
+        )
         try:
             result = fn(payload, ctx) if takes_context else fn(payload)
             conn.send(("result", result))

@@ -163,6 +163,7 @@ def xqueue_task_event(event: TaskEvent) -> None:
 
 
 HOOK_NAMES: tuple[str, ...] = tuple(
-    name for name, value in list(globals().items()) if name.startswith("xqueue_") and callable(value)
+    name
+    for name, value in list(globals().items())
+    if name.startswith("xqueue_") and callable(value)
 )
-

@@ -65,9 +65,7 @@ class Store(Backend, Protocol):
     async def now(self) -> float:
         """The store's clock (seconds since the epoch)."""
 
-    async def create(
-        self, tasks: Sequence[Task], publish_grace: float
-    ) -> list[tuple[Task, bool]]:
+    async def create(self, tasks: Sequence[Task], publish_grace: float) -> list[tuple[Task, bool]]:
         """Insert new pending tasks; ``created_at``/``updated_at`` are set by the store.
 
         A task whose ``idempotency_key`` is already used is not inserted: its

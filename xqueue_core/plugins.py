@@ -193,4 +193,3 @@ class Plugins:
             f"no installed plugin offers a {role} for {scheme or '?'}:// URLs "
             f"({url!r}); installed {role} schemes: {listing}{hint}"
         )
-

@@ -51,7 +51,7 @@ class Settings:
         """A copy with some values changed (validated)."""
         merged = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         merged.update(changes)
-        return _build(merged, {k: "argument" for k in changes})
+        return _build(merged, dict.fromkeys(changes, "argument"))
 
     def extra(self, section: str) -> Mapping[str, Any]:
         """A plugin's own table from the settings file (empty when absent)."""

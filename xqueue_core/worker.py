@@ -151,8 +151,11 @@ class Worker:
         await asyncio.gather(*self._loops, return_exceptions=True)
         jobs = [run.job for run in self._runs.values() if run.job is not None]
         if jobs:
-            log.info("waiting for running tasks", count=len(jobs),
-                     grace_period=self.settings.grace_period)
+            log.info(
+                "waiting for running tasks",
+                count=len(jobs),
+                grace_period=self.settings.grace_period,
+            )
             _, pending = await asyncio.wait(jobs, timeout=self.settings.grace_period)
             for run in list(self._runs.values()):
                 if run.job is not None and not run.job.done():
@@ -190,8 +193,12 @@ class Worker:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.error("worker loop failed; retrying", loop=loop_fn.__name__, error=str(exc),
-                          delay=delay)
+                log.error(
+                    "worker loop failed; retrying",
+                    loop=loop_fn.__name__,
+                    error=str(exc),
+                    delay=delay,
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
@@ -218,8 +225,9 @@ class Worker:
                 await broker.ack(foreign)
             if not known:
                 continue
-            claims, events = await store.claim([d.message.task_id for d in known],
-                                               self.worker_id, lease)
+            claims, events = await store.claim(
+                [d.message.task_id for d in known], self.worker_id, lease
+            )
             await self.app.events.emit(events)
             done: list[Delivery] = []
             for claim in claims:
@@ -288,8 +296,7 @@ class Worker:
         for task_id in beat.lost:
             run = self._runs.get(task_id)
             if run is not None and run.stop_reason is None:
-                log.warning("lease lost; abandoning run", task_id=task_id,
-                            task_type=run.task.type)
+                log.warning("lease lost; abandoning run", task_id=task_id, task_type=run.task.type)
                 self._interrupt(run, "lost")
 
     async def _call(self, spec: HandlerSpec, run: _Run) -> Any:
@@ -352,8 +359,9 @@ class Worker:
         delay = 0.0
         if kind == FinishKind.RETRY:
             base = spec.retry_backoff or self.settings.retry_backoff
-            delay = retry_delay(task.retry + 1, base, self.settings.retry_backoff_max,
-                                self.settings.retry_jitter)
+            delay = retry_delay(
+                task.retry + 1, base, self.settings.retry_backoff_max, self.settings.retry_jitter
+            )
         try:
             hook.xqueue_after_execute(task=task, context=run.ctx, outcome=kind, error=error)
         except Exception:

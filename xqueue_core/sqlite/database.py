@@ -195,4 +195,3 @@ class Database:
 
 def placeholders(n: int) -> str:
     return ",".join("?" * n)
-

@@ -83,7 +83,12 @@ class _Tx:
         )
 
     def terminate(
-        self, task: Task, status: TaskStatus, error: str | None, retention: float, result: Any = None
+        self,
+        task: Task,
+        status: TaskStatus,
+        error: str | None,
+        retention: float,
+        result: Any = None,
     ) -> None:
         task.status = status
         task.error = error
@@ -373,8 +378,10 @@ class SqliteStore(Store):
             applied: list[bool] = []
             for f in finishes:
                 task = t.task(f.task_id)
-                if task is None or task.status != TaskStatus.PROCESSING or (
-                    task.worker_id != f.worker_id
+                if (
+                    task is None
+                    or task.status != TaskStatus.PROCESSING
+                    or (task.worker_id != f.worker_id)
                 ):
                     applied.append(False)
                     continue
@@ -568,8 +575,17 @@ class SqliteStore(Store):
                 (t.now,),
             ).fetchall():
                 t.events.append(
-                    TaskEvent(row[0], row[1], TaskStatus(row[2]), row[3], row[4], row[5], row[6],
-                              t.now, "purged")
+                    TaskEvent(
+                        row[0],
+                        row[1],
+                        TaskStatus(row[2]),
+                        row[3],
+                        row[4],
+                        row[5],
+                        row[6],
+                        t.now,
+                        "purged",
+                    )
                 )
                 t.conn.execute("DELETE FROM tasks WHERE id=?", (row[0],))
             t.conn.execute(

@@ -41,8 +41,9 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0, what: str =
         time.sleep(0.01)
 
 
-async def eventually(condition: Callable[[], object], timeout: float = 10.0,
-                     what: str = "") -> None:
+async def eventually(
+    condition: Callable[[], object], timeout: float = 10.0, what: str = ""
+) -> None:
     """Async :func:`wait_until`; ``condition`` may be a coroutine function."""
     give_up = time.monotonic() + timeout
     while True:
@@ -88,8 +89,12 @@ class ServiceProcess:
             raise RuntimeError(f"{self.name}: {argv[0]!r} is not installed")
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir,
-            env={**os.environ, **(self._env or {})}, start_new_session=True,
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.workdir,
+            env={**os.environ, **(self._env or {})},
+            start_new_session=True,
         )
         log.close()
         give_up = time.monotonic() + timeout

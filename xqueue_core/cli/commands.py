@@ -1,0 +1,380 @@
+"""The core CLI commands: worker, submit, status, cancel, list, stats, concurrency, plugins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+import orjson
+
+from ..errors import UserError
+from ..models import Task, TaskStatus
+from ..plugins import Plugins
+from .common import app_argument, backend_options, dump_json, json_option, load_app, run
+from .display import Progress, short_time, show_task, status_text, table
+from .supervisor import child_argv, run_worker, supervise
+
+
+def _forwarded(options: dict[str, Any]) -> list[str]:
+    args: list[str] = []
+    for name in ("broker", "store", "config_file"):
+        if options.get(name):
+            args += [f"--{'config' if name == 'config_file' else name}", options[name]]
+    for url in options.get("notify") or ():
+        args += ["--notify", url]
+    return args
+
+
+@click.command()
+@app_argument
+@backend_options
+@click.option("--concurrency", "-c", type=click.IntRange(min=1), help="Tasks at once per process.")
+@click.option(
+    "--processes",
+    "-p",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes to start.",
+)
+@click.option("--types", help="Comma-separated task types to run (default: all registered).")
+def worker(
+    app_ref: str | None, concurrency: int | None, processes: int, types: str | None, **options: Any
+) -> None:
+    """Run workers for APP's task types (or installed handler packages)."""
+    app = load_app(app_ref, options, concurrency=concurrency)
+    if not app.handlers:
+        raise UserError(
+            "no task handlers: give APP (module:attribute) or install a handler package"
+        )
+    task_types = [t.strip() for t in types.split(",") if t.strip()] if types else None
+    unknown = [t for t in task_types or [] if t not in app.handlers]
+    if unknown:
+        raise UserError(
+            f"no handler for type(s) {', '.join(unknown)}; registered: "
+            f"{', '.join(sorted(app.handlers))}"
+        )
+    if processes > 1:
+        args = _forwarded(options)
+        if concurrency:
+            args += ["--concurrency", str(concurrency)]
+        if types:
+            args += ["--types", types]
+        raise SystemExit(supervise(child_argv(app_ref, args), processes))
+    run(run_worker(app, concurrency, task_types))
+
+
+def _parse_payload(text: str | None) -> dict[str, Any]:
+    if text is None:
+        return {}
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise UserError(f"PAYLOAD_JSON is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise UserError(f"PAYLOAD_JSON must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+async def _wait(app: Any, task: Task, as_json: bool, timeout: float | None) -> Task:
+    progress = Progress(f"{task.type} {task.id}")
+
+    def changed(t: Task) -> None:
+        if not as_json:
+            pct = f" {t.progress:.0%}" if t.progress is not None else ""
+            retry = f" retry {t.retry}" if t.retry else ""
+            progress.update(detail=f"{status_text(t.status)}{pct}{retry}", force=True)
+
+    try:
+        return await app.wait(task.id, timeout=timeout, on_change=changed)  # type: ignore[no-any-return]
+    except TimeoutError as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        progress.finish()
+
+
+@click.command()
+@click.argument("task_type", metavar="TYPE")
+@click.argument("payload", metavar="[PAYLOAD_JSON]", required=False)
+@backend_options
+@click.option("--app", "app_ref", metavar="APP", help="module:attribute of the app (optional).")
+@click.option("--priority", type=int, help="Higher runs first.")
+@click.option("--max-retry", type=int, help="Attempts after the first failure.")
+@click.option("--queue-timeout", type=float, metavar="S", help="Give up if not started within S.")
+@click.option("--process-timeout", type=float, metavar="S", help="Stop a run after S seconds.")
+@click.option("--delay", type=float, metavar="S", help="Start no earlier than S seconds from now.")
+@click.option("--eta", metavar="TIME", help="Start no earlier than this ISO 8601 time.")
+@click.option("--idempotency-key", metavar="K", help="A second submit with K returns the first.")
+@click.option("--wait", "wait_", is_flag=True, help="Wait for the outcome, showing progress.")
+@click.option("--timeout", type=float, metavar="S", help="With --wait: give up after S seconds.")
+@json_option
+def submit(
+    task_type: str,
+    payload: str | None,
+    app_ref: str | None,
+    wait_: bool,
+    timeout: float | None,
+    as_json: bool,
+    **options: Any,
+) -> None:
+    """Submit a task of TYPE with an optional JSON object payload."""
+    body = _parse_payload(payload)
+    submit_options = {
+        k: options.pop(k)
+        for k in (
+            "priority",
+            "max_retry",
+            "queue_timeout",
+            "process_timeout",
+            "delay",
+            "eta",
+            "idempotency_key",
+        )
+        if options.get(k) is not None
+    }
+    app = load_app(app_ref, options)
+
+    async def go() -> Task:
+        async with app:
+            task = await app.submit(task_type, body, **submit_options)
+            if wait_:
+                task = await _wait(app, task, as_json, timeout)
+            return task
+
+    task = run(go())
+    if as_json:
+        dump_json(task.to_dict())
+    elif wait_:
+        show_task(task)
+    else:
+        click.echo(task.id)
+    if wait_ and task.status != TaskStatus.SUCCESS:
+        raise SystemExit(1)
+
+
+@click.command()
+@click.argument("task_id", metavar="ID")
+@backend_options
+@click.option("--wait", "wait_", is_flag=True, help="Wait until it finishes.")
+@click.option("--timeout", type=float, metavar="S", help="With --wait: give up after S seconds.")
+@json_option
+def status(task_id: str, wait_: bool, timeout: float | None, as_json: bool, **options: Any) -> None:
+    """Show a task."""
+    app = load_app(None, options)
+
+    async def go() -> Task:
+        async with app:
+            task = await app.get(task_id)
+            if wait_ and not task.terminal:
+                task = await _wait(app, task, as_json, timeout)
+            return task
+
+    task = run(go())
+    if as_json:
+        dump_json(task.to_dict())
+    else:
+        show_task(task)
+    if wait_ and task.status != TaskStatus.SUCCESS:
+        raise SystemExit(1)
+
+
+@click.command()
+@click.argument("task_id", metavar="ID")
+@backend_options
+@json_option
+def cancel(task_id: str, as_json: bool, **options: Any) -> None:
+    """Cancel a task (pending: never runs; running: stopped within a second)."""
+    app = load_app(None, options)
+
+    async def go() -> Task:
+        async with app:
+            return await app.cancel(task_id)
+
+    task = run(go())
+    if as_json:
+        dump_json(task.to_dict())
+    elif task.status == TaskStatus.CANCELED:
+        click.echo(f"{task.id} canceled")
+    else:
+        click.echo(f"{task.id} is running; cancel requested")
+
+
+@click.command(name="list")
+@backend_options
+@click.option(
+    "--status",
+    "status_",
+    metavar="S",
+    type=click.Choice([s.value for s in TaskStatus]),
+    help="Only this status.",
+)
+@click.option("--type", "task_type", metavar="T", help="Only this task type.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.option("--cursor", help="Continue after this id (from the previous page).")
+@json_option
+def list_(
+    status_: str | None,
+    task_type: str | None,
+    limit: int,
+    cursor: str | None,
+    as_json: bool,
+    **options: Any,
+) -> None:
+    """List tasks, newest first."""
+    app = load_app(None, options)
+
+    async def go() -> Any:
+        async with app:
+            return await app.list(status=status_, type=task_type, limit=limit, cursor=cursor)
+
+    page = run(go())
+    if as_json:
+        dump_json({"tasks": [t.to_dict() for t in page.tasks], "next_cursor": page.next_cursor})
+        return
+    table(
+        ["id", "type", "status", "retry", "priority", "created", "error"],
+        [
+            [
+                t.id,
+                t.type,
+                t.status,
+                t.retry,
+                t.priority,
+                short_time(t.created_at),
+                (t.error or "")[:40],
+            ]
+            for t in page.tasks
+        ],
+    )
+    if page.next_cursor:
+        click.echo(f"more: --cursor {page.next_cursor}")
+
+
+@click.command()
+@backend_options
+@json_option
+def stats(as_json: bool, **options: Any) -> None:
+    """Counts by status and type, tokens in use, limits, broker numbers."""
+    app = load_app(None, options)
+
+    async def go() -> dict[str, Any]:
+        async with app:
+            return await app.stats()
+
+    data = run(go())
+    if as_json:
+        dump_json(data)
+        return
+    click.echo(f"tasks: {data['total']}")
+    table(["status", "count"], sorted(data["by_status"].items()))
+    if data["by_type"]:
+        table(
+            ["type", "tasks", "running", "limit"],
+            [
+                [t, n, data["running"].get(t, 0), data["limits"].get(t, "-")]
+                for t, n in sorted(data["by_type"].items())
+            ],
+        )
+    for key, value in data["broker"].items():
+        click.echo(f"broker {key}: {value}")
+
+
+@click.group()
+def concurrency() -> None:
+    """Read or set per-type global concurrency limits."""
+
+
+@concurrency.command(name="get")
+@backend_options
+@json_option
+def concurrency_get(as_json: bool, **options: Any) -> None:
+    """Limits and tokens in use, per task type."""
+    app = load_app(None, options)
+
+    async def go() -> dict[str, Any]:
+        async with app:
+            return await app.get_concurrency()
+
+    data = run(go())
+    if as_json:
+        dump_json(data)
+    else:
+        table(
+            ["type", "running", "max_concurrency"],
+            [
+                [
+                    t,
+                    v["running"],
+                    "unlimited" if v["max_concurrency"] is None else v["max_concurrency"],
+                ]
+                for t, v in data.items()
+            ],
+        )
+
+
+@concurrency.command(name="set")
+@click.argument("task_type", metavar="TYPE")
+@click.argument("limit", metavar="N")
+@backend_options
+@json_option
+def concurrency_set(task_type: str, limit: str, as_json: bool, **options: Any) -> None:
+    """Set TYPE's cluster-wide limit to N (a number, or 'none' to remove it)."""
+    value: int | None
+    if limit.lower() in ("none", "unlimited"):
+        value = None
+    else:
+        try:
+            value = int(limit)
+        except ValueError:
+            raise UserError(f"N must be a whole number >= 0 or 'none', got {limit!r}") from None
+    app = load_app(None, options)
+
+    async def go() -> dict[str, Any]:
+        async with app:
+            await app.set_concurrency(task_type, value)
+            return (await app.get_concurrency())[task_type]
+
+    data = run(go())
+    if as_json:
+        dump_json({"task_type": task_type, **data})
+    else:
+        shown = "unlimited" if value is None else value
+        click.echo(f"{task_type}: max_concurrency={shown} (running {data['running']})")
+
+
+@click.command()
+@json_option
+def plugins(as_json: bool) -> None:
+    """List loaded plugins: distribution, version, hooks, URL schemes."""
+    infos = Plugins().infos()
+    if as_json:
+        dump_json(
+            [
+                {
+                    "name": i.name,
+                    "module": i.module,
+                    "distribution": i.distribution,
+                    "version": i.version,
+                    "hooks": i.hooks,
+                    "schemes": i.schemes,
+                }
+                for i in infos
+            ]
+        )
+        return
+    table(
+        ["name", "distribution", "version", "schemes", "hooks"],
+        [
+            [
+                i.name,
+                i.distribution or "-",
+                i.version or "-",
+                "; ".join(f"{role}: {', '.join(s)}" for role, s in i.schemes.items()) or "-",
+                ", ".join(h.removeprefix("xqueue_") for h in i.hooks),
+            ]
+            for i in infos
+        ],
+    )
+
+
+COMMANDS = [worker, submit, status, cancel, list_, stats, concurrency, plugins]

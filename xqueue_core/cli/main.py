@@ -1,0 +1,94 @@
+"""The ``xqueue`` command: core commands plus those plugins add."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Any
+
+import click
+
+from ..errors import BackendError, PluginError, UserError
+from ..plugins import Plugins
+from .commands import COMMANDS
+from .common import setup_logging
+from .demo import demo
+
+
+class XQueueGroup(click.Group):
+    """Root group: one-line errors for user mistakes, tracebacks only for bugs."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+        except BackendError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            ctx.exit(130)
+
+
+@click.group(cls=XQueueGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    envvar="XQUEUE_LOG_LEVEL",
+    help="Log level (default info).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["console", "json"]),
+    envvar="XQUEUE_LOG_FORMAT",
+    help="Log lines for humans or JSON.",
+)
+@click.version_option(package_name="xqueue-core", prog_name="xqueue")
+@click.pass_context
+def cli(ctx: click.Context, log_level: str | None, log_format: str | None) -> None:
+    """xqueue: a distributed task queue for Python.
+
+    APP is module:attribute naming an XQueue object (as with uvicorn); without
+    it, handlers come from installed handler packages. Backends are chosen by
+    URL: --broker/--store/--notify or XQUEUE_BROKER/XQUEUE_STORE/XQUEUE_NOTIFY
+    (default: the embedded sqlite:///xqueue.db).
+    """
+    setup_logging(ctx)
+
+
+for command in [*COMMANDS, demo]:
+    cli.add_command(command)
+
+
+def _add_plugin_commands() -> None:
+    try:
+        hook = Plugins().hook
+    except PluginError as exc:
+        click.echo(f"warning: {exc}", err=True)
+        return
+    for impl in hook.xqueue_register_commands.get_hookimpls():
+        try:
+            impl.function(cli=cli)
+        except Exception as exc:
+            click.echo(
+                f"warning: plugin {impl.plugin_name!r} failed to add its commands: {exc}; "
+                f"disable it with XQUEUE_DISABLE_PLUGINS={impl.plugin_name}",
+                err=True,
+            )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``xqueue`` script."""
+    _add_plugin_commands()
+    try:
+        cli.main(args=argv, prog_name="xqueue", standalone_mode=True)
+    except SystemExit:
+        raise
+    except Exception:  # a bug, not a user mistake: show everything
+        traceback.print_exc()
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
