@@ -12,7 +12,7 @@ def retry_delay(attempt: int, base: float, cap: float, jitter: bool = True) -> f
     random value between half of that and all of it, so retries of many tasks
     that failed together spread out instead of returning in a wave.
     """
-    delay = min(cap, base * (2 ** max(0, attempt - 1)))
+    delay = min(cap, base * 2.0 ** max(0, attempt - 1))
     if jitter:
         delay = random.uniform(delay / 2, delay)
     return delay

@@ -150,7 +150,8 @@ class Plugins:
     def _add_backend(self, spec: BackendSpec, plugin_name: str) -> None:
         if spec.role not in ROLES:
             raise PluginError(
-                f"plugin {plugin_name!r} registered role {spec.role!r}; roles are {', '.join(ROLES)}"
+                f"plugin {plugin_name!r} registered role {spec.role!r}; "
+                f"roles are {', '.join(ROLES)}"
             )
         spec = replace(spec, plugin=plugin_name)
         for scheme in spec.schemes:

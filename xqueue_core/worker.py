@@ -95,7 +95,7 @@ class Worker:
         app = self.app
         await app.open()
         try:
-            broker, store = app._backends()
+            _, store = app._backends()
             unknown = [t for t in self.task_types if t not in app.handlers]
             if unknown:
                 raise ValueError(f"no handler for task type(s) {', '.join(unknown)}")

@@ -74,7 +74,9 @@ CREATE INDEX IF NOT EXISTS messages_priority ON messages(priority DESC, seq);
 
 
 def path_from_url(url: str) -> str:
-    """``sqlite:///rel.db`` → ``rel.db``; ``sqlite:////abs.db`` → ``/abs.db``; ``:memory:`` refused."""
+    """``sqlite:///rel.db`` → ``rel.db``; ``sqlite:////abs.db`` → ``/abs.db``.
+
+    ``:memory:`` is refused: processes share the queue through the file."""
     parts = urlsplit(url)
     if parts.scheme != "sqlite":
         raise SettingsError(f"{url!r} is not a sqlite:// URL")
@@ -106,6 +108,7 @@ class Database:
         self._conn: sqlite3.Connection | None = None
         self._refs = 0
         self._opened = False
+        self._key: tuple[str, int] = ("", 0)
         self.local_writes = 0  # bumped on every commit made through this object
 
     @classmethod
@@ -118,18 +121,18 @@ class Database:
             db = cls._shared.get(key)
             if db is None:
                 db = cls._shared[key] = Database(path)
+                db._key = key
             db._refs += 1
             return db
 
     async def release(self) -> None:
         """Drop a reference; the last one closes the connection and the thread."""
-        import os
 
         with self._shared_lock:
             self._refs -= 1
             if self._refs > 0:
                 return
-            self._shared.pop((str(Path(self.path).resolve()), os.getpid()), None)
+            self._shared.pop(self._key, None)
         if self._conn is not None:
             await self.run(self._close)
         self._executor.shutdown(wait=True)

@@ -339,7 +339,8 @@ class SqliteStore(Store):
                 claims.append(Claim(task_id, ClaimOutcome.STARTED, task))
             return claims
 
-        return await self._write_with_events(tx)
+        result: tuple[list[Claim], list[TaskEvent]] = await self._write_with_events(tx)
+        return result
 
     async def _write_with_events(self, fn: Any) -> Any:
         def tx(conn: sqlite3.Connection) -> Any:
