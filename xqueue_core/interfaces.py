@@ -167,9 +167,11 @@ class Store(Backend, Protocol):
     async def read_events(
         self, after: str | None, limit: int, timeout: float
     ) -> list[tuple[str, TaskEvent]]:
-        """Events after cursor ``after`` (None: only new ones), waiting up to ``timeout``.
+        """Events after cursor ``after``, waiting up to ``timeout`` for the first.
 
-        Returns ``(cursor, event)`` pairs in order.
+        ``after=None`` means from now on (only events written after the call);
+        ``"0"`` means from the oldest event the log still keeps. Returns
+        ``(cursor, event)`` pairs in order; pass the last cursor to continue.
         """
 
 

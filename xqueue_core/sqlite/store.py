@@ -430,9 +430,23 @@ class SqliteStore(Store):
             return None
         task = _row_to_task(row)
         if task.status == TaskStatus.PENDING and row[-1] is not None and row[-1] <= time.time():
-            await self.maintain(self.settings.max_redeliveries)
-            return await self.get(task_id)
+            return await self._expire(task_id)
         return task
+
+    async def _expire(self, task_id: str) -> Task | None:
+        """Turn one overdue pending task into ``timeout`` (a read noticed it first)."""
+        retention = self.settings.result_ttl
+
+        def tx(t: _Tx) -> Task | None:
+            task = t.task(task_id)
+            deadline = t.conn.execute("SELECT deadline FROM tasks WHERE id=?", (task_id,))
+            row = deadline.fetchone()
+            if task is not None and task.status == TaskStatus.PENDING and row[0] <= t.now:
+                t.terminate(task, TaskStatus.TIMEOUT, "queue timeout", retention)
+            return task
+
+        result: Task | None = await self._write(tx)
+        return result
 
     async def list_tasks(
         self,

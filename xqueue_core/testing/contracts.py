@@ -1,0 +1,634 @@
+"""Contract suites: the semantics of DESIGN §3–§5 as assertions, one class per role.
+
+Subclass a contract in your test module and provide its URL fixture; every
+test then runs against your backend, built through the factory its plugin
+registered (so discovery is tested too)::
+
+    from xqueue_core.testing.contracts import StoreContract
+
+    class TestRedisStore(StoreContract):
+        @pytest.fixture
+        def store_url(self, redis_server):
+            return f"redis://127.0.0.1:{redis_server.port}/0?prefix=t{uuid4().hex}"
+
+Each URL fixture must give a fresh, empty backend per test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from ..ids import new_id
+from ..interfaces import Broker, Notifier, Role, Store
+from ..models import (
+    CancelOutcome,
+    ClaimOutcome,
+    Finish,
+    FinishKind,
+    Message,
+    Task,
+    TaskEvent,
+    TaskStatus,
+)
+from ..plugins import Plugins
+from ..settings import Settings
+from .services import eventually
+
+LEASE = 30.0
+
+
+def contract_settings(**changes: Any) -> Settings:
+    """Settings for contract tests: short publish grace, quick redeliveries."""
+    base: dict[str, Any] = {
+        "publish_grace": 0.3,
+        "result_ttl": 3600.0,
+        "lease_ttl": 2.0,
+        "heartbeat_interval": 0.2,
+    }
+    base.update(changes)
+    return Settings().replace(**base)
+
+
+async def open_backend(role: Role, url: str, settings: Settings, autoload: bool = True) -> Any:
+    """Build a backend through the factory its plugin registered, and open it.
+
+    ``autoload=False`` looks only at the built-in backends (no entry points).
+    """
+    spec = Plugins(autoload=autoload).backend_spec(role, url)
+    backend = spec.factory(url, settings)
+    await backend.open()
+    return backend
+
+
+def make_task(task_type: str = "t", **fields: Any) -> Task:
+    return Task(id=new_id(), type=task_type, **fields)
+
+
+# ---------------------------------------------------------------------------
+# Store
+# ---------------------------------------------------------------------------
+
+
+class StoreContract:
+    """What every store must do. Provide a ``store_url`` fixture (fresh per test)."""
+
+    settings = contract_settings()
+    autoload_plugins = True  # False: only built-in backends (no entry points)
+
+    async def _open(self, url: str, settings: Settings | None = None) -> Any:
+        return await open_backend(self._role, url, settings or self.settings, self.autoload_plugins)
+
+    _role: Role = "store"
+
+    @pytest.fixture
+    async def store(self, store_url: str) -> AsyncIterator[Store]:
+        store: Store = await self._open(store_url)
+        try:
+            yield store
+        finally:
+            await store.close()
+
+    @pytest.fixture
+    async def other_store(self, store_url: str) -> AsyncIterator[Store]:
+        """A second connection to the same store, as another process would have."""
+        store: Store = await self._open(store_url)
+        try:
+            yield store
+        finally:
+            await store.close()
+
+    async def _create(self, store: Store, **fields: Any) -> Task:
+        task_type = fields.pop("type", "t")
+        [(task, created)] = await store.create([make_task(task_type, **fields)], 60.0)
+        assert created
+        return task
+
+    async def _start(
+        self, store: Store, task: Task, worker: str = "w1", lease: float = LEASE
+    ) -> Task:
+        claims, _ = await store.claim([task.id], worker, lease)
+        assert claims[0].outcome == ClaimOutcome.STARTED, claims
+        assert claims[0].task is not None
+        return claims[0].task
+
+    # -- records ---------------------------------------------------------------
+
+    async def test_create_and_get_round_trip(self, store: Store) -> None:
+        task = await self._create(
+            store,
+            payload={"a": [1, "x"]},
+            priority=5,
+            max_retry=2,
+            queue_timeout=0,
+            process_timeout=3.5,
+        )
+        got = await store.get(task.id)
+        assert got is not None
+        assert got.status == TaskStatus.PENDING
+        assert (got.type, got.payload, got.priority, got.max_retry, got.process_timeout) == (
+            "t",
+            {"a": [1, "x"]},
+            5,
+            2,
+            3.5,
+        )
+        assert got.created_at == pytest.approx(await store.now(), abs=5)
+        assert await store.get("0" * 26) is None
+
+    async def test_idempotency_key_returns_first_task(self, store: Store) -> None:
+        first = await self._create(store, idempotency_key="k1")
+        [(again, created)] = await store.create([make_task(idempotency_key="k1")], 60.0)
+        assert not created
+        assert again.id == first.id
+        assert (await store.counts())["status"].get("pending") == 1
+
+    # -- claiming and finishing -------------------------------------------------
+
+    async def test_claim_starts_once(self, store: Store, other_store: Store) -> None:
+        task = await self._create(store)
+        results = await asyncio.gather(
+            *[
+                s.claim([task.id], f"w{i}", LEASE)
+                for i, s in enumerate([store, other_store, store, other_store])
+            ]
+        )
+        outcomes = [claims[0].outcome for claims, _ in results]
+        assert outcomes.count(ClaimOutcome.STARTED) == 1
+        assert outcomes.count(ClaimOutcome.GONE) == 3
+        got = await store.get(task.id)
+        assert got is not None and got.status == TaskStatus.PROCESSING
+
+    async def test_claim_emits_processing_event(self, store: Store) -> None:
+        task = await self._create(store)
+        _claims, events = await store.claim([task.id], "w1", LEASE)
+        assert [(e.task_id, e.status, e.worker_id) for e in events] == [
+            (task.id, TaskStatus.PROCESSING, "w1")
+        ]
+
+    async def test_claim_unknown_or_not_due_is_gone(self, store: Store) -> None:
+        later = await self._create(store, eta=time.time() + 3600)
+        claims, _ = await store.claim(["0" * 26, later.id], "w1", LEASE)
+        assert [c.outcome for c in claims] == [ClaimOutcome.GONE, ClaimOutcome.GONE]
+        got = await store.get(later.id)
+        assert got is not None and got.status == TaskStatus.PENDING
+
+    async def test_finish_success_once_and_terminal_never_changes(self, store: Store) -> None:
+        task = await self._start(store, await self._create(store))
+        applied, events = await store.finish(
+            [Finish(task.id, "w1", FinishKind.SUCCESS, result={"ok": 1})]
+        )
+        assert applied == [True]
+        assert [e.status for e in events] == [TaskStatus.SUCCESS]
+        again, _ = await store.finish([Finish(task.id, "w1", FinishKind.FAILED, error="late")])
+        assert again == [False]
+        cancel, _ = await store.cancel(task.id)
+        assert cancel is not None and cancel.outcome == CancelOutcome.FINISHED
+        claims, _ = await store.claim([task.id], "w2", LEASE)
+        assert claims[0].outcome == ClaimOutcome.GONE
+        got = await store.get(task.id)
+        assert got is not None
+        assert (got.status, got.result, got.error) == (TaskStatus.SUCCESS, {"ok": 1}, None)
+        assert got.completed_at is not None
+
+    async def test_finish_by_another_worker_is_refused(self, store: Store) -> None:
+        task = await self._start(store, await self._create(store), worker="w1")
+        applied, _ = await store.finish([Finish(task.id, "w2", FinishKind.SUCCESS)])
+        assert applied == [False]
+        got = await store.get(task.id)
+        assert got is not None and got.status == TaskStatus.PROCESSING
+
+    async def test_retry_goes_back_to_pending_with_backoff(self, store: Store) -> None:
+        task = await self._start(store, await self._create(store, max_retry=2))
+        applied, _events = await store.finish(
+            [Finish(task.id, "w1", FinishKind.RETRY, error="boom", retry_delay=0.3)]
+        )
+        assert applied == [True]
+        got = await store.get(task.id)
+        assert got is not None
+        assert (got.status, got.retry, got.error) == (TaskStatus.PENDING, 1, "boom")
+        claims, _ = await store.claim([task.id], "w1", LEASE)
+        assert claims[0].outcome == ClaimOutcome.GONE  # its backoff has not passed
+
+        async def due() -> bool:
+            return task.id in [m.task_id for m in await store.take_due(100, 30.0)]
+
+        await eventually(due, 5, "the retry to become due")
+        await self._start(store, task)
+
+    async def test_release_returns_task_without_using_an_attempt(self, store: Store) -> None:
+        task = await self._start(store, await self._create(store))
+        applied, _ = await store.finish([Finish(task.id, "w1", FinishKind.RELEASE)])
+        assert applied == [True]
+        got = await store.get(task.id)
+        assert got is not None and (got.status, got.retry) == (TaskStatus.PENDING, 0)
+        assert task.id in [m.task_id for m in await store.take_due(100, 30.0)]
+
+    async def test_expired_lease_is_taken_over_and_old_owner_is_fenced(self, store: Store) -> None:
+        task = await self._start(store, await self._create(store), worker="w1", lease=0.2)
+
+        async def taken() -> bool:
+            claims, _ = await store.claim([task.id], "w2", LEASE)
+            return claims[0].outcome == ClaimOutcome.STARTED
+
+        await eventually(taken, 5, "takeover after the lease expired")
+        got = await store.get(task.id)
+        assert got is not None
+        assert (got.worker_id, got.redeliveries) == ("w2", 1)
+        applied, _ = await store.finish([Finish(task.id, "w1", FinishKind.SUCCESS)])
+        assert applied == [False]
+        beat = await store.heartbeat("w1", [task.id], LEASE)
+        assert beat.lost == {task.id}
+
+    async def test_heartbeat_extends_lease(self, store: Store, other_store: Store) -> None:
+        task = await self._start(store, await self._create(store), lease=2.0)
+        for _ in range(6):  # 3 s in all: longer than the first lease
+            beat = await store.heartbeat("w1", [task.id], 2.0)
+            assert not beat.lost and not beat.cancel_requested
+            claims, _ = await other_store.claim([task.id], "w2", LEASE)
+            assert claims[0].outcome == ClaimOutcome.GONE
+            await asyncio.sleep(0.5)
+
+    async def test_report_progress_only_by_owner(self, store: Store) -> None:
+        task = await self._start(store, await self._create(store))
+        assert await store.report_progress(task.id, "w2", 0.5) is None
+        event = await store.report_progress(task.id, "w1", 0.5)
+        assert event is not None and (event.kind, event.progress) == ("progress", 0.5)
+        got = await store.get(task.id)
+        assert got is not None and got.progress == 0.5
+
+    # -- cancel -----------------------------------------------------------------
+
+    async def test_cancel_pending_running_finished(self, store: Store) -> None:
+        pending = await self._create(store)
+        result, events = await store.cancel(pending.id)
+        assert result is not None and result.outcome == CancelOutcome.CANCELED
+        assert [e.status for e in events] == [TaskStatus.CANCELED]
+        claims, _ = await store.claim([pending.id], "w1", LEASE)
+        assert claims[0].outcome == ClaimOutcome.GONE
+
+        running = await self._start(store, await self._create(store))
+        result, _ = await store.cancel(running.id)
+        assert result is not None and result.outcome == CancelOutcome.REQUESTED
+        beat = await store.heartbeat("w1", [running.id], LEASE)
+        assert beat.cancel_requested == {running.id}
+        applied, _ = await store.finish(
+            [Finish(running.id, "w1", FinishKind.CANCELED, error="canceled")]
+        )
+        assert applied == [True]
+        result, _ = await store.cancel(running.id)
+        assert result is not None and result.outcome == CancelOutcome.FINISHED
+        assert (await store.cancel("0" * 26))[0] is None
+
+    # -- timeouts and upkeep ------------------------------------------------------
+
+    async def test_queue_timeout_without_any_worker(self, store: Store) -> None:
+        reaped = await self._create(store, queue_timeout=0.2)
+        await asyncio.sleep(0.3)
+        events = await store.maintain(5)
+        assert (reaped.id, TaskStatus.TIMEOUT) in [(e.task_id, e.status) for e in events]
+        claims, _ = await store.claim([reaped.id], "w1", LEASE)
+        assert claims[0].outcome == ClaimOutcome.GONE
+        read = await self._create(store, queue_timeout=0.2)
+        await asyncio.sleep(0.3)
+        got = await store.get(read.id)  # a read of an overdue task turns it into timeout
+        assert got is not None and got.status == TaskStatus.TIMEOUT
+        assert got.error == "queue timeout"
+
+    async def test_maintain_recovers_expired_leases(self, store: Store) -> None:
+        task = await self._start(store, await self._create(store), lease=0.1)
+        await asyncio.sleep(0.2)
+        events = await store.maintain(5)
+        assert (task.id, TaskStatus.PENDING) in [(e.task_id, e.status) for e in events]
+        got = await store.get(task.id)
+        assert got is not None and (got.status, got.redeliveries) == (TaskStatus.PENDING, 1)
+        assert task.id in [m.task_id for m in await store.take_due(100, 30.0)]
+
+    async def test_maintain_fails_a_task_lost_too_often(self, store: Store) -> None:
+        task = await self._create(store)
+        for _ in range(2):
+            await self._start(store, task, lease=0.05)
+            await asyncio.sleep(0.1)
+            await store.maintain(1)
+        got = await store.get(task.id)
+        assert got is not None and got.status == TaskStatus.FAILED
+        assert "lost" in (got.error or "")
+
+    async def test_retention_purges_terminal_tasks(self, store_url: str) -> None:
+        store: Store = await self._open(store_url, contract_settings(result_ttl=0.2))
+        try:
+            task = await self._start(store, await self._create(store))
+            await store.finish([Finish(task.id, "w1", FinishKind.SUCCESS)])
+            keep = await self._create(store)
+            await asyncio.sleep(0.3)
+            events = await store.maintain(5)
+            assert [(e.task_id, e.kind) for e in events if e.kind == "purged"] == [
+                (task.id, "purged")
+            ]
+            assert await store.get(task.id) is None
+            assert await store.get(keep.id) is not None
+            page = await store.list_tasks()
+            assert [t.id for t in page.tasks] == [keep.id]
+        finally:
+            await store.close()
+
+    # -- publishing bookkeeping ---------------------------------------------------
+
+    async def test_unpublished_tasks_are_handed_out_after_the_grace(self, store: Store) -> None:
+        [(lost, _), (queued, _)] = await store.create([make_task(), make_task()], 0.2)
+        await store.mark_queued([queued.id])
+        assert await store.take_due(100, 30.0) == []
+        await asyncio.sleep(0.3)
+        due = await store.take_due(100, 30.0)
+        assert [m.task_id for m in due] == [lost.id]
+        assert due[0] == Message(lost.id, "t", 0)
+        assert await store.take_due(100, 30.0) == []  # held while being published
+
+    async def test_delayed_task_is_due_at_its_eta(self, store: Store) -> None:
+        [(task, _)] = await store.create([make_task(eta=time.time() + 0.3)], 0.0)
+        assert await store.take_due(100, 30.0) == []
+
+        async def due() -> bool:
+            return [m.task_id for m in await store.take_due(100, 30.0)] == [task.id]
+
+        await eventually(due, 5, "the delayed task to become due")
+        await self._start(store, task)
+
+    async def test_discard_removes_unpublished_tasks(self, store: Store) -> None:
+        task = await self._create(store)
+        await store.discard([task.id])
+        assert await store.get(task.id) is None
+
+    # -- limits -------------------------------------------------------------------
+
+    async def test_limit_defers_and_frees_wake_parked(self, store: Store) -> None:
+        await store.set_limit("t", 2)
+        tasks = [await self._create(store) for _ in range(3)]
+        await store.mark_queued([t.id for t in tasks])
+        claims, _ = await store.claim([t.id for t in tasks], "w1", LEASE)
+        assert [c.outcome for c in claims] == [
+            ClaimOutcome.STARTED,
+            ClaimOutcome.STARTED,
+            ClaimOutcome.DEFERRED,
+        ]
+        assert (await store.running()).get("t") == 2
+        assert await store.limits() == {"t": 2}
+        parked = tasks[2]
+        assert parked.id not in [m.task_id for m in await store.take_due(100, 30.0)]
+        await store.finish([Finish(tasks[0].id, "w1", FinishKind.SUCCESS)])
+        assert [m.task_id for m in await store.take_due(100, 30.0)] == [parked.id]
+        await self._start(store, parked)
+
+    async def test_raising_a_limit_wakes_parked_tasks(self, store: Store) -> None:
+        await store.set_limit("t", 0)
+        task = await self._create(store)
+        claims, _ = await store.claim([task.id], "w1", LEASE)
+        assert claims[0].outcome == ClaimOutcome.DEFERRED
+        await store.set_limit("t", 1)
+        assert [m.task_id for m in await store.take_due(100, 30.0)] == [task.id]
+        await store.set_limit("t", None)
+        assert await store.limits() == {}
+
+    async def test_lowering_a_limit_keeps_running_tasks(self, store: Store) -> None:
+        tasks = [await self._create(store) for _ in range(3)]
+        for t in tasks[:2]:
+            await self._start(store, t)
+        await store.set_limit("t", 1)
+        assert (await store.running()).get("t") == 2
+        claims, _ = await store.claim([tasks[2].id], "w1", LEASE)
+        assert claims[0].outcome == ClaimOutcome.DEFERRED
+        await store.finish([Finish(tasks[0].id, "w1", FinishKind.SUCCESS)])
+        claims, _ = await store.claim([tasks[2].id], "w1", LEASE)
+        assert claims[0].outcome == ClaimOutcome.DEFERRED  # still 1 running = the limit
+        await store.finish([Finish(tasks[1].id, "w1", FinishKind.SUCCESS)])
+        await self._start(store, tasks[2])
+
+    async def test_expired_tokens_come_back(self, store: Store) -> None:
+        await store.set_limit("t", 1)
+        first = await self._start(store, await self._create(store), lease=0.1)
+        second = await self._create(store)
+        await asyncio.sleep(0.2)
+        assert (await store.running()).get("t", 0) == 0
+        await self._start(store, second)
+        assert first.id != second.id
+
+    async def test_limit_is_never_exceeded_under_concurrent_claims(
+        self, store: Store, other_store: Store
+    ) -> None:
+        await store.set_limit("t", 3)
+        tasks = [await self._create(store) for _ in range(20)]
+        stores = [store, other_store]
+        results = await asyncio.gather(
+            *[stores[i % 2].claim([t.id], f"w{i}", LEASE) for i, t in enumerate(tasks)]
+        )
+        started = sum(c.outcome == ClaimOutcome.STARTED for cs, _ in results for c in cs)
+        assert started == 3
+        assert (await store.running())["t"] == 3
+
+    # -- reading ------------------------------------------------------------------
+
+    async def test_list_filters_and_pages_newest_first(self, store: Store) -> None:
+        a = [await self._create(store, type="a") for _ in range(5)]
+        b = await self._create(store, type="b")
+        await self._start(store, b)
+        page = await store.list_tasks(type="a", limit=2)
+        assert [t.id for t in page.tasks] == [a[4].id, a[3].id]
+        page2 = await store.list_tasks(type="a", limit=2, cursor=page.next_cursor)
+        assert [t.id for t in page2.tasks] == [a[2].id, a[1].id]
+        page3 = await store.list_tasks(type="a", limit=2, cursor=page2.next_cursor)
+        assert [t.id for t in page3.tasks] == [a[0].id] and page3.next_cursor is None
+        running = await store.list_tasks(status=TaskStatus.PROCESSING)
+        assert [t.id for t in running.tasks] == [b.id]
+        counts = await store.counts()
+        assert counts["status"].get("pending") == 5 and counts["status"].get("processing") == 1
+        assert counts["type"] == {"a": 5, "b": 1}
+
+    async def test_announced_types(self, store: Store) -> None:
+        await store.announce("w1", ["email", "report"])
+        types = await store.known_types()
+        assert sorted(t.name for t in types) == ["email", "report"]
+        assert all(abs(t.last_seen - time.time()) < 60 for t in types)
+
+    async def test_event_log_in_order(self, store: Store, other_store: Store) -> None:
+        task = await self._create(store)
+        await self._start(store, task)
+        await store.finish([Finish(task.id, "w1", FinishKind.SUCCESS)])
+        events = await other_store.read_events("0", 1000, 1.0)
+        mine = [e for _, e in events if e.task_id == task.id]
+        assert [e.status for e in mine] == [
+            TaskStatus.PENDING,
+            TaskStatus.PROCESSING,
+            TaskStatus.SUCCESS,
+        ]
+        cursors = [c for c, _ in events]
+        assert len(set(cursors)) == len(cursors)
+        assert await other_store.read_events(cursors[-1], 100, 0.1) == []
+
+        async def follow() -> list[TaskEvent]:
+            return [e for _, e in await other_store.read_events(None, 100, 5.0)]
+
+        reader = asyncio.create_task(follow())
+        await asyncio.sleep(0.3)  # let the reader take "now" as its starting point
+        other = await self._create(store)
+        new = await reader
+        assert other.id in [e.task_id for e in new]
+        assert task.id not in [e.task_id for e in new]
+
+
+# ---------------------------------------------------------------------------
+# Broker
+# ---------------------------------------------------------------------------
+
+
+class BrokerContract:
+    """What every broker must do. Provide a ``broker_url`` fixture (fresh per test)."""
+
+    settings = contract_settings()
+    autoload_plugins = True
+
+    @pytest.fixture
+    async def make_broker(self, broker_url: str) -> AsyncIterator[Callable[..., Any]]:
+        opened: list[Broker] = []
+
+        async def make(**changes: Any) -> Broker:
+            settings = contract_settings(**changes) if changes else self.settings
+            broker: Broker = await open_backend(
+                "broker", broker_url, settings, self.autoload_plugins
+            )
+            opened.append(broker)
+            return broker
+
+        try:
+            yield make
+        finally:
+            for broker in opened:
+                await broker.close()
+
+    async def _drain(self, broker: Broker, want: int, timeout: float = 15.0) -> list[Any]:
+        got: list[Any] = []
+        give_up = time.monotonic() + timeout
+        while len(got) < want and time.monotonic() < give_up:
+            got += await broker.fetch(want - len(got), 0.5)
+        return got
+
+    async def test_publish_fetch_ack(self, make_broker: Callable[..., Any]) -> None:
+        broker = await make_broker()
+        messages = [Message(new_id(), "t", 0) for _ in range(5)]
+        await broker.publish(messages)
+        got = await self._drain(broker, 5)
+        assert sorted(d.message.task_id for d in got) == sorted(m.task_id for m in messages)
+        await broker.ack(got)
+        assert await broker.fetch(10, 0.5) == []
+
+    async def test_fetch_waits_then_returns_empty(self, make_broker: Callable[..., Any]) -> None:
+        broker = await make_broker()
+        started = time.monotonic()
+        assert await broker.fetch(10, 0.3) == []
+        assert time.monotonic() - started >= 0.25
+
+    async def test_fetch_respects_max(self, make_broker: Callable[..., Any]) -> None:
+        broker = await make_broker()
+        await broker.publish([Message(new_id(), "t", 0) for _ in range(10)])
+        got = await self._drain(broker, 3)
+        assert len(got) == 3
+        rest = await self._drain(broker, 7)
+        assert len(rest) == 7
+        await broker.ack(got + rest)
+
+    async def test_higher_priority_first_with_a_backlog(
+        self, make_broker: Callable[..., Any]
+    ) -> None:
+        broker = await make_broker(priority_fairness=1000)
+        low = [Message(new_id(), "t", 0) for _ in range(10)]
+        high = [Message(new_id(), "t", 10) for _ in range(10)]
+        await broker.publish(low)
+        await broker.publish(high)
+        first = await self._drain(broker, 10)
+        assert sum(d.message.priority == 10 for d in first) >= 8
+        await broker.ack(first + await self._drain(broker, 10))
+
+    async def test_low_priority_is_not_starved(self, make_broker: Callable[..., Any]) -> None:
+        broker = await make_broker(priority_fairness=5)
+        low = Message(new_id(), "t", -5)
+        await broker.publish([low])
+        seen_low = False
+        for _ in range(40):
+            await broker.publish([Message(new_id(), "t", 10) for _ in range(2)])
+            got = await broker.fetch(1, 1.0)
+            await broker.ack(got)
+            if any(d.message.task_id == low.task_id for d in got):
+                seen_low = True
+                break
+        assert seen_low, "a low-priority message waited through 40 fetches"
+
+    async def test_unacked_message_is_delivered_again(
+        self, make_broker: Callable[..., Any]
+    ) -> None:
+        first = await make_broker(lease_ttl=0.5, heartbeat_interval=0.1)
+        message = Message(new_id(), "t", 0)
+        await first.publish([message])
+        got = await self._drain(first, 1)
+        assert [d.message.task_id for d in got] == [message.task_id]
+        await first.close()  # died without acknowledging
+        second = await make_broker(lease_ttl=0.5, heartbeat_interval=0.1)
+        again = await self._drain(second, 1, timeout=30)
+        assert [d.message.task_id for d in again] == [message.task_id]
+        await second.ack(again)
+
+    async def test_stats_is_a_mapping(self, make_broker: Callable[..., Any]) -> None:
+        broker = await make_broker()
+        assert isinstance(await broker.stats(), dict)
+
+
+# ---------------------------------------------------------------------------
+# Notifier
+# ---------------------------------------------------------------------------
+
+
+class NotifierContract:
+    """What every notifier must do.
+
+    Provide ``notifier_url`` and ``observe``: an async function that returns the
+    ``(task_id, status, kind)`` tuples the outside world has received so far.
+    """
+
+    settings = contract_settings()
+    autoload_plugins = True
+
+    @pytest.fixture
+    async def notifier(self, notifier_url: str) -> AsyncIterator[Notifier]:
+        notifier: Notifier = await open_backend(
+            "notifier", notifier_url, self.settings, self.autoload_plugins
+        )
+        try:
+            yield notifier
+        finally:
+            await notifier.close()
+
+    def _events(self, task_id: str, statuses: list[TaskStatus]) -> list[TaskEvent]:
+        now = time.time()
+        return [
+            TaskEvent(task_id, "t", s, 0, None, None, "w1", now + i * 0.001)
+            for i, s in enumerate(statuses)
+        ]
+
+    async def test_events_arrive_in_order_per_task(
+        self, notifier: Notifier, observe: Callable[[], Any]
+    ) -> None:
+        ids = [new_id() for _ in range(3)]
+        flow = [TaskStatus.PENDING, TaskStatus.PROCESSING, TaskStatus.SUCCESS]
+        for step in range(3):
+            await notifier.notify([e for i in ids for e in self._events(i, [flow[step]])])
+
+        async def complete() -> bool:
+            seen = await observe()
+            return all(
+                [s for t, s, k in seen if t == i and k == "status"] == [str(s) for s in flow]
+                for i in ids
+            )
+
+        await eventually(complete, 10, "every task's three events in order")

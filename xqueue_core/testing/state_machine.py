@@ -1,0 +1,143 @@
+"""A hypothesis state machine of the task lifecycle, run against any store.
+
+``make_store_machine(url_factory)`` returns a ``unittest.TestCase`` class;
+each example gets a fresh store from ``url_factory()``. The model predicts
+every claim, finish and cancel answer, and after each step the store must
+agree with it on every task's status and on the tokens in use per type.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
+
+from ..interfaces import Store
+from ..models import CancelOutcome, ClaimOutcome, Finish, FinishKind, TaskStatus
+from .contracts import contract_settings, make_task, open_backend
+
+TYPES = ("a", "b")
+WORKERS = ("w1", "w2")
+LEASE = 600.0
+
+
+def make_store_machine(
+    url_factory: Callable[[], str], max_examples: int = 25, autoload_plugins: bool = True
+) -> type:
+    """Build the state-machine TestCase for stores made from ``url_factory()``."""
+
+    class StoreLifecycle(RuleBasedStateMachine):
+        tasks = Bundle("tasks")
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.loop = asyncio.new_event_loop()
+            self.store: Store = self.run(
+                open_backend("store", url_factory(), contract_settings(), autoload_plugins)
+            )
+            self.status: dict[str, TaskStatus] = {}
+            self.owner: dict[str, str] = {}
+            self.type_of: dict[str, str] = {}
+            self.limit: dict[str, int | None] = dict.fromkeys(TYPES)
+
+        def run(self, coro: Any) -> Any:
+            return self.loop.run_until_complete(coro)
+
+        def teardown(self) -> None:
+            self.run(self.store.close())
+            self.loop.close()
+
+        def running(self, task_type: str) -> int:
+            return sum(
+                1
+                for i, s in self.status.items()
+                if s == TaskStatus.PROCESSING and self.type_of[i] == task_type
+            )
+
+        @rule(target=tasks, task_type=st.sampled_from(TYPES))
+        def create(self, task_type: str) -> str:
+            [(task, created)] = self.run(self.store.create([make_task(task_type)], 600.0))
+            assert created
+            self.status[task.id] = TaskStatus.PENDING
+            self.type_of[task.id] = task_type
+            return task.id
+
+        @rule(task_id=tasks, worker=st.sampled_from(WORKERS))
+        def claim(self, task_id: str, worker: str) -> None:
+            claims, _ = self.run(self.store.claim([task_id], worker, LEASE))
+            outcome = claims[0].outcome
+            task_type = self.type_of[task_id]
+            cap = self.limit[task_type]
+            if self.status[task_id] != TaskStatus.PENDING:
+                assert outcome == ClaimOutcome.GONE
+            elif cap is not None and self.running(task_type) >= cap:
+                assert outcome == ClaimOutcome.DEFERRED
+            else:
+                assert outcome == ClaimOutcome.STARTED
+                self.status[task_id] = TaskStatus.PROCESSING
+                self.owner[task_id] = worker
+
+        @rule(
+            task_id=tasks,
+            worker=st.sampled_from(WORKERS),
+            kind=st.sampled_from(
+                [
+                    FinishKind.SUCCESS,
+                    FinishKind.FAILED,
+                    FinishKind.TIMEOUT,
+                    FinishKind.CANCELED,
+                    FinishKind.RETRY,
+                    FinishKind.RELEASE,
+                ]
+            ),
+        )
+        def finish(self, task_id: str, worker: str, kind: FinishKind) -> None:
+            applied, _ = self.run(
+                self.store.finish([Finish(task_id, worker, kind, error="e", retry_delay=0.0)])
+            )
+            expected = (
+                self.status[task_id] == TaskStatus.PROCESSING and self.owner[task_id] == worker
+            )
+            assert applied == [expected]
+            if expected:
+                self.status[task_id] = (
+                    TaskStatus.PENDING
+                    if kind in (FinishKind.RETRY, FinishKind.RELEASE)
+                    else TaskStatus(str(kind))
+                )
+
+        @rule(task_id=tasks)
+        def cancel(self, task_id: str) -> None:
+            result, _ = self.run(self.store.cancel(task_id))
+            assert result is not None
+            before = self.status[task_id]
+            if before == TaskStatus.PENDING:
+                assert result.outcome == CancelOutcome.CANCELED
+                self.status[task_id] = TaskStatus.CANCELED
+            elif before == TaskStatus.PROCESSING:
+                assert result.outcome == CancelOutcome.REQUESTED
+            else:
+                assert result.outcome == CancelOutcome.FINISHED
+
+        @rule(task_type=st.sampled_from(TYPES), limit=st.none() | st.integers(0, 3))
+        def set_limit(self, task_type: str, limit: int | None) -> None:
+            self.run(self.store.set_limit(task_type, limit))
+            self.limit[task_type] = limit
+
+        @invariant()
+        def store_agrees(self) -> None:
+            for task_id, status in self.status.items():
+                task = self.run(self.store.get(task_id))
+                assert task is not None and task.status == status, (task_id, task, status)
+            running = self.run(self.store.running())
+            for task_type in TYPES:
+                assert running.get(task_type, 0) == self.running(task_type)
+
+    StoreLifecycle.TestCase.settings = hypothesis_settings(
+        max_examples=max_examples, stateful_step_count=30, deadline=None
+    )
+    return StoreLifecycle.TestCase
