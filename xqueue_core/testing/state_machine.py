@@ -60,7 +60,8 @@ def make_store_machine(
 
         @rule(target=tasks, task_type=st.sampled_from(TYPES))
         def create(self, task_type: str) -> str:
-            [(task, created)] = self.run(self.store.create([make_task(task_type)], 600.0))
+            task = make_task(task_type)
+            [(_, created)] = self.run(self.store.create([task], 600.0))
             assert created
             self.status[task.id] = TaskStatus.PENDING
             self.type_of[task.id] = task_type
