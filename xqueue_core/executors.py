@@ -22,6 +22,8 @@ from typing import Any
 from .context import TaskContext
 from .errors import TaskCancelled
 
+THREAD_STOP_WAIT = 1.0  # seconds a cancelled thread run gets to unwind before we move on
+
 
 def _inject(thread_id: int, exc: type[BaseException]) -> None:
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exc))
@@ -60,6 +62,11 @@ async def run_in_thread(fn: Callable[..., Any], args: tuple[Any, ...], ctx: Task
         ctx._set_cancelled()
         if not done.is_set() and thread.ident is not None:
             _inject(thread.ident, TaskCancelled)
+            # Give the handler a moment to unwind (its finally blocks), so the outcome is
+            # recorded once it stopped and a shutting-down worker does not exit under it.
+            give_up = loop.time() + THREAD_STOP_WAIT
+            while not done.is_set() and loop.time() < give_up:
+                await asyncio.sleep(0.005)
         raise
 
 

@@ -1,0 +1,133 @@
+"""Task handlers for the core's real-process tests (``xqueue worker xqt_app:app``).
+
+Every handler appends ``start``/``end`` lines to the JSON-lines file named by
+``$XQT_RECORD`` (under an exclusive lock, so the file order is the real order
+across processes). Settings come from the ``XQUEUE_*`` environment of the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import time
+from typing import Any
+
+import orjson
+
+from xqueue_core import TaskContext, XQueue
+
+
+def record(kind: str, **fields: Any) -> None:
+    """Append one line to the record file (a no-op when ``$XQT_RECORD`` is unset)."""
+    path = os.environ.get("XQT_RECORD")
+    if not path:
+        return
+    line = orjson.dumps({"kind": kind, "t": time.time(), "pid": os.getpid(), **fields})
+    with open(path, "ab", buffering=0) as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        fh.write(line + b"\n")
+
+
+def read_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    try:
+        with open(path, "rb") as fh:
+            fcntl.flock(fh, fcntl.LOCK_SH)
+            data = fh.read()
+    except FileNotFoundError:
+        return []
+    return [orjson.loads(line) for line in data.splitlines() if line]
+
+
+def _runs_before(task_id: str) -> int:
+    path = os.environ.get("XQT_RECORD")
+    if not path:
+        return 0
+    return sum(
+        1 for r in read_records(path) if r["kind"] == "start" and r.get("task_id") == task_id
+    )
+
+
+class _Recorded:
+    """``start`` on entry; ``end`` with the outcome on exit, however the run ends."""
+
+    def __init__(self, ctx: TaskContext, **extra: Any) -> None:
+        self.ctx = ctx
+        self.extra = extra
+
+    def __enter__(self) -> _Recorded:
+        fields = {"task_id": self.ctx.task_id, "type": self.ctx.type, "attempt": self.ctx.attempt}
+        record("start", **fields, **self.extra)
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        outcome = "ok" if exc_type is None else exc_type.__name__
+        record("end", task_id=self.ctx.task_id, type=self.ctx.type, outcome=outcome)
+
+
+def make_app(name: str = "xqt", **options: Any) -> XQueue:
+    """A fresh app with every test handler (the tests' own clients use it too)."""
+    app = XQueue(name, **options)
+
+    async def sleeper(payload: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
+        with _Recorded(ctx):
+            await asyncio.sleep(float(payload.get("seconds", 0)))
+        return {"slept": payload.get("seconds", 0)}
+
+    for task_type in ("sleep", "limited", "other"):
+        app.task(task_type)(sleeper)
+
+    @app.task("once_slow")
+    async def once_slow(payload: dict[str, Any], ctx: TaskContext) -> int:
+        """Slow on the first run of the task, quick on any re-run."""
+        first = _runs_before(ctx.task_id) == 0
+        with _Recorded(ctx, first=first):
+            await asyncio.sleep(float(payload["first"] if first else payload.get("then", 0)))
+        return _runs_before(ctx.task_id)
+
+    @app.task("block")
+    async def block(payload: dict[str, Any], ctx: TaskContext) -> None:
+        """Blocks the worker's event loop (a sync sleep inside an async handler)."""
+        with _Recorded(ctx):
+            time.sleep(float(payload["seconds"]))  # noqa: ASYNC251 - the point of the test
+
+    @app.task("hog")
+    async def hog(payload: dict[str, Any], ctx: TaskContext) -> int:
+        """Hogs the CPU on the event loop, never awaiting."""
+        with _Recorded(ctx):
+            end, n = time.monotonic() + float(payload["seconds"]), 0
+            while time.monotonic() < end:
+                n += 1
+        return n
+
+    @app.task("sync_sleep")
+    def sync_sleep(payload: dict[str, Any], ctx: TaskContext) -> None:
+        """A plain function (thread executor) that sleeps in small steps."""
+        with _Recorded(ctx):
+            end = time.monotonic() + float(payload["seconds"])
+            while time.monotonic() < end:
+                time.sleep(0.01)
+
+    app.task("proc_spin", executor="process")(proc_spin)
+
+    @app.task("flaky")
+    async def flaky(payload: dict[str, Any], ctx: TaskContext) -> int:
+        """Fails until attempt ``succeed_on`` (0: always fails)."""
+        with _Recorded(ctx):
+            succeed_on = int(payload.get("succeed_on", 0))
+            if succeed_on == 0 or ctx.attempt < succeed_on:
+                raise RuntimeError(f"attempt {ctx.attempt} fails on purpose")
+        return ctx.attempt
+
+    return app
+
+
+def proc_spin(payload: dict[str, Any], ctx: TaskContext) -> None:
+    """Runs in a child process (module level so it pickles): spins on the CPU."""
+    with _Recorded(ctx):
+        end = time.monotonic() + float(payload["seconds"])
+        while time.monotonic() < end:
+            pass
+
+
+app = make_app()

@@ -1,0 +1,53 @@
+"""Graceful shutdown on SIGTERM: finish within the grace period, else hand work back."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+from conftest import Env, statuses
+
+from xqueue_core import XQueue
+from xqueue_core.testing.services import eventually
+
+
+@pytest.mark.slow
+async def test_sigterm_lets_running_tasks_finish(xenv: Env, client: XQueue) -> None:
+    supervisor = xenv.worker("--processes", "2", "--concurrency", "1").wait_started(count=2)
+    tasks = await client.submit_many(
+        [{"type": "sleep", "payload": {"seconds": 1.5}} for _ in range(2)]
+    )
+    await eventually(lambda: len(xenv.records("start")) == 2, 20, "both tasks to start")
+    supervisor.signal(signal.SIGTERM)
+    assert supervisor.wait(30) == 0
+    assert await statuses(client, tasks) == ["success", "success"]
+    assert supervisor.text().count("worker stopped") == 2
+    assert xenv.sql("SELECT COUNT(*) FROM tasks WHERE status='processing'") == [(0,)]
+    assert xenv.sql("SELECT COUNT(*) FROM messages") == [(0,)]
+
+
+@pytest.mark.slow
+async def test_sigterm_past_the_grace_period_hands_work_back(xenv: Env, client: XQueue) -> None:
+    env = xenv.env(XQUEUE_GRACE_PERIOD="0.3")
+    worker = xenv.worker("--concurrency", "2", env=env).wait_started()
+    slow = await client.submit("once_slow", {"first": 60, "then": 0.05})
+    sync = await client.submit("sync_sleep", {"seconds": 60})
+    await eventually(lambda: len(xenv.records("start")) == 2, 20, "both tasks to start")
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(30) == 0
+    # both runs were interrupted and their tasks are waiting again, attempts not used up
+    await eventually(lambda: len(xenv.records("end")) == 2, 5, "both handlers to stop")
+    assert {r["outcome"] for r in xenv.records("end")} == {"CancelledError", "TaskCancelled"}
+    rows = xenv.sql("SELECT status, retry, worker_id, lease_until FROM tasks ORDER BY id")
+    assert rows == [("pending", 0, None, None), ("pending", 0, None, None)]
+    await client.cancel(sync.id)  # it would only wait for the grace period again
+    xenv.worker(env=env).wait_started()
+
+    async def slow_done() -> bool:
+        return (await client.get(slow.id)).terminal
+
+    await eventually(slow_done, 20, "the handed-back task to run again")
+    done = await client.get(slow.id)
+    assert (done.status, done.retry, done.redeliveries) == ("success", 0, 0)
+    assert done.result == 2  # the second run
+    assert xenv.terminal_events(slow.id) == ["success"]
