@@ -1,0 +1,365 @@
+"""RedisBroker: task messages on Redis Streams, one stream per priority band.
+
+Every worker is a consumer of one group on the three band streams. A fetch is
+one Lua script (reclaim idle entries of dead consumers, then read new ones,
+band by band, up to the number asked for); when nothing is there it blocks in
+one ``XREADGROUP … BLOCK`` on all bands. An ack is one ``MULTI`` of ``XACK`` +
+``XDEL`` per stream, so a stream only ever holds what is not yet acknowledged.
+While a worker lives it resets the idle time of the entries it holds
+(``XCLAIM … JUSTID``), so ``XAUTOCLAIM`` after the lease time only takes
+entries of consumers that died or hung. See ``docs/redis_streams.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from xqueue_core.interfaces import Broker
+from xqueue_core.models import Delivery, Message
+from xqueue_core.settings import Settings
+
+from .broker_streams import (
+    BANDS,
+    BLOCK_CAP,
+    CONSUMER_IDLE_LIMIT,
+    GROUP,
+    MAINTAIN_EVERY,
+    ORPHANS,
+    SCRIPT_NAMES,
+    StreamLayout,
+    consumer_name,
+    entry_fields,
+    layout_from,
+    message_from_fields,
+    script_source,
+)
+from .connection import Connection
+from .keys import Keys
+from .url import parse_url
+
+log = structlog.get_logger("xqueue.redis.broker")
+CHUNK = 500  # ids per XCLAIM / XACK command
+LEAVE_IDLE_MS = 365 * 24 * 3600 * 1000  # "idle forever": reclaimed by the next XAUTOCLAIM
+
+
+class RedisBroker(Broker):
+    """The broker on Redis Streams; URL ``redis://[user:password@]host:port/db?prefix=app``.
+
+    Priorities map to the bands ``high`` (>= 1), ``normal`` and ``low`` (<= -1);
+    the thresholds can be changed in the ``[redis_broker]`` settings table.
+    """
+
+    def __init__(self, url: str, settings: Settings) -> None:
+        self.redis_url = parse_url(url)
+        self.url = self.redis_url.redacted
+        self.settings = settings
+        self.layout: StreamLayout = layout_from(settings, Keys(self.redis_url.prefix))
+        self.conn = Connection(self.redis_url, self.layout.keys)
+        self.consumer = consumer_name()
+        self._scripts: dict[str, Any] = {}
+        self._fetches = 0
+        self._cursors = dict.fromkeys(self.layout.streams, "0-0")
+        self._next_reclaim = 0.0
+        self._held: dict[str, dict[str, None]] = {key: {} for key in self.layout.streams}
+        self._keeper: asyncio.Task[None] | None = None
+        self._open = False
+
+    # -- life -------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        await self.conn.open()
+        client = self.conn.client
+        self._scripts = {name: client.register_script(script_source(name)) for name in SCRIPT_NAMES}
+        await self._ensure_groups()
+        self._open = True
+
+    async def close(self) -> None:
+        keeper, self._keeper = self._keeper, None
+        if keeper is not None:
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
+        if self._open and self._fetches:
+            try:
+                await self.leave()
+            except Exception as exc:  # closing must not fail: XAUTOCLAIM covers it
+                log.warning("leaving the consumer group failed", url=self.url, error=str(exc))
+        self._open = False
+        await self.conn.close()
+
+    async def ping(self) -> None:
+        await self.conn.call("ping", lambda: self.conn.client.ping())
+
+    async def _ensure_groups(self) -> None:
+        """Create the group on every band stream at id 0 (so no entry is skipped)."""
+        from redis.exceptions import ResponseError
+
+        async def create() -> None:
+            pipe = self.conn.client.pipeline(transaction=False)
+            for key in self.layout.streams:
+                pipe.xgroup_create(key, GROUP, id="0", mkstream=True)
+            for reply in await pipe.execute(raise_on_error=False):
+                if isinstance(reply, ResponseError) and "BUSYGROUP" not in str(reply):
+                    raise reply
+
+        await self.conn.call("create consumer groups", create)
+
+    # -- publish ----------------------------------------------------------------------
+
+    async def publish(self, messages: Sequence[Message]) -> None:
+        """XADD each message to its band's stream, all in one pipelined round trip."""
+        if not messages:
+            return
+        layout = self.layout
+
+        async def send() -> None:
+            pipe = self.conn.client.pipeline(transaction=False)
+            for message in messages:
+                pipe.xadd(layout.stream(layout.band(message.priority)), entry_fields(message))
+            await pipe.execute()
+
+        await self.conn.call("publish", send)
+
+    # -- fetch ------------------------------------------------------------------------
+
+    async def fetch(self, max_messages: int, timeout: float) -> list[Delivery]:
+        if max_messages < 1:
+            return []
+        self._start_keeper()
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + max(timeout, 0.0)
+        self._fetches += 1
+        order = self.layout.order(self._fetches)
+        while True:
+            reclaim = loop.time() >= self._next_reclaim
+            if reclaim:
+                self._next_reclaim = loop.time() + self.layout.reclaim_every
+            got = await self._take(order, max_messages, reclaim)
+            if got:
+                return got
+            wait = min(
+                give_up - loop.time(),
+                self._next_reclaim - loop.time(),
+                BLOCK_CAP,
+                self.redis_url.socket_timeout / 2,
+            )
+            if loop.time() >= give_up:
+                return []
+            if wait >= 0.001:
+                got = await self._block(max_messages, wait)
+                if got:
+                    if len(got) < max_messages:
+                        got += await self._take(order, max_messages - len(got), False)
+                    return got
+
+    async def _take(self, order: Sequence[str], count: int, reclaim: bool) -> list[Delivery]:
+        keys = [self.layout.stream(band) for band in order]
+        args = [
+            GROUP,
+            self.consumer,
+            count,
+            self.layout.min_idle_ms if reclaim else 0,
+            *(self._cursors[key] for key in keys),
+        ]
+        script = self._scripts["broker_fetch"]
+        cursors, flat = await self.conn.call("fetch", lambda: script(keys=keys, args=args))
+        for key, cursor in zip(keys, cursors, strict=True):
+            self._cursors[key] = cursor
+        out: list[Delivery] = []
+        for i in range(0, len(flat), 5):
+            key = keys[int(flat[i]) - 1]
+            message = Message(flat[i + 2], flat[i + 3], int(flat[i + 4]))
+            out.append(self._hold(key, flat[i + 1], message))
+        return out
+
+    async def _block(self, max_messages: int, wait: float) -> list[Delivery]:
+        """Wait in XREADGROUP BLOCK on all bands for the first new entry."""
+        from redis.exceptions import ResponseError
+
+        client = self.conn.client
+        streams = dict.fromkeys(self.layout.streams, ">")
+
+        async def read() -> Any:
+            try:
+                return await client.xreadgroup(
+                    GROUP, self.consumer, streams, count=1, block=max(1, int(wait * 1000))
+                )
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                await self._ensure_groups()  # Redis lost the group (restart without AOF)
+                return []
+
+        reply = await self.conn.call("fetch", read)
+        got: list[Delivery] = []
+        strays: list[tuple[str, str]] = []
+        for key, entries in reply or []:
+            for entry_id, fields in entries:
+                message = message_from_fields(fields)
+                if message is None:
+                    strays.append((key, entry_id))
+                else:
+                    got.append(self._hold(key, entry_id, message))
+        if strays:
+            await self._drop(strays)
+        if len(got) > max_messages:
+            # Entries arrived on several bands at once; give back what was not asked for.
+            got.sort(key=lambda d: self.layout.streams.index(d.handle[0]))
+            extra = got[max_messages:]
+            del got[max_messages:]
+            await self._give_back(extra)
+        return got
+
+    def _hold(self, key: str, entry_id: str, message: Message) -> Delivery:
+        self._held[key][entry_id] = None
+        return Delivery(message, (key, entry_id))
+
+    # -- ack --------------------------------------------------------------------------
+
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        """XACK + XDEL, per stream, in one MULTI: acknowledged entries leave the stream."""
+        if not deliveries:
+            return
+        await self._drop([d.handle for d in deliveries])
+
+    async def _drop(self, handles: Sequence[tuple[str, str]]) -> None:
+        by_key: dict[str, list[str]] = {}
+        for key, entry_id in handles:
+            by_key.setdefault(key, []).append(entry_id)
+
+        async def send() -> None:
+            pipe = self.conn.client.pipeline(transaction=True)
+            for key, ids in by_key.items():
+                for start in range(0, len(ids), CHUNK):
+                    chunk = ids[start : start + CHUNK]
+                    pipe.xack(key, GROUP, *chunk)
+                    pipe.xdel(key, *chunk)
+            await pipe.execute()
+
+        await self.conn.call("ack", send)
+        for key, ids in by_key.items():
+            held = self._held.get(key)
+            if held is not None:
+                for entry_id in ids:
+                    held.pop(entry_id, None)
+
+    async def _give_back(self, deliveries: Sequence[Delivery]) -> None:
+        """Re-add messages at the tail of their band and acknowledge the originals."""
+
+        async def send() -> None:
+            pipe = self.conn.client.pipeline(transaction=True)
+            for d in deliveries:
+                key, entry_id = d.handle
+                pipe.xadd(key, entry_fields(d.message))
+                pipe.xack(key, GROUP, entry_id)
+                pipe.xdel(key, entry_id)
+            await pipe.execute()
+
+        await self.conn.call("give back", send)
+        for d in deliveries:
+            self._held[d.handle[0]].pop(d.handle[1], None)
+
+    # -- keeping held entries, leaving, upkeep -----------------------------------------
+
+    def _start_keeper(self) -> None:
+        if self._keeper is None or self._keeper.done():
+            self._keeper = asyncio.create_task(self._keep(), name="xqueue-redis-broker")
+
+    async def _keep(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_maintain = loop.time() + MAINTAIN_EVERY
+        while True:
+            await asyncio.sleep(self.layout.touch_every)
+            try:
+                await self.touch()
+                if loop.time() >= next_maintain:
+                    next_maintain = loop.time() + MAINTAIN_EVERY
+                    await self.maintain()
+            except Exception as exc:
+                log.warning("stream upkeep failed", url=self.url, error=str(exc))
+
+    async def touch(self) -> int:
+        """Reset the idle time of every entry this consumer holds (``XCLAIM … JUSTID``).
+
+        Entries no longer pending (acknowledged elsewhere) are forgotten.
+        Returns how many are still held.
+        """
+        snapshot = {key: list(ids) for key, ids in self._held.items() if ids}
+        if not snapshot:
+            return 0
+        plan: list[tuple[str, list[str]]] = []
+
+        async def send() -> list[Any]:
+            pipe = self.conn.client.pipeline(transaction=False)
+            for key, ids in snapshot.items():
+                for start in range(0, len(ids), CHUNK):
+                    chunk = ids[start : start + CHUNK]
+                    plan.append((key, chunk))
+                    pipe.xclaim(key, GROUP, self.consumer, 0, chunk, justid=True)
+            replies: list[Any] = await pipe.execute()
+            return replies
+
+        replies = await self.conn.call("touch", send)
+        for (key, chunk), kept in zip(plan, replies, strict=True):
+            for entry_id in set(chunk) - set(kept):
+                self._held[key].pop(entry_id, None)
+        return sum(len(ids) for ids in self._held.values())
+
+    async def leave(self) -> int:
+        """Hand what this consumer still holds to the others at once and leave the group."""
+        script = self._scripts["broker_leave"]
+        keys = list(self.layout.streams)
+        args = [GROUP, self.consumer, ORPHANS, LEAVE_IDLE_MS]
+        moved: int = await self.conn.call("leave", lambda: script(keys=keys, args=args))
+        for held in self._held.values():
+            held.clear()
+        return moved
+
+    async def maintain(self) -> tuple[int, int]:
+        """Trim what no group needs any more and remove long-idle empty consumers.
+
+        Returns (entries trimmed, consumers removed). Never removes an entry that
+        is pending or not yet delivered.
+        """
+        script = self._scripts["broker_trim"]
+        keys = list(self.layout.streams)
+        args = [int(CONSUMER_IDLE_LIMIT * 1000), self.consumer]
+        trimmed, removed = await self.conn.call("trim", lambda: script(keys=keys, args=args))
+        return int(trimmed), int(removed)
+
+    # -- stats ------------------------------------------------------------------------
+
+    async def stats(self) -> dict[str, Any]:
+        """Per band: entries, pending (delivered, not acked), waiting, lag, consumers."""
+
+        async def read() -> list[Any]:
+            pipe = self.conn.client.pipeline(transaction=False)
+            for key in self.layout.streams:
+                pipe.xlen(key)
+                pipe.xinfo_groups(key)
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+            return replies
+
+        replies = await self.conn.call("stats", read)
+        bands: dict[str, dict[str, Any]] = {}
+        for index, band in enumerate(BANDS):
+            length, groups = replies[2 * index], replies[2 * index + 1]
+            length = length if isinstance(length, int) else 0
+            listed = groups if isinstance(groups, list) else []
+            group = next((g for g in listed if g.get("name") == GROUP), {})
+            pending = int(group.get("pending") or 0)
+            bands[band] = {
+                "stream": self.layout.stream(band),
+                "length": length,
+                "pending": pending,
+                "waiting": max(length - pending, 0),
+                "lag": group.get("lag"),
+                "consumers": int(group.get("consumers") or 0),
+            }
+        return {
+            "messages_waiting": sum(b["waiting"] for b in bands.values()),
+            "messages_in_flight": sum(b["pending"] for b in bands.values()),
+            "bands": bands,
+        }

@@ -1,0 +1,150 @@
+"""The Streams broker's layout and options: band streams, the group, timings, scripts.
+
+Kept apart from :mod:`xqueue_redis.broker` so the policy (which band a
+priority goes to, which order bands are read in, how often idle entries are
+reclaimed) can be read and tested without a server.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from xqueue_core.errors import SettingsError
+from xqueue_core.models import Message
+from xqueue_core.settings import Settings
+
+from .keys import Keys
+
+BANDS = ("high", "normal", "low")  # the same bands as the Kafka broker
+GROUP = "workers"
+ORPHANS = "orphans"  # consumer that holds entries of workers that left, until reclaimed
+SETTINGS_TABLE = "redis_broker"
+BLOCK_CAP = 2.0  # longest single XREADGROUP BLOCK (checks for reclaimable entries between)
+MAINTAIN_EVERY = 30.0  # seconds between stream trims / dead-consumer cleanups per worker
+CONSUMER_IDLE_LIMIT = 3600.0  # a consumer with nothing pending and idle this long is removed
+SCRIPT_NAMES = ("broker_fetch", "broker_leave", "broker_trim")
+
+
+def script_source(name: str) -> str:
+    return resources.files("xqueue_redis").joinpath("lua", f"{name}.lua").read_text("utf-8")
+
+
+def consumer_name() -> str:
+    """A name unique to this broker instance: host, process and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamLayout:
+    """Where messages go and how they are read, derived from the settings.
+
+    :param high_priority: a priority at or above it goes to the ``high`` band.
+    :param low_priority: a priority at or below it goes to the ``low`` band.
+    :param fairness: every ``fairness``-th fetch starts from a lower band.
+    :param lease_ttl: an entry left unacknowledged and untouched this long
+        belongs to a dead consumer and is reclaimed (seconds).
+    """
+
+    keys: Keys
+    high_priority: int = 1
+    low_priority: int = -1
+    fairness: int = 10
+    lease_ttl: float = 15.0
+
+    def stream(self, band: str) -> str:
+        """The stream key of a band, e.g. ``{xqueue}:q:high``."""
+        return self.keys.key(f"q:{band}")
+
+    @property
+    def streams(self) -> tuple[str, ...]:
+        """Every band stream, highest band first."""
+        return tuple(self.stream(band) for band in BANDS)
+
+    def band(self, priority: int) -> str:
+        if priority >= self.high_priority:
+            return "high"
+        if priority <= self.low_priority:
+            return "low"
+        return "normal"
+
+    def order(self, fetch_number: int) -> tuple[str, ...]:
+        """Band order of the ``fetch_number``-th fetch (1-based).
+
+        High first; every ``fairness``-th fetch starts from ``normal`` and the
+        next such fetch from ``low``, in turn. A message at the head of the low
+        band therefore waits at most ``2 × fairness`` fetches of one worker.
+        """
+        if fetch_number % self.fairness:
+            return BANDS
+        start = 1 + (fetch_number // self.fairness - 1) % (len(BANDS) - 1)
+        return (*BANDS[start:], *BANDS[:start])
+
+    @property
+    def min_idle_ms(self) -> int:
+        """XAUTOCLAIM's idle threshold: the lease time."""
+        return max(1, int(self.lease_ttl * 1000))
+
+    @property
+    def reclaim_every(self) -> float:
+        """How often a fetch looks for entries of dead consumers (seconds)."""
+        return min(max(self.lease_ttl / 4, 0.05), 1.0)
+
+    @property
+    def touch_every(self) -> float:
+        """How often a live consumer resets the idle time of what it holds (seconds)."""
+        return max(self.lease_ttl / 3, 0.02)
+
+
+def layout_from(settings: Settings, keys: Keys) -> StreamLayout:
+    """The layout for ``settings``; thresholds from the ``[redis_broker]`` table if any."""
+    table: Mapping[str, Any] = settings.extra(SETTINGS_TABLE)
+    known = ("high_priority", "low_priority")
+    for name in table:
+        if name not in known:
+            raise SettingsError(
+                f"settings [{SETTINGS_TABLE}]: unknown option {name!r}; "
+                f"known options: {', '.join(known)}"
+            )
+    values: dict[str, int] = {"high_priority": 1, "low_priority": -1}
+    for name in known:
+        if name in table:
+            value = table[name]
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise SettingsError(
+                    f"settings [{SETTINGS_TABLE}] {name}: expected a whole number, got {value!r}"
+                )
+            values[name] = value
+    if values["low_priority"] >= values["high_priority"]:
+        raise SettingsError(
+            f"settings [{SETTINGS_TABLE}]: low_priority ({values['low_priority']}) must be "
+            f"below high_priority ({values['high_priority']})"
+        )
+    return StreamLayout(
+        keys,
+        high_priority=values["high_priority"],
+        low_priority=values["low_priority"],
+        fairness=settings.priority_fairness,
+        lease_ttl=settings.lease_ttl,
+    )
+
+
+def entry_fields(message: Message) -> dict[str, str | int]:
+    """A message as stream entry fields (the same three names in every entry, so
+    Redis stores the names once per listpack node, not once per entry)."""
+    return {"id": message.task_id, "type": message.type, "priority": message.priority}
+
+
+def message_from_fields(fields: Mapping[str, Any] | None) -> Message | None:
+    """The message in a stream entry; None if the entry is not an xqueue message."""
+    if not fields:
+        return None
+    try:
+        return Message(str(fields["id"]), str(fields["type"]), int(fields.get("priority", 0)))
+    except (KeyError, TypeError, ValueError):
+        return None

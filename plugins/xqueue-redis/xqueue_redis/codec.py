@@ -1,0 +1,101 @@
+"""Task records and events between Python and the Redis hashes, streams and scripts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from xqueue_core.models import Task, TaskEvent, TaskStatus
+
+_INT_FIELDS = ("priority", "retry", "max_retry", "redeliveries")
+_FLOAT_FIELDS = ("queue_timeout", "process_timeout", "created_at", "updated_at")
+_OPTIONAL_FLOATS = ("started_at", "completed_at", "eta", "progress")
+_OPTIONAL_TEXT = ("error", "worker_id", "idempotency_key")
+
+
+def pairs(flat: Sequence[Any]) -> dict[str, Any]:
+    """``[k1, v1, k2, v2, ...]`` (an HGETALL reply from a script) as a dict."""
+    return {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
+
+
+def task_from_hash(data: Mapping[str, Any]) -> Task:
+    """Build a Task from its hash fields (internal fields are ignored)."""
+    task = Task(id=data["id"], type=data["type"], payload=orjson.loads(data["payload"]))
+    task.status = TaskStatus(data["status"])
+    for name in _INT_FIELDS:
+        setattr(task, name, int(data.get(name) or 0))
+    for name in _FLOAT_FIELDS:
+        setattr(task, name, float(data.get(name) or 0.0))
+    for name in _OPTIONAL_FLOATS:
+        value = data.get(name)
+        setattr(task, name, None if value is None else float(value))
+    for name in _OPTIONAL_TEXT:
+        setattr(task, name, data.get(name))
+    raw = data.get("result")
+    task.result = None if raw is None else orjson.loads(raw)
+    return task
+
+
+def task_from_flat(flat: Sequence[Any] | None) -> Task | None:
+    """A task from an HGETALL-shaped reply; None when the reply is empty."""
+    if not flat:
+        return None
+    return task_from_hash(pairs(flat))
+
+
+def event_from_array(row: Sequence[Any]) -> TaskEvent:
+    """An event as scripts return it: id, type, status, retry, error, progress, worker, ts, kind."""
+    return TaskEvent(
+        task_id=row[0],
+        type=row[1],
+        status=TaskStatus(row[2]),
+        retry=int(row[3] or 0),
+        error=row[4],
+        progress=None if row[5] is None else float(row[5]),
+        worker_id=row[6],
+        timestamp=float(row[7]),
+        kind=row[8],
+    )
+
+
+def event_from_stream(fields: Mapping[str, Any]) -> TaskEvent:
+    """An event as it is kept in the event-log stream."""
+    progress = fields.get("progress")
+    return TaskEvent(
+        task_id=fields["task_id"],
+        type=fields["type"],
+        status=TaskStatus(fields["status"]),
+        retry=int(fields.get("retry") or 0),
+        error=fields.get("error"),
+        progress=None if progress is None else float(progress),
+        worker_id=fields.get("worker_id"),
+        timestamp=float(fields["ts"]),
+        kind=fields.get("kind", "status"),
+    )
+
+
+def events_from(rows: Sequence[Sequence[Any]] | None) -> list[TaskEvent]:
+    return [event_from_array(row) for row in rows or ()]
+
+
+def task_args(task: Task) -> list[Any]:
+    """The 10 values ``create.lua`` reads per task."""
+    key = task.idempotency_key
+    return [
+        task.id,
+        task.type,
+        orjson.dumps(task.payload),
+        int(task.priority),
+        int(task.max_retry),
+        repr(float(task.queue_timeout)),
+        repr(float(task.process_timeout)),
+        "" if task.eta is None else repr(float(task.eta)),
+        "0" if key is None else "1",
+        key or "",
+    ]
+
+
+def json_arg(value: Any) -> bytes:
+    return orjson.dumps(value)

@@ -1,0 +1,81 @@
+"""Key names, shared by every xqueue role on Redis (store today, a Streams broker later).
+
+Every key of one app starts with ``{prefix}:``. The braces are a Redis Cluster
+hash tag: all keys of an app hash to one slot, so each Lua script (which
+touches a task, its indexes and its type's token set at once) stays on one
+node. Apps with different prefixes share one Redis (or spread over a cluster's
+shards) without seeing each other's keys.
+
+=====================  ============  =================================================
+key                    type          holds
+=====================  ============  =================================================
+``t:{id}``             hash          one task record (plus lease, deadline, flags)
+``all``                zset (lex)    every task id, for listing newest first
+``s:{status}``         zset (lex)    task ids by status
+``y:{type}``           zset (lex)    task ids by type
+``ys:{type}:{status}`` zset (lex)    task ids by type and status
+``tt``                 set           types that have tasks (for counts)
+``idem``               hash          idempotency key -> task id
+``pub``                zset          pending task -> when to hand it to ``take_due``
+``dl``                 zset          pending task -> queue-timeout deadline
+``lease``              zset          processing task -> lease expiry
+``run:{type}``         zset          the type's tokens: running task -> lease expiry
+``park:{type}``        zset          deferred tasks of a saturated type, by priority
+``exp``                zset          terminal task -> when retention ends
+``limits``             hash          type -> cluster-wide concurrency limit
+``types``              hash          type -> last time a worker announced it
+``types:w``            hash          type -> the worker that announced it last
+``events``             stream        the event log (capped)
+=====================  ============  =================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xqueue_core.models import TaskStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Names of an app's keys under one prefix."""
+
+    prefix: str
+
+    @property
+    def base(self) -> str:
+        """What every key starts with, hash tag included (``{xqueue}:``)."""
+        return f"{{{self.prefix}}}:"
+
+    def key(self, name: str) -> str:
+        return self.base + name
+
+    @property
+    def anchor(self) -> str:
+        """The key declared to every script (routes it to the app's slot on a cluster)."""
+        return self.key("all")
+
+    @property
+    def events(self) -> str:
+        return self.key("events")
+
+    @property
+    def limits(self) -> str:
+        return self.key("limits")
+
+    @property
+    def types(self) -> str:
+        return self.key("types")
+
+    def task(self, task_id: str) -> str:
+        return self.key(f"t:{task_id}")
+
+    def index(self, status: TaskStatus | None, task_type: str | None) -> str:
+        """The listing index for a filter (both, one or neither)."""
+        if status is not None and task_type is not None:
+            return self.key(f"ys:{task_type}:{status}")
+        if status is not None:
+            return self.key(f"s:{status}")
+        if task_type is not None:
+            return self.key(f"y:{task_type}")
+        return self.key("all")

@@ -1,0 +1,11 @@
+-- counts: {status, n, ...} and {type, n, ...} over the tasks kept, as one snapshot.
+local by_status, by_type = {}, {}
+for _, s in ipairs({'pending', 'processing', 'success', 'failed', 'timeout', 'canceled'}) do
+  local n = redis.call('ZCARD', P .. 's:' .. s)
+  if n > 0 then by_status[#by_status + 1] = s; by_status[#by_status + 1] = n end
+end
+for _, typ in ipairs(redis.call('SMEMBERS', P .. 'tt')) do
+  local n = redis.call('ZCARD', P .. 'y:' .. typ)
+  if n > 0 then by_type[#by_type + 1] = typ; by_type[#by_type + 1] = n end
+end
+return {{by_status, by_type}, EVENTS}

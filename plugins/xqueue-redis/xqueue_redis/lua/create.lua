@@ -1,0 +1,51 @@
+-- create: ARGV[2] publish_grace, ARGV[3] n, then 10 values per task:
+-- id, type, payload, priority, max_retry, queue_timeout, process_timeout, eta|'', has_key, key.
+-- Returns {now, results}: per task {1} (new), {0, task} (idempotency key used) or
+-- {2, task} (this id exists: the same call retried after a lost reply).
+local grace = tonumber(ARGV[2])
+local out = {}
+for i = 0, tonumber(ARGV[3]) - 1 do
+  local b = 4 + i * 10
+  local id, typ = ARGV[b], ARGV[b + 1]
+  local qt, eta = ARGV[b + 5], ARGV[b + 7]
+  local has_key, ikey = ARGV[b + 8] == '1', ARGV[b + 9]
+  local k = tkey(id)
+  local existing = nil
+  if has_key then
+    local other = redis.call('HGET', P .. 'idem', ikey)
+    if other and redis.call('EXISTS', tkey(other)) == 1 then existing = other end
+  end
+  if redis.call('EXISTS', k) == 1 then
+    out[#out + 1] = {2, hgetall(id)}
+  elseif existing then
+    out[#out + 1] = {0, hgetall(existing)}
+  else
+    local fields = {'HSET', k, 'id', id, 'type', typ, 'payload', ARGV[b + 2],
+      'priority', ARGV[b + 3], 'retry', '0', 'max_retry', ARGV[b + 4], 'queue_timeout', qt,
+      'process_timeout', ARGV[b + 6], 'created_at', num(NOW), 'updated_at', num(NOW),
+      'redeliveries', '0'}
+    local publish_at = NOW + grace
+    if eta ~= '' then
+      fields[#fields + 1] = 'eta'; fields[#fields + 1] = eta
+      if tonumber(eta) > publish_at then publish_at = tonumber(eta) end
+    end
+    if has_key then
+      fields[#fields + 1] = 'idempotency_key'; fields[#fields + 1] = ikey
+      redis.call('HSET', P .. 'idem', ikey, id)
+    end
+    if tonumber(qt) > 0 then
+      local deadline = num(NOW + tonumber(qt))
+      fields[#fields + 1] = 'deadline'; fields[#fields + 1] = deadline
+      redis.call('ZADD', P .. 'dl', deadline, id)
+    end
+    redis.call(unpack(fields))
+    set_status(id, typ, false, 'pending')
+    redis.call('ZADD', P .. 'pub', num(publish_at), id)
+    redis.call('ZADD', P .. 'all', 0, id)
+    redis.call('ZADD', P .. 'y:' .. typ, 0, id)
+    redis.call('SADD', P .. 'tt', typ)
+    emit(id)
+    out[#out + 1] = {1}
+  end
+end
+return {{num(NOW), out}, EVENTS}

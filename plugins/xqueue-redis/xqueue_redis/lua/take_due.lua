@@ -1,0 +1,14 @@
+-- take_due: ARGV[2] limit, ARGV[3] hold. Returns {id, type, priority} per due task.
+local ids = redis.call('ZRANGEBYSCORE', P .. 'pub', '-inf', num(NOW), 'LIMIT', 0, ARGV[2])
+local out = {}
+local again = num(NOW + tonumber(ARGV[3]))
+for _, id in ipairs(ids) do
+  local h = redis.call('HMGET', tkey(id), 'type', 'priority')
+  if h[1] then
+    redis.call('ZADD', P .. 'pub', again, id)
+    out[#out + 1] = {id, h[1], h[2]}
+  else
+    redis.call('ZREM', P .. 'pub', id)
+  end
+end
+return {out, EVENTS}

@@ -1,0 +1,270 @@
+"""RedisStore: task records, leases, per-type limits and the event log on Redis.
+
+Every transition is one Lua script run on the server (EVALSHA; loaded on first
+use), judged by the server's ``TIME``: no client clock, no read-modify-write
+from the client. Batches (claim of many ids, finish of many runs) are one
+script call each. The semantics mirror the embedded
+:class:`xqueue_core.sqlite.store.SqliteStore` method by method.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from xqueue_core.interfaces import Store
+from xqueue_core.models import (
+    CancelOutcome,
+    CancelResult,
+    Claim,
+    ClaimOutcome,
+    Finish,
+    Heartbeat,
+    Message,
+    Page,
+    Task,
+    TaskEvent,
+    TaskStatus,
+    TypeInfo,
+)
+from xqueue_core.settings import Settings
+
+from .codec import (
+    event_from_stream,
+    events_from,
+    json_arg,
+    pairs,
+    task_args,
+    task_from_flat,
+)
+from .connection import Connection
+from .keys import Keys
+from .url import parse_url
+
+BATCH = 1000  # items per script call, so no single script holds Redis for long
+MAINTAIN_BATCH = 1000
+
+
+def _chunks(items: Sequence[Any], size: int = BATCH) -> list[Sequence[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+class RedisStore(Store):
+    """The store on Redis; URL ``redis://[user:password@]host:port/db?prefix=app``."""
+
+    def __init__(self, url: str, settings: Settings) -> None:
+        self.url = url
+        self.settings = settings
+        self.redis_url = parse_url(url)
+        self.keys = Keys(self.redis_url.prefix)
+        self.conn = Connection(self.redis_url, self.keys)
+
+    async def open(self) -> None:
+        await self.conn.open()
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+    async def ping(self) -> None:
+        await self.conn.call("ping", lambda: self.conn.client.ping())
+
+    async def now(self) -> float:
+        seconds, micros = await self.conn.call("time", lambda: self.conn.client.time())
+        return float(seconds) + float(micros) / 1_000_000
+
+    @property
+    def _retention(self) -> str:
+        return repr(float(self.settings.result_ttl))
+
+    # -- submit and publish --------------------------------------------------
+
+    async def create(self, tasks: Sequence[Task], publish_grace: float) -> list[tuple[Task, bool]]:
+        out: list[tuple[Task, bool]] = []
+        for chunk in _chunks(tasks):
+            args: list[Any] = [repr(float(publish_grace)), len(chunk)]
+            for task in chunk:
+                args.extend(task_args(task))
+            (now_text, results), _ = await self.conn.script("create", args)
+            now = float(now_text)
+            for task, row in zip(chunk, results, strict=True):
+                flag = int(row[0])
+                if flag == 1:
+                    task.created_at = task.updated_at = now
+                    task.status = TaskStatus.PENDING
+                    out.append((task, True))
+                else:
+                    stored = task_from_flat(row[1])
+                    assert stored is not None
+                    out.append((stored, flag == 2))
+        return out
+
+    async def mark_queued(self, task_ids: Sequence[str]) -> None:
+        for chunk in _chunks(task_ids):
+            await self.conn.script("mark_queued", chunk)
+
+    async def discard(self, task_ids: Sequence[str]) -> None:
+        for chunk in _chunks(task_ids):
+            await self.conn.script("discard", chunk)
+
+    async def take_due(self, limit: int, hold: float) -> list[Message]:
+        rows, _ = await self.conn.script("take_due", [int(limit), repr(float(hold))])
+        return [Message(r[0], r[1], int(r[2] or 0)) for r in rows]
+
+    # -- running ------------------------------------------------------------
+
+    async def claim(
+        self, task_ids: Sequence[str], worker_id: str, lease: float
+    ) -> tuple[list[Claim], list[TaskEvent]]:
+        claims: list[Claim] = []
+        events: list[TaskEvent] = []
+        for chunk in _chunks(task_ids):
+            args = [
+                worker_id,
+                repr(float(lease)),
+                self.settings.max_redeliveries,
+                self._retention,
+                *chunk,
+            ]
+            rows, raw_events = await self.conn.script("claim", args)
+            events.extend(events_from(raw_events))
+            for task_id, row in zip(chunk, rows, strict=True):
+                outcome = ClaimOutcome(row[0])
+                task = task_from_flat(row[1]) if outcome == ClaimOutcome.STARTED else None
+                claims.append(Claim(task_id, outcome, task))
+        return claims, events
+
+    async def heartbeat(self, worker_id: str, task_ids: Sequence[str], lease: float) -> Heartbeat:
+        if not task_ids:
+            return Heartbeat()
+        cancel: set[str] = set()
+        lost: set[str] = set()
+        for chunk in _chunks(task_ids):
+            (wanted, gone), _ = await self.conn.script(
+                "heartbeat", [worker_id, repr(float(lease)), *chunk]
+            )
+            cancel.update(wanted)
+            lost.update(gone)
+        return Heartbeat(cancel_requested=frozenset(cancel), lost=frozenset(lost))
+
+    async def finish(self, finishes: Sequence[Finish]) -> tuple[list[bool], list[TaskEvent]]:
+        applied: list[bool] = []
+        events: list[TaskEvent] = []
+        for chunk in _chunks(finishes):
+            args: list[Any] = [self._retention]
+            for f in chunk:
+                args += [
+                    f.task_id,
+                    f.worker_id,
+                    str(f.kind),
+                    "0" if f.error is None else "1",
+                    f.error or "",
+                    "0" if f.result is None else "1",
+                    b"" if f.result is None else json_arg(f.result),
+                    repr(float(f.retry_delay)),
+                ]
+            flags, raw_events = await self.conn.script("finish", args)
+            applied.extend(bool(flag) for flag in flags)
+            events.extend(events_from(raw_events))
+        return applied, events
+
+    async def report_progress(
+        self, task_id: str, worker_id: str, progress: float
+    ) -> TaskEvent | None:
+        stored, raw_events = await self.conn.script(
+            "progress", [task_id, worker_id, repr(float(progress))]
+        )
+        return events_from(raw_events)[-1] if stored else None
+
+    # -- reading and cancelling ---------------------------------------------
+
+    async def get(self, task_id: str) -> Task | None:
+        flat, _ = await self.conn.script("get", [task_id, self._retention])
+        return task_from_flat(flat)
+
+    async def list_tasks(
+        self,
+        status: TaskStatus | None = None,
+        type: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        index = self.keys.index(None if status is None else TaskStatus(status), type)
+        upper = f"({cursor}" if cursor else "+"
+        rows, _ = await self.conn.script("list", [index, upper, int(limit) + 1])
+        found = [task_from_flat(row) for row in rows]
+        tasks = [t for t in found[:limit] if t is not None]
+        next_cursor = tasks[-1].id if len(found) > limit and tasks else None
+        return Page(tasks, next_cursor)
+
+    async def cancel(self, task_id: str) -> tuple[CancelResult | None, list[TaskEvent]]:
+        reply, raw_events = await self.conn.script("cancel", [task_id, self._retention])
+        events = events_from(raw_events)
+        if reply[0] == "none":
+            return None, events
+        task = task_from_flat(reply[1])
+        assert task is not None
+        return CancelResult(CancelOutcome(reply[0]), task), events
+
+    async def counts(self) -> dict[str, dict[str, int]]:
+        (by_status, by_type), _ = await self.conn.script("counts", [])
+        return {
+            "status": {k: int(v) for k, v in pairs(by_status).items()},
+            "type": {k: int(v) for k, v in pairs(by_type).items()},
+        }
+
+    # -- limits and types ---------------------------------------------------
+
+    async def set_limit(self, task_type: str, limit: int | None) -> None:
+        await self.conn.script("set_limit", [task_type, "" if limit is None else int(limit)])
+
+    async def limits(self) -> dict[str, int]:
+        raw = await self.conn.call("limits", lambda: self.conn.client.hgetall(self.keys.limits))
+        return {k: int(v) for k, v in raw.items()}
+
+    async def running(self) -> dict[str, int]:
+        flat, _ = await self.conn.script("running", [])
+        return {k: int(v) for k, v in pairs(flat).items()}
+
+    async def announce(self, worker_id: str, task_types: Sequence[str]) -> None:
+        if task_types:
+            await self.conn.script("announce", [worker_id, *task_types])
+
+    async def known_types(self) -> list[TypeInfo]:
+        raw = await self.conn.call("types", lambda: self.conn.client.hgetall(self.keys.types))
+        return [TypeInfo(name, float(raw[name])) for name in sorted(raw)]
+
+    # -- upkeep and events --------------------------------------------------
+
+    async def maintain(self, max_redeliveries: int) -> list[TaskEvent]:
+        _, raw_events = await self.conn.script(
+            "maintain", [int(max_redeliveries), self._retention, MAINTAIN_BATCH]
+        )
+        return events_from(raw_events)
+
+    async def read_events(
+        self, after: str | None, limit: int, timeout: float
+    ) -> list[tuple[str, TaskEvent]]:
+        client = self.conn.client
+        stream = self.keys.events
+        if after is None:
+            last = await self.conn.call("events", lambda: client.xrevrange(stream, count=1))
+            after = last[0][0] if last else "0-0"
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + timeout
+        # Block in slices shorter than the socket timeout, so a long wait is not a timeout.
+        slice_ = max(0.05, min(self.redis_url.socket_timeout - 0.5, 0.5 * 60))
+        while True:
+            remaining = give_up - loop.time()
+            block = int(min(remaining, slice_) * 1000) if remaining > 0 else None
+            reply = await self.conn.call("events", _xread(client, stream, after, limit, block))
+            entries = reply[0][1] if reply else []
+            if entries or remaining <= 0 or loop.time() >= give_up:
+                return [(entry_id, event_from_stream(fields)) for entry_id, fields in entries]
+
+
+def _xread(
+    client: Any, stream: str, after: str, limit: int, block: int | None
+) -> Callable[[], Awaitable[Any]]:
+    """One XREAD, blocking ``block`` ms (None: not at all); RESP2 reply."""
+    return lambda: client.xread({stream: after}, count=int(limit), block=block or None)
