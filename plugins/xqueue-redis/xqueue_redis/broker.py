@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import structlog
+
 from xqueue_core.interfaces import Broker
 from xqueue_core.models import Delivery, Message
 from xqueue_core.settings import Settings
@@ -348,7 +349,7 @@ class RedisBroker(Broker):
             length, groups = replies[2 * index], replies[2 * index + 1]
             length = length if isinstance(length, int) else 0
             listed = groups if isinstance(groups, list) else []
-            group = next((g for g in listed if g.get("name") == GROUP), {})
+            group: dict[str, Any] = next((g for g in listed if g.get("name") == GROUP), {})
             pending = int(group.get("pending") or 0)
             bands[band] = {
                 "stream": self.layout.stream(band),

@@ -22,6 +22,12 @@ def _store(url: str, settings: Settings) -> object:
     return RedisStore(url, settings)
 
 
+def _broker(url: str, settings: Settings) -> object:
+    from .broker import RedisBroker
+
+    return RedisBroker(url, settings)
+
+
 def specs() -> list[BackendSpec]:
     """Every backend this plugin offers (one per role)."""
     return [
@@ -32,11 +38,18 @@ def specs() -> list[BackendSpec]:
             description="Redis store: task records, leases, per-type limits, events",
             install_hint=INSTALL_HINT,
         ),
+        BackendSpec(
+            role="broker",
+            schemes=SCHEMES,
+            factory=_broker,
+            description="Redis Streams broker: priority bands, consumer group, reclaim",
+            install_hint=INSTALL_HINT,
+        ),
     ]
 
 
 @hookimpl
 def xqueue_register_backends(register: Callable[[BackendSpec], None]) -> None:
-    """Offer the Redis store for ``redis://`` and ``rediss://`` URLs."""
+    """Offer the Redis store and broker for ``redis://`` and ``rediss://`` URLs."""
     for spec in specs():
         register(spec)
