@@ -47,8 +47,8 @@ class StreamLayout:
     :param high_priority: a priority at or above it goes to the ``high`` band.
     :param low_priority: a priority at or below it goes to the ``low`` band.
     :param fairness: every ``fairness``-th fetch starts from a lower band.
-    :param lease_ttl: an entry left unacknowledged and untouched this long
-        belongs to a dead consumer and is reclaimed (seconds).
+    :param lease_ttl: the store's lease time; an entry its consumer stopped
+        touching about this long ago is reclaimed (seconds).
     """
 
     keys: Keys
@@ -87,8 +87,14 @@ class StreamLayout:
 
     @property
     def min_idle_ms(self) -> int:
-        """XAUTOCLAIM's idle threshold: the lease time."""
-        return max(1, int(self.lease_ttl * 1000))
+        """XAUTOCLAIM's idle threshold: the lease time plus one touch interval.
+
+        A live consumer touches what it holds every :attr:`touch_every`, so an
+        entry idle this long belongs to a consumer that died at least a lease
+        ago: the store's lease of its task has run out too, and the claim that
+        follows the reclaim can start the task again at once.
+        """
+        return max(1, int((self.lease_ttl + self.touch_every) * 1000))
 
     @property
     def reclaim_every(self) -> float:
