@@ -19,11 +19,11 @@ from xqueue_core.testing.services import ServiceProcess, eventually, free_port
 class Mosquitto(ServiceProcess):
     """mosquitto on two free loopback ports: ``port`` (MQTT) and ``ws_port`` (WebSockets)."""
 
-    def __init__(self, extra: str = "", listeners: str = "") -> None:
+    def __init__(self, extra: str = "", listeners: str = "", extra_ports: list[int] = ()) -> None:
         self.ws_port = free_port()
         self._extra = extra
         self._listeners = listeners
-        super().__init__("mosquitto", self._command, extra_ports=[self.ws_port])
+        super().__init__("mosquitto", self._command, extra_ports=[self.ws_port, *extra_ports])
 
     def _command(self, port: int, workdir: Path) -> list[str]:
         conf = workdir / "mosquitto.conf"

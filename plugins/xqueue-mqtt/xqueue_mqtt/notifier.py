@@ -48,6 +48,9 @@ def open_notifiers() -> list[MqttNotifier]:
 
 
 def _fatal_reason(exc: BaseException) -> str | None:
+    """Why retrying cannot help (bad credentials, untrusted certificate), or None."""
+    if str(exc).startswith("[SSL"):
+        return str(exc)
     if isinstance(exc, MqttConnectError):
         value = getattr(exc.rc, "value", exc.rc)
         if value in FATAL_CONNACK or value in (1, 2, 4, 5):
@@ -223,7 +226,7 @@ class MqttNotifier:
                 retain=True,
                 properties=self._properties(PacketTypes.WILLMESSAGE, cfg.presence_expiry),
             )
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             cfg.host,
             cfg.port,
             username=cfg.username,
@@ -238,6 +241,9 @@ class MqttNotifier:
             tls_context=self._tls,
             websocket_path=cfg.ws_path if cfg.transport == "websockets" else None,
         )
+        # Hundreds of publishes in flight is how the publisher keeps up; not a problem.
+        client.pending_calls_threshold = 1 << 30
+        return client
 
     async def _run(self) -> None:
         cfg = self.config
