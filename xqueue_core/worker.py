@@ -38,6 +38,7 @@ log = structlog.get_logger("xqueue.worker")
 ANNOUNCE_INTERVAL = 15.0
 SCHEDULE_INTERVAL = 0.05
 SCHEDULE_BATCH = 500
+FOREIGN_BACKOFF = 0.02  # first pause after a fetch brought only types this worker does not run
 
 
 def make_worker_id() -> str:
@@ -207,6 +208,8 @@ class Worker:
     async def _fetch_loop(self) -> None:
         broker, store = self.app._backends()
         lease = self.settings.lease_ttl
+        mine = set(self.task_types)
+        idle = 0.0
         while not self._stopping.is_set():
             free = self.concurrency - len(self._runs)
             if free <= 0:
@@ -217,14 +220,18 @@ class Worker:
             if not deliveries:
                 continue
             by_id = {d.message.task_id: d for d in deliveries}
-            known = [d for d in deliveries if d.message.type in self.app.handlers]
-            foreign = [d for d in deliveries if d.message.type not in self.app.handlers]
+            known = [d for d in deliveries if d.message.type in mine]
+            foreign = [d for d in deliveries if d.message.type not in mine]
             if foreign:
-                # Another worker registered this type; hand the message back for it.
+                # Another worker runs this type; hand the message back for it.
                 await broker.publish([d.message for d in foreign])
                 await broker.ack(foreign)
             if not known:
+                # Only other types' messages came: do not spin handing them back and forth.
+                idle = min(max(idle * 2, FOREIGN_BACKOFF), 1.0)
+                await asyncio.sleep(idle)
                 continue
+            idle = 0.0
             claims, events = await store.claim(
                 [d.message.task_id for d in known], self.worker_id, lease
             )

@@ -89,13 +89,17 @@ class Env:
         return {**self.vars, **extra}
 
     def cli(
-        self, *args: str, env: dict[str, str] | None = None, timeout: float = 60
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        timeout: float = 60,
+        cwd: Path | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run ``xqueue ARGS`` in the test's directory."""
+        """Run ``xqueue ARGS`` (in the test's directory unless ``cwd`` is given)."""
         return subprocess.run(
             [XQUEUE, *args],
             env=env if env is not None else self.vars,
-            cwd=self.dir,
+            cwd=cwd or self.dir,
             capture_output=True,
             text=True,
             timeout=timeout,

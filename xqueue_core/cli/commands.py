@@ -312,7 +312,7 @@ def concurrency_get(as_json: bool, **options: Any) -> None:
         )
 
 
-@concurrency.command(name="set")
+@concurrency.command(name="set", context_settings={"ignore_unknown_options": True})
 @click.argument("task_type", metavar="TYPE")
 @click.argument("limit", metavar="N")
 @backend_options

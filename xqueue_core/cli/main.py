@@ -82,12 +82,23 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``xqueue`` script."""
     _add_plugin_commands()
     try:
-        cli.main(args=argv, prog_name="xqueue", standalone_mode=True)
+        code = cli.main(args=argv, prog_name="xqueue", standalone_mode=False)
+    except click.UsageError as exc:  # bad flags or arguments: one line, like our own errors
+        where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+        click.echo(f"error: {exc.format_message()}{where}", err=True)
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
     except SystemExit:
         raise
     except Exception:  # a bug, not a user mistake: show everything
         traceback.print_exc()
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
