@@ -16,7 +16,7 @@ _OPTIONAL_TEXT = ("error", "worker_id", "idempotency_key")
 
 
 def pairs(flat: Sequence[Any]) -> dict[str, Any]:
-    """``[k1, v1, k2, v2, ...]`` (an HGETALL reply from a script) as a dict."""
+    """``[k1, v1, k2, v2, ...]`` (a flat reply from a script) as a dict."""
     return {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
 
 
@@ -38,15 +38,17 @@ def task_from_hash(data: Mapping[str, Any]) -> Task:
     return task
 
 
-def task_from_flat(flat: Sequence[Any] | None) -> Task | None:
-    """A task from an HGETALL-shaped reply; None when the reply is empty."""
-    if not flat:
+def task_from_json(text: str | None) -> Task | None:
+    """A task as scripts return it (a JSON object of its hash fields); None for none."""
+    if not text:
         return None
-    return task_from_hash(pairs(flat))
+    return task_from_hash(orjson.loads(text))
 
 
-def event_from_array(row: Sequence[Any]) -> TaskEvent:
-    """An event as scripts return it: id, type, status, retry, error, progress, worker, ts, kind."""
+def event_from_json(text: str) -> TaskEvent:
+    """An event as scripts return it: a JSON array of id, type, status, retry, error,
+    progress, worker, timestamp, kind (``false`` for a missing value)."""
+    row: list[Any] = [None if v is False else v for v in orjson.loads(text)]
     return TaskEvent(
         task_id=row[0],
         type=row[1],
@@ -76,8 +78,8 @@ def event_from_stream(fields: Mapping[str, Any]) -> TaskEvent:
     )
 
 
-def events_from(rows: Sequence[Sequence[Any]] | None) -> list[TaskEvent]:
-    return [event_from_array(row) for row in rows or ()]
+def events_from(rows: Sequence[str] | None) -> list[TaskEvent]:
+    return [event_from_json(row) for row in rows or ()]
 
 
 def task_args(task: Task) -> list[Any]:

@@ -36,7 +36,7 @@ from .codec import (
     json_arg,
     pairs,
     task_args,
-    task_from_flat,
+    task_from_json,
 )
 from .connection import Connection
 from .keys import Keys
@@ -94,7 +94,7 @@ class RedisStore(Store):
                     task.status = TaskStatus.PENDING
                     out.append((task, True))
                 else:
-                    stored = task_from_flat(row[1])
+                    stored = task_from_json(row[1])
                     assert stored is not None
                     out.append((stored, flag == 2))
         return out
@@ -130,7 +130,7 @@ class RedisStore(Store):
             events.extend(events_from(raw_events))
             for task_id, row in zip(chunk, rows, strict=True):
                 outcome = ClaimOutcome(row[0])
-                task = task_from_flat(row[1]) if outcome == ClaimOutcome.STARTED else None
+                task = task_from_json(row[1]) if outcome == ClaimOutcome.STARTED else None
                 claims.append(Claim(task_id, outcome, task))
         return claims, events
 
@@ -180,7 +180,7 @@ class RedisStore(Store):
 
     async def get(self, task_id: str) -> Task | None:
         flat, _ = await self.conn.script("get", [task_id, self._retention])
-        return task_from_flat(flat)
+        return task_from_json(flat)
 
     async def list_tasks(
         self,
@@ -192,7 +192,7 @@ class RedisStore(Store):
         index = self.keys.index(None if status is None else TaskStatus(status), type)
         upper = f"({cursor}" if cursor else "+"
         rows, _ = await self.conn.script("list", [index, upper, int(limit) + 1])
-        found = [task_from_flat(row) for row in rows]
+        found = [task_from_json(row) for row in rows]
         tasks = [t for t in found[:limit] if t is not None]
         next_cursor = tasks[-1].id if len(found) > limit and tasks else None
         return Page(tasks, next_cursor)
@@ -202,7 +202,7 @@ class RedisStore(Store):
         events = events_from(raw_events)
         if reply[0] == "none":
             return None, events
-        task = task_from_flat(reply[1])
+        task = task_from_json(reply[1])
         assert task is not None
         return CancelResult(CancelOutcome(reply[0]), task), events
 

@@ -14,4 +14,4 @@ elseif status == 'processing' then
 else
   outcome = 'finished'
 end
-return {{outcome, hgetall(id)}, EVENTS}
+return {{outcome, task_json(id)}, EVENTS}

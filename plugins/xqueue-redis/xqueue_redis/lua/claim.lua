@@ -61,7 +61,7 @@ for i = 6, #ARGV do
       redis.call('ZADD', P .. 'lease', until_, id)
       redis.call('ZADD', P .. 'run:' .. typ, until_, id)
       emit(id)
-      out[#out + 1] = {'started', hgetall(id)}
+      out[#out + 1] = {'started', task_json(id)}
     end
   end
 end

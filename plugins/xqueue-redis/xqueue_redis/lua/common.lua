@@ -36,6 +36,11 @@ local function event_of(id, kind, ts)
   return {id, h[1], h[2], h[3] or '0', h[4], h[5], h[6], ts or h[7], kind}
 end
 
+-- Events go back to the caller as one JSON array each (fewer replies to parse).
+local function push_event(e)
+  EVENTS[#EVENTS + 1] = cjson.encode(e)
+end
+
 -- Record an event: returned by the script and appended to the capped event log.
 local function emit(id, kind)
   local e = event_of(id, kind or 'status')
@@ -45,7 +50,7 @@ local function emit(id, kind)
   if e[6] then args[#args + 1] = 'progress'; args[#args + 1] = e[6] end
   if e[7] then args[#args + 1] = 'worker_id'; args[#args + 1] = e[7] end
   redis.call(unpack(args))
-  EVENTS[#EVENTS + 1] = e
+  push_event(e)
 end
 
 local function set_or_del(key, field, value)
@@ -144,6 +149,11 @@ local function purge(id)
   end
 end
 
-local function hgetall(id)
-  return redis.call('HGETALL', tkey(id))
+-- A task record as one JSON object of its hash fields (false when there is none).
+local function task_json(id)
+  local flat = redis.call('HGETALL', tkey(id))
+  if #flat == 0 then return false end
+  local obj = {}
+  for i = 1, #flat, 2 do obj[flat[i]] = flat[i + 1] end
+  return cjson.encode(obj)
 end

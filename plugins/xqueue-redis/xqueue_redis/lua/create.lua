@@ -16,9 +16,9 @@ for i = 0, tonumber(ARGV[3]) - 1 do
     if other and redis.call('EXISTS', tkey(other)) == 1 then existing = other end
   end
   if redis.call('EXISTS', k) == 1 then
-    out[#out + 1] = {2, hgetall(id)}
+    out[#out + 1] = {2, task_json(id)}
   elseif existing then
-    out[#out + 1] = {0, hgetall(existing)}
+    out[#out + 1] = {0, task_json(existing)}
   else
     local fields = {'HSET', k, 'id', id, 'type', typ, 'payload', ARGV[b + 2],
       'priority', ARGV[b + 3], 'retry', '0', 'max_retry', ARGV[b + 4], 'queue_timeout', qt,
@@ -48,4 +48,4 @@ for i = 0, tonumber(ARGV[3]) - 1 do
     out[#out + 1] = {1}
   end
 end
-return {{num(NOW), out}, EVENTS}
+return {{num(NOW), out}, {}}  -- the caller makes its own events for new tasks

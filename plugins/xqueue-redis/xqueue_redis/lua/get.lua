@@ -4,4 +4,4 @@ local h = redis.call('HMGET', tkey(id), 'status', 'deadline')
 if h[1] == 'pending' and h[2] and tonumber(h[2]) <= NOW then
   terminate(id, 'timeout', 'queue timeout', tonumber(ARGV[3]))
 end
-return {hgetall(id), EVENTS}
+return {task_json(id), EVENTS}

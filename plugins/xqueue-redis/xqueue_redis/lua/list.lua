@@ -2,7 +2,7 @@
 local ids = redis.call('ZREVRANGEBYLEX', ARGV[2], ARGV[3], '-', 'LIMIT', 0, ARGV[4])
 local out = {}
 for _, id in ipairs(ids) do
-  local t = hgetall(id)
-  if #t > 0 then out[#out + 1] = t end
+  local t = task_json(id)
+  if t then out[#out + 1] = t end
 end
 return {out, EVENTS}

@@ -27,7 +27,7 @@ end
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'exp', '-inf', now, 'LIMIT', 0, batch)) do
   local e = event_of(id, 'purged', now)
   if e[2] then
-    EVENTS[#EVENTS + 1] = e
+    push_event(e)
     purge(id)
   else
     redis.call('ZREM', P .. 'exp', id)
