@@ -110,7 +110,7 @@ class Env:
     ) -> WorkerProcess:
         """Start ``xqueue worker APP ARGS`` (not waiting for it to be ready)."""
         log = self.dir / f"worker-{len(self.workers)}.log"
-        argv = [XQUEUE, "worker", app, *args]
+        argv = [XQUEUE, "worker", *([app] if app else []), *args]
         proc = WorkerProcess(argv, env if env is not None else self.vars, self.dir, log)
         self.workers.append(proc)
         return proc

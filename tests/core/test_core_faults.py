@@ -88,3 +88,20 @@ async def test_worker_killed_and_restarted_loses_no_task(xenv: Env, client: XQue
     ends = [r["task_id"] for r in xenv.records("end")]
     assert sorted(ends) == sorted(t.id for t in tasks)
     assert len(xenv.records("start")) == len(tasks) + interrupted
+
+
+@pytest.mark.slow
+async def test_cancel_of_a_task_whose_worker_died_is_not_rerun(xenv: Env, client: XQueue) -> None:
+    worker = xenv.worker("--concurrency", "1").wait_started()
+    task = await client.submit("once_slow", {"first": 60, "then": 0.1})
+    await eventually(lambda: xenv.records("start"), 20, "the run to start")
+    worker.signal(signal.SIGKILL)
+    worker.wait(10)
+    asked = await client.cancel(task.id)  # still 'processing': its lease has not run out
+    assert asked.status == "processing"
+    xenv.worker("--concurrency", "1").wait_started()
+    await finished(client, task.id)
+    done = await client.get(task.id)
+    assert done.status == "canceled"
+    assert len(xenv.records("start")) == 1
+    assert xenv.terminal_events(task.id) == ["canceled"]

@@ -240,3 +240,13 @@ async def test_status_of_many_tasks_reads_consistently(xenv: Env, client: XQueue
     assert final == ["success" if i % 3 != 2 else "failed" for i in range(30)]
     for task in tasks:
         assert len(xenv.terminal_events(task.id)) == 1
+
+
+async def test_queue_timeout_does_not_cut_a_started_tasks_retry(xenv: Env, client: XQueue) -> None:
+    env = xenv.env(XQUEUE_RETRY_BACKOFF="1.0", XQUEUE_RETRY_JITTER="false")
+    xenv.worker(env=env).wait_started()
+    # it starts at once; its retry is due after the queue timeout has passed
+    task = await client.submit("flaky", {"succeed_on": 2}, max_retry=1, queue_timeout=0.5)
+    await wait_terminal(client, task.id)
+    done = await client.get(task.id)
+    assert (done.status, done.retry, done.result) == ("success", 1, 2)

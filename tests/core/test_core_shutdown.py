@@ -51,3 +51,18 @@ async def test_sigterm_past_the_grace_period_hands_work_back(xenv: Env, client: 
     assert (done.status, done.retry, done.redeliveries) == ("success", 0, 0)
     assert done.result == 2  # the second run
     assert xenv.terminal_events(slow.id) == ["success"]
+
+
+async def test_a_task_cancelled_during_shutdown_is_not_handed_back(
+    xenv: Env, client: XQueue
+) -> None:
+    env = xenv.env(XQUEUE_GRACE_PERIOD="0.2", XQUEUE_HEARTBEAT_INTERVAL="1.5")
+    worker = xenv.worker(env=env).wait_started()
+    task = await client.submit("once_slow", {"first": 60, "then": 0.05})
+    await eventually(lambda: xenv.records("start"), 20, "the run to start")
+    await client.cancel(task.id)
+    worker.signal(signal.SIGTERM)  # most likely before the heartbeat brings the cancel
+    assert worker.wait(30) == 0
+    done = await client.get(task.id)
+    assert done.status == "canceled"
+    assert xenv.terminal_events(task.id) == ["canceled"]

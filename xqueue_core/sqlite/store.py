@@ -35,6 +35,7 @@ COLUMNS = (
     "idempotency_key, redeliveries"
 )
 EVENT_LOG_SIZE = 10_000
+CANCELED_LOST = "canceled while running (its worker was lost)"
 PARK_RECHECK = 1.0  # a parked task is looked at again after this long even if nothing wakes it
 
 
@@ -127,6 +128,12 @@ class _Tx:
             (eta, error, retry, self.now, eta or self.now, task.redeliveries, task.id),
         )
         self.emit(task)
+
+    def cancel_requested(self, task_id: str) -> bool:
+        row = self.conn.execute(
+            "SELECT cancel_requested FROM tasks WHERE id=?", (task_id,)
+        ).fetchone()
+        return bool(row and row[0])
 
     def running(self, task_type: str) -> int:
         return int(
@@ -286,9 +293,10 @@ class SqliteStore(Store):
                     claims.append(Claim(task_id, ClaimOutcome.GONE))
                     continue
                 row = t.conn.execute(
-                    "SELECT deadline, lease_until FROM tasks WHERE id=?", (task_id,)
+                    "SELECT deadline, lease_until, cancel_requested FROM tasks WHERE id=?",
+                    (task_id,),
                 ).fetchone()
-                deadline, lease_until = row
+                deadline, lease_until, cancel_requested = row
                 if task.status == TaskStatus.PENDING:
                     if deadline is not None and deadline <= t.now:
                         t.terminate(task, TaskStatus.TIMEOUT, "queue timeout", settings.result_ttl)
@@ -301,6 +309,11 @@ class SqliteStore(Store):
                     claims.append(Claim(task_id, ClaimOutcome.GONE))
                     continue
                 else:  # processing under an expired lease: its worker is gone
+                    if cancel_requested:
+                        t.terminate(task, TaskStatus.CANCELED, CANCELED_LOST, settings.result_ttl)
+                        t.wake_parked(task.type, 1)
+                        claims.append(Claim(task_id, ClaimOutcome.GONE))
+                        continue
                     task.redeliveries += 1
                     if task.redeliveries > settings.max_redeliveries:
                         t.terminate(
@@ -332,7 +345,7 @@ class SqliteStore(Store):
                 t.conn.execute(
                     "UPDATE tasks SET status='processing', worker_id=?, started_at=?, "
                     "updated_at=?, lease_until=?, parked=0, publish_at=NULL, progress=NULL, "
-                    "cancel_requested=0, redeliveries=? WHERE id=?",
+                    "cancel_requested=0, redeliveries=?, deadline=NULL WHERE id=?",
                     (worker_id, t.now, t.now, t.now + lease, task.redeliveries, task_id),
                 )
                 t.emit(task)
@@ -386,7 +399,10 @@ class SqliteStore(Store):
                 ):
                     applied.append(False)
                     continue
-                if f.kind == FinishKind.RETRY:
+                if f.kind in (FinishKind.RETRY, FinishKind.RELEASE) and t.cancel_requested(task.id):
+                    # asked to stop while it ran: it must not run again
+                    t.terminate(task, TaskStatus.CANCELED, "canceled while running", retention)
+                elif f.kind == FinishKind.RETRY:
                     t.to_pending(task, t.now + f.retry_delay, f.error, task.retry + 1)
                 elif f.kind == FinishKind.RELEASE:
                     t.to_pending(task, None, task.error, task.retry)
@@ -568,13 +584,17 @@ class SqliteStore(Store):
                 task = t.task(task_id)
                 assert task is not None
                 t.terminate(task, TaskStatus.TIMEOUT, "queue timeout", retention)
-            for (task_id,) in t.conn.execute(
-                "SELECT id FROM tasks WHERE status='processing' AND lease_until <= ?", (t.now,)
+            for task_id, cancel_requested in t.conn.execute(
+                "SELECT id, cancel_requested FROM tasks WHERE status='processing' "
+                "AND lease_until <= ?",
+                (t.now,),
             ).fetchall():
                 task = t.task(task_id)
                 assert task is not None
                 task.redeliveries += 1
-                if task.redeliveries > max_redeliveries:
+                if cancel_requested:
+                    t.terminate(task, TaskStatus.CANCELED, CANCELED_LOST, retention)
+                elif task.redeliveries > max_redeliveries:
                     t.terminate(
                         task,
                         TaskStatus.FAILED,
