@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import tempfile
 import time
 from collections import Counter
@@ -28,6 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import structlog
 import xqueue_redis.plugin
 from xqueue_redis.connection import Connection
 
@@ -145,6 +147,7 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=50)
     args = parser.parse_args()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     _count_round_trips()
     rows = asyncio.run(measure(args))
     print(f"\n{'store':<24} {'workload':<24} {'tasks/s':>9} {'round trips/task':>17}")
