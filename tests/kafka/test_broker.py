@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from conftest import make_url, tansu
+from kafka_services import make_url, tansu
 from xqueue_kafka.broker import KafkaBroker
 
 from xqueue_core.errors import BackendError

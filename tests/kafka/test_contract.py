@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import make_url
+from kafka_services import make_url
 
 from xqueue_core.testing.contracts import BrokerContract
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 import xqueue_kafka.plugin
-from conftest import make_url
 from kafka_procs import Workers
+from kafka_services import make_url
 
 from xqueue_core import XQueue
 from xqueue_core.models import TERMINAL, TaskStatus

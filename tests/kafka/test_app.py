@@ -1,0 +1,144 @@
+"""The whole app on the Kafka broker: discovery, a worker, stats and the CLI; Redis store too."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner
+from kafka_procs import Workers
+from kafka_services import make_url
+from xqueue_kafka.broker import KafkaBroker
+from xqueue_kafka.clients import connection_kwargs
+from xqueue_kafka.options import parse_options
+
+from xqueue_core import XQueue
+from xqueue_core.cli.main import cli
+from xqueue_core.models import Message
+from xqueue_core.settings import Settings
+from xqueue_core.testing.services import ServiceProcess, eventually
+
+
+@pytest.fixture(autouse=True)
+def only_the_kafka_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Discover plugins through entry points, but only this one."""
+    monkeypatch.setenv("XQUEUE_LOAD_PLUGINS", "kafka")
+
+
+async def test_the_app_runs_on_kafka_with_the_embedded_store(
+    kafka_url: str, sqlite_url: str
+) -> None:
+    app = XQueue(broker=kafka_url, store=sqlite_url, lease_ttl=2.0, heartbeat_interval=0.2)
+
+    @app.task("square")
+    async def square(payload: dict[str, int]) -> int:
+        return payload["n"] ** 2
+
+    async with app:
+        assert isinstance(app.broker, KafkaBroker)
+        async with app.worker(concurrency=8):
+            tasks = await app.submit_many(
+                [{"type": "square", "payload": {"n": n}, "priority": n % 3 - 1} for n in range(60)]
+            )
+            done = [await app.wait(t.id, timeout=30) for t in tasks]
+        assert [t.result for t in done] == [n**2 for n in range(60)]
+        assert {str(t.status) for t in done} == {"success"}
+        assert await app.health() == {"broker": "ok", "store": "ok"}
+        broker = (await app.stats())["broker"]
+    assert broker["messages_waiting"] == 0 and broker["messages_in_flight"] == 0
+    assert set(broker["lag_by_band"]) == {"high", "normal", "low"}
+
+
+def test_cli_stats_shows_lag_per_partition(kafka_url: str, sqlite_url: str) -> None:
+    async def publish() -> None:
+        broker = KafkaBroker(kafka_url, Settings())
+        await broker.open()
+        await broker.publish([Message(f"m{i}", "t", 5) for i in range(4)])
+        await broker.close()
+
+    asyncio.run(publish())
+    runner = CliRunner()
+    result = runner.invoke(cli, ["stats", "--json", "--broker", kafka_url, "--store", sqlite_url])
+    assert result.exit_code == 0, result.output
+    broker = orjson.loads(result.output)["broker"]
+    topic = parse_options(kafka_url, Settings()).topic("high")
+    assert sum(broker["lag"][topic].values()) == 4
+    assert broker["messages_waiting"] == 4
+
+
+def test_cli_names_an_unreachable_broker(sqlite_url: str) -> None:
+    result = CliRunner().invoke(
+        cli, ["stats", "--broker", "kafka://127.0.0.1:1", "--store", sqlite_url]
+    )
+    assert result.exit_code == 1
+    assert "kafka broker unreachable at 127.0.0.1:1" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_tls_and_sasl_options_reach_the_clients(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(b"")
+    url = "kafka://u:p@h:9093?security_protocol=SASL_PLAINTEXT&sasl_mechanism=SCRAM-SHA-256"
+    kwargs = connection_kwargs(parse_options(url, Settings()))
+    assert kwargs["sasl_mechanism"] == "SCRAM-SHA-256"
+    assert (kwargs["sasl_plain_username"], kwargs["sasl_plain_password"]) == ("u", "p")
+    assert "ssl_context" not in kwargs
+    plain = connection_kwargs(parse_options("kafka://h", Settings()))
+    assert plain["security_protocol"] == "PLAINTEXT" and "sasl_mechanism" not in plain
+    tls = connection_kwargs(
+        parse_options("kafka://h?security_protocol=SSL&ssl_check_hostname=false", Settings())
+    )
+    assert tls["ssl_context"].check_hostname is False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    importlib.util.find_spec("xqueue_redis") is None or shutil.which("redis-server") is None,
+    reason="needs xqueue-redis and redis-server",
+)
+async def test_two_hosts_share_kafka_and_the_redis_store(
+    kafka_servers: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XQUEUE_LOAD_PLUGINS", "kafka,redis")
+
+    def redis(port: int, workdir: Path) -> list[str]:
+        return [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(workdir),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+
+    broker = make_url(kafka_servers)
+    with ServiceProcess("redis-kafka", redis) as server:
+        store = f"redis://127.0.0.1:{server.port}/0"
+        workers = Workers(
+            tmp_path, broker, store, XQUEUE_LOAD_PLUGINS="kafka,redis", XQ_CONCURRENCY="10"
+        )
+        app = XQueue(broker=broker, store=store)
+        app.task("work")(lambda payload: None)
+        try:
+            workers.start(2)
+            async with app:
+                tasks = await app.submit_many([{"type": "work", "payload": {"sleep": 0.01}}] * 300)
+
+                async def finished() -> bool:
+                    return (await app.stats())["by_status"]["success"] == 300
+
+                await eventually(finished, 60, "300 tasks to succeed")
+        finally:
+            workers.stop()
+    assert workers.count("start") == Counter({t.id: 1 for t in tasks})
+    assert len({r.pid for r in workers.runs()}) == 2, "both hosts should have worked"
