@@ -13,8 +13,10 @@ _server: list[ServiceProcess] = []
 
 
 @pytest.fixture(autouse=True)
-def _remember_server(redis_server: ServiceProcess) -> None:
+def _remember_server(redis_server: ServiceProcess, monkeypatch: pytest.MonkeyPatch) -> None:
     _server[:] = [redis_server]
+    # Found through its entry point, as users get it; other plugins stay out of the way.
+    monkeypatch.setenv("XQUEUE_LOAD_PLUGINS", "redis")
 
 
 class TestRedisStore(StoreContract):
