@@ -1,0 +1,277 @@
+"""The REST endpoints under ``/api/v1``: tasks, stats, health, handlers, concurrency.
+
+Each endpoint checks access, reads its input, calls the :class:`XQueue` app
+(which validates and does the work) and answers JSON. Input validation of a
+submit lives in the core (``check_submit``); only what HTTP adds is checked
+here (the body's shape, query strings, sizes).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, TypeGuard
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from xqueue_core import XQueue
+from xqueue_core.errors import ValidationError
+from xqueue_core.handlers import TYPE_NAME
+from xqueue_core.models import TaskEvent, TaskStatus, iso, parse_iso
+
+from .auth import granted, require
+from .config import HttpConfig
+from .events import THROUGHPUT_SECONDS, EventHub
+from .responses import ApiError, FastJSON, read_json
+
+API = "/api/v1"
+MAX_ID_LENGTH = 128
+MAX_CURSOR_LENGTH = 256
+# Task JSON shows times as ISO 8601, which ends at year 9999.
+LATEST_TIME = 253402300799.0
+MAX_DELAY = 3_155_760_000.0  # a hundred years
+MAX_LIMIT = 1_000_000
+CONCURRENCY_FIELDS = frozenset({"task_type", "max_concurrency"})
+
+
+def _is_number(value: object) -> TypeGuard[float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def check_times(item: Mapping[str, Any]) -> None:
+    """Refuse a delay/eta the task record cannot show (past year 9999, before 1970).
+
+    The core validates everything else about a submit; it does not bound these.
+    """
+    delay, eta = item.get("delay"), item.get("eta")
+    if _is_number(delay) and delay > MAX_DELAY:
+        raise ValidationError(f"delay must be at most {MAX_DELAY:.0f} seconds, got {delay!r}")
+    if isinstance(eta, str):
+        try:
+            eta = parse_iso(eta)
+        except ValueError:
+            return  # the core names the expected format
+    if _is_number(eta) and not 0 <= eta <= LATEST_TIME:
+        raise ValidationError(
+            "eta must be between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z "
+            f"(epoch 0 to {LATEST_TIME:.0f}), got {item.get('eta')!r}"
+        )
+
+
+def query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError(f"{name} must be a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ValidationError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def task_id_of(request: Request) -> str:
+    task_id: str = request.path_params["task_id"]
+    if not task_id or len(task_id) > MAX_ID_LENGTH:
+        raise ApiError(404, "not_found", f"task {task_id[:MAX_ID_LENGTH]!r} not found")
+    return task_id
+
+
+_PRINTABLE = re.compile(r"[\x21-\x7e]+")
+
+
+def check_cursor(value: str | None, name: str = "cursor") -> str | None:
+    if value is None or value == "":
+        return None
+    if len(value) > MAX_CURSOR_LENGTH or not _PRINTABLE.fullmatch(value):
+        raise ValidationError(f"{name} is not a cursor this API handed out")
+    return value
+
+
+def history_of(task: Any, seen: list[TaskEvent]) -> list[dict[str, Any]]:
+    """The events this process saw, completed from the record's own timestamps."""
+    out = [dict(e.to_dict(), derived=False) for e in seen]
+    statuses = {e.status for e in seen if e.kind == "status"}
+
+    def derived(status: TaskStatus, at: float | None, **extra: Any) -> None:
+        if at is not None and status not in statuses:
+            out.append(
+                {
+                    "task_id": task.id,
+                    "type": task.type,
+                    "status": str(status),
+                    "timestamp": iso(at),
+                    "kind": "status",
+                    "derived": True,
+                    **extra,
+                }
+            )
+
+    derived(TaskStatus.PENDING, task.created_at)
+    derived(TaskStatus.PROCESSING, task.started_at, worker_id=task.worker_id)
+    if task.terminal:
+        derived(task.status, task.completed_at, error=task.error)
+    out.sort(key=lambda e: e["timestamp"] or "")
+    return out
+
+
+class Api:
+    """The endpoints, bound to one app, its HTTP settings and its event hub."""
+
+    def __init__(self, app: XQueue, config: HttpConfig, hub: EventHub) -> None:
+        self.app = app
+        self.config = config
+        self.hub = hub
+
+    async def _object(self, request: Request) -> dict[str, Any]:
+        body = await read_json(request, self.config.max_body_bytes)
+        if not isinstance(body, dict):
+            raise ValidationError(f"request body must be a JSON object, got {type(body).__name__}")
+        return body
+
+    # -- tasks ---------------------------------------------------------------------
+
+    async def submit(self, request: Request) -> Response:
+        require(self.config, request, "admin")
+        body = await self._object(request)
+        check_times(body)
+        task = (await self.app.submit_many([body]))[0]
+        return FastJSON(task.to_dict(), 201, headers={"Location": f"{API}/tasks/{task.id}"})
+
+    async def submit_batch(self, request: Request) -> Response:
+        require(self.config, request, "admin")
+        body = await self._object(request)
+        extra = set(body) - {"tasks"}
+        if extra:
+            raise ValidationError(f"unknown field(s) {', '.join(sorted(extra))}; allowed: tasks")
+        items = body.get("tasks")
+        if not isinstance(items, list) or not items:
+            raise ValidationError("field 'tasks' must be a non-empty list of task objects")
+        if len(items) > self.config.max_batch:
+            raise ValidationError(
+                f"a batch holds at most {self.config.max_batch} tasks, got {len(items)}"
+            )
+        for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise ValidationError(f"task {index}: must be a JSON object")
+            try:
+                check_times(item)
+            except ValidationError as exc:
+                raise ValidationError(f"task {index}: {exc}") from None
+        tasks = await self.app.submit_many(items)
+        return FastJSON({"tasks": [t.to_dict() for t in tasks]}, 201)
+
+    async def list_tasks(self, request: Request) -> Response:
+        require(self.config, request, "read")
+        params = request.query_params
+        limit = query_int(request, "limit", 50, 1, self.config.max_page_size)
+        task_type = params.get("type") or None
+        if task_type is not None and not TYPE_NAME.fullmatch(task_type):
+            raise ValidationError(f"type {task_type!r} is not a valid task type name")
+        page = await self.app.list(
+            status=params.get("status") or None,
+            type=task_type,
+            limit=limit,
+            cursor=check_cursor(params.get("cursor")),
+        )
+        return FastJSON(
+            {"tasks": [t.to_dict() for t in page.tasks], "next_cursor": page.next_cursor}
+        )
+
+    async def get_task(self, request: Request) -> Response:
+        require(self.config, request, "read")
+        task = await self.app.get(task_id_of(request))
+        return FastJSON(task.to_dict())
+
+    async def cancel_task(self, request: Request) -> Response:
+        require(self.config, request, "admin")
+        task = await self.app.cancel(task_id_of(request))
+        return FastJSON(task.to_dict())
+
+    async def task_history(self, request: Request) -> Response:
+        require(self.config, request, "read")
+        task = await self.app.get(task_id_of(request))
+        await self.hub.caught_up(task.id, task.updated_at, 1.0)
+        events = history_of(task, self.hub.history(task.id))
+        return FastJSON({"task_id": task.id, "events": events})
+
+    # -- the queue -------------------------------------------------------------------
+
+    async def stats(self, request: Request) -> Response:
+        require(self.config, request, "read")
+        return FastJSON(await self.app.stats())
+
+    async def throughput(self, request: Request) -> Response:
+        require(self.config, request, "read")
+        seconds = query_int(request, "seconds", 300, 1, THROUGHPUT_SECONDS)
+        return FastJSON({"seconds": self.hub.throughput(seconds)})
+
+    async def health(self, request: Request) -> Response:
+        try:
+            detailed = not self.config.read_token or granted(self.config, request) is not None
+        except ApiError:
+            detailed = False
+        checks = await self.app.health()
+        healthy = all(v == "ok" for v in checks.values())
+        if not detailed:
+            checks = {k: "ok" if v == "ok" else "error" for k, v in checks.items()}
+        return FastJSON(
+            {"status": "ok" if healthy else "unavailable", "checks": checks},
+            200 if healthy else 503,
+        )
+
+    async def handlers(self, request: Request) -> Response:
+        require(self.config, request, "read")
+        store = self.app.store
+        announced = {t.name: t.last_seen for t in await store.known_types()} if store else {}
+        out: list[dict[str, Any]] = []
+        local = self.app.handlers
+        for name in sorted(set(local) | set(announced)):
+            spec = local.get(name)
+            entry: dict[str, Any] = {
+                "type": name,
+                "local": spec is not None,
+                "last_seen": iso(announced.get(name)),
+            }
+            if spec is not None:
+                entry.update(
+                    executor=spec.executor,
+                    max_retry=spec.max_retry,
+                    queue_timeout=spec.queue_timeout,
+                    process_timeout=spec.process_timeout,
+                    priority=spec.priority,
+                    source=spec.source,
+                )
+            out.append(entry)
+        return FastJSON({"handlers": out})
+
+    async def get_concurrency(self, request: Request) -> Response:
+        require(self.config, request, "read")
+        return FastJSON(await self.app.get_concurrency())
+
+    async def set_concurrency(self, request: Request) -> Response:
+        require(self.config, request, "admin")
+        body = await self._object(request)
+        extra = set(body) - CONCURRENCY_FIELDS
+        if extra:
+            raise ValidationError(
+                f"unknown field(s) {', '.join(sorted(extra))}; allowed: task_type, max_concurrency"
+            )
+        if "task_type" not in body:
+            raise ValidationError("field 'task_type' is required")
+        if "max_concurrency" not in body:
+            raise ValidationError("field 'max_concurrency' is required (null: no limit)")
+        task_type, limit = body["task_type"], body["max_concurrency"]
+        if _is_number(limit) and limit > MAX_LIMIT:
+            raise ValidationError(f"max_concurrency must be at most {MAX_LIMIT}, got {limit!r}")
+        await self.app.set_concurrency(task_type, limit)
+        current = (await self.app.get_concurrency()).get(task_type, {})
+        return FastJSON(
+            {
+                "task_type": task_type,
+                "max_concurrency": current.get("max_concurrency", limit),
+                "running": current.get("running", 0),
+            }
+        )

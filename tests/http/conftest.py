@@ -1,0 +1,36 @@
+"""Fixtures for the HTTP tests: real ``xqueue serve``/``xqueue api`` processes on free ports."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from http_helpers import HttpServer
+
+# Small limits so the tests can cross them cheaply.
+LIMITS = {
+    "XQUEUE_MAX_PAYLOAD_BYTES": "4096",
+    "XQUEUE_HTTP_MAX_BODY_BYTES": "65536",
+    "XQUEUE_HTTP_MAX_BATCH": "50",
+    "XQUEUE_HTTP_SSE_KEEPALIVE": "0.5",
+    "XQUEUE_GRACE_PERIOD": "5",
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer]:
+    """``xqueue serve examples.app:app`` (API and one worker process) for a test module."""
+    workdir = tmp_path_factory.mktemp("serve")
+    srv = HttpServer(workdir, "serve", args=["--concurrency", "4"], env=LIMITS).start()
+    srv.wait_workers()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def client(server: HttpServer) -> Iterator[httpx.Client]:
+    with server.client() as c:
+        yield c

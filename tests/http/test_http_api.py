@@ -1,0 +1,304 @@
+"""Every REST route, status code and error, over real HTTP against ``xqueue serve``."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+from http_helpers import HttpServer, error_of, submit, wait_status
+
+from xqueue_core.testing.services import wait_until
+
+TASK_FIELDS = {
+    "id", "type", "payload", "priority", "status", "retry", "max_retry", "queue_timeout",
+    "process_timeout", "created_at", "updated_at", "started_at", "completed_at", "eta",
+    "error", "worker_id", "result", "progress", "idempotency_key", "redeliveries",
+}  # fmt: skip
+
+
+def count(client: httpx.Client) -> int:
+    return int(client.get("/stats").json()["total"])
+
+
+# -- submit -------------------------------------------------------------------------------
+
+
+def test_submit_runs_to_success_and_get_returns_the_task(client: httpx.Client) -> None:
+    response = client.post("/tasks", json={"type": "email", "payload": {"to": "a@example.com"}})
+    assert response.status_code == 201
+    task = response.json()
+    assert set(task) == TASK_FIELDS
+    assert task["status"] == "pending" and task["type"] == "email"
+    assert task["max_retry"] == 3  # the handler's default
+    assert response.headers["location"] == f"/api/v1/tasks/{task['id']}"
+    done = wait_status(client, task["id"], ["success"])
+    assert done["result"] == {"sent_to": "a@example.com"}
+    assert done["started_at"] and done["completed_at"] and done["worker_id"]
+    got = client.get(f"/tasks/{task['id']}")
+    assert got.status_code == 200 and got.json() == done
+
+
+def test_submit_options_are_kept(client: httpx.Client) -> None:
+    task = submit(
+        client,
+        "email",
+        {"n": 1},
+        priority=7,
+        max_retry=1,
+        queue_timeout=600,
+        process_timeout=30,
+        delay=300,
+    )
+    assert (task["priority"], task["max_retry"]) == (7, 1)
+    assert (task["queue_timeout"], task["process_timeout"]) == (600.0, 30.0)
+    assert task["eta"] > task["created_at"]
+    at = submit(client, "email", eta="2099-01-31T12:00:00Z")
+    assert at["eta"] == "2099-01-31T12:00:00.000Z"
+
+
+def test_idempotency_key_returns_the_first_task(client: httpx.Client) -> None:
+    first = submit(client, "email", {"n": 1}, idempotency_key="order-42")
+    again = submit(client, "email", {"n": 2}, idempotency_key="order-42")
+    assert again["id"] == first["id"] and again["payload"] == {"n": 1}
+
+
+def test_batch_submit(client: httpx.Client) -> None:
+    body = {"tasks": [{"type": "email", "payload": {"n": i}} for i in range(5)]}
+    response = client.post("/tasks/batch", json=body)
+    assert response.status_code == 201
+    tasks = response.json()["tasks"]
+    assert [t["payload"]["n"] for t in tasks] == list(range(5))
+    for task in tasks:
+        wait_status(client, task["id"], ["success"])
+
+
+def test_a_bad_batch_stores_nothing(client: httpx.Client) -> None:
+    before = count(client)
+    bad = {"tasks": [{"type": "email"}, {"type": "email", "priority": "high"}]}
+    message = error_of(client.post("/tasks/batch", json=bad), 422, "invalid_field")
+    assert message.startswith("task 1: priority")
+    error_of(client.post("/tasks/batch", json={"tasks": []}), 422)
+    error_of(client.post("/tasks/batch", json={"tasks": "x"}), 422)
+    error_of(client.post("/tasks/batch", json={"tasks": [1]}), 422)
+    error_of(client.post("/tasks/batch", json={"tasks": [{"type": "email"}], "x": 1}), 422)
+    too_many = {"tasks": [{"type": "email"}] * 51}
+    assert "at most 50" in error_of(client.post("/tasks/batch", json=too_many), 422)
+    unknown = {"tasks": [{"type": "email"}, {"type": "nope"}]}
+    error_of(client.post("/tasks/batch", json=unknown), 422, "unknown_task_type")
+    assert count(client) == before
+
+
+def test_bad_submits_get_precise_errors_and_change_nothing(client: httpx.Client) -> None:
+    before = count(client)
+    post = client.post
+    error_of(post("/tasks", content=b'{"type": "email"', headers=_json()), 400, "malformed_json")
+    error_of(post("/tasks", content=b"", headers=_json()), 400, "malformed_json")
+    error_of(post("/tasks", content=b"[1, 2]", headers=_json()), 422, "invalid_field")
+    error_of(post("/tasks", content=b'{"type": "email"}'), 415, "unsupported_media_type")
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    error_of(post("/tasks", content=b"type=email", headers=form), 415)
+    assert "type" in error_of(post("/tasks", json={"payload": {}}), 422, "invalid_field")
+    assert "colour" in error_of(post("/tasks", json={"type": "email", "colour": 1}), 422)
+    message = error_of(post("/tasks", json={"type": "nope"}), 422, "unknown_task_type")
+    assert "email" in message and "report" in message  # names the registered types
+    error_of(post("/tasks", json={"type": "email", "queue_timeout": -1}), 422, "invalid_field")
+    error_of(post("/tasks", json={"type": "email", "priority": 1.5}), 422)
+    error_of(post("/tasks", json={"type": "email", "payload": [1]}), 422)
+    error_of(post("/tasks", json={"type": "email", "delay": 1, "eta": 2}), 422)
+    error_of(post("/tasks", json={"type": "email", "eta": 1e300}), 422)
+    error_of(post("/tasks", json={"type": "email", "eta": "0001-01-01T00:00:00+23:00"}), 422)
+    error_of(post("/tasks", json={"type": "email", "delay": 1e12}), 422)
+    error_of(post("/tasks", json={"type": "email", "eta": "tomorrow"}), 422)
+    assert count(client) == before
+
+
+def test_payload_and_body_size_limits(client: httpx.Client) -> None:
+    before = count(client)
+    big = {"type": "email", "payload": {"blob": "x" * 5000}}  # > max_payload_bytes 4096
+    assert "4096" in error_of(client.post("/tasks", json=big), 413, "payload_too_large")
+    huge = b'{"type": "email", "payload": {"blob": "' + b"x" * 70_000 + b'"}}'
+    error_of(client.post("/tasks", content=huge, headers=_json()), 413, "body_too_large")
+
+    def chunks():  # no Content-Length: the limit holds while reading
+        yield huge
+
+    streamed = client.post("/tasks", content=chunks(), headers=_json())
+    error_of(streamed, 413, "body_too_large")
+    assert count(client) == before
+
+
+def _json() -> dict[str, str]:
+    return {"content-type": "application/json"}
+
+
+# -- reading --------------------------------------------------------------------------------
+
+
+def test_list_filters_and_pages(client: httpx.Client) -> None:
+    ids = [submit(client, "email", {"n": i}, delay=600)["id"] for i in range(7)]
+    got: list[str] = []
+    cursor = None
+    while True:
+        params = {"status": "pending", "type": "email", "limit": 3}
+        if cursor:
+            params["cursor"] = cursor
+        page = client.get("/tasks", params=params)
+        assert page.status_code == 200
+        body = page.json()
+        assert len(body["tasks"]) <= 3
+        assert all(t["status"] == "pending" and t["type"] == "email" for t in body["tasks"])
+        got += [t["id"] for t in body["tasks"]]
+        cursor = body["next_cursor"]
+        if not cursor:
+            break
+    assert len(got) == len(set(got))
+    assert set(ids) <= set(got)
+    assert got.index(ids[-1]) < got.index(ids[0])  # newest first
+    reports = client.get("/tasks", params={"type": "report"}).json()["tasks"]
+    assert all(t["type"] == "report" for t in reports)
+    for task_id in ids:
+        client.delete(f"/tasks/{task_id}")
+
+
+def test_list_bounds(client: httpx.Client) -> None:
+    for params in ({"limit": 0}, {"limit": 1001}, {"limit": "x"}, {"status": "done"}):
+        error_of(client.get("/tasks", params=params), 422, "invalid_field")
+    error_of(client.get("/tasks", params={"type": "bad type!"}), 422)
+    error_of(client.get("/tasks", params={"cursor": "\x01"}), 422)
+    assert client.get("/tasks", params={"limit": 1000}).status_code == 200
+
+
+def test_unknown_task_is_404(client: httpx.Client) -> None:
+    error_of(client.get("/tasks/01NOPE"), 404, "not_found")
+    error_of(client.get("/tasks/01NOPE/history"), 404, "not_found")
+    error_of(client.delete("/tasks/01NOPE"), 404, "not_found")
+    error_of(client.get("/tasks/" + "x" * 300), 404, "not_found")
+
+
+def test_routes_and_methods(client: httpx.Client, server: HttpServer) -> None:
+    error_of(client.get("/nothing"), 404, "not_found")
+    response = client.patch("/tasks", json={})
+    error_of(response, 405, "method_not_allowed")
+    assert set(response.headers["allow"].split(", ")) == {"GET", "HEAD", "POST"}
+    assert client.head("/stats").status_code == 200
+
+
+# -- cancel ----------------------------------------------------------------------------------
+
+
+def test_cancel_pending_running_and_finished(client: httpx.Client) -> None:
+    pending = submit(client, "email", delay=600)
+    response = client.delete(f"/tasks/{pending['id']}")
+    assert response.status_code == 200 and response.json()["status"] == "canceled"
+    message = error_of(client.delete(f"/tasks/{pending['id']}"), 409, "already_finished")
+    assert "canceled" in message
+
+    running = submit(client, "report", {"seconds": 30})
+    wait_status(client, running["id"], ["processing"])
+    started = time.monotonic()
+    response = client.delete(f"/tasks/{running['id']}")
+    assert response.status_code == 200 and response.json()["status"] == "processing"
+    wait_status(client, running["id"], ["canceled"], timeout=5)
+    assert time.monotonic() - started < 5
+
+    done = submit(client, "email")
+    wait_status(client, done["id"], ["success"])
+    error_of(client.delete(f"/tasks/{done['id']}"), 409, "already_finished")
+
+
+# -- the queue -------------------------------------------------------------------------------
+
+
+def test_stats(client: httpx.Client) -> None:
+    task = submit(client, "broken")
+    wait_status(client, task["id"], ["failed"])
+    stats = client.get("/stats").json()
+    assert set(stats) == {"total", "by_status", "by_type", "running", "limits", "broker"}
+    assert stats["by_status"]["failed"] >= 1 and stats["by_type"]["broken"] >= 1
+    assert stats["total"] == sum(stats["by_status"].values())
+
+
+def test_health(client: httpx.Client) -> None:
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "checks": {"broker": "ok", "store": "ok"}}
+
+
+def test_handlers(client: httpx.Client) -> None:
+    handlers = {h["type"]: h for h in client.get("/handlers").json()["handlers"]}
+    assert set(handlers) >= {"email", "report", "flaky", "broken", "primes"}
+    assert handlers["primes"]["executor"] == "process"
+    assert handlers["email"]["max_retry"] == 3 and handlers["email"]["local"] is True
+    assert handlers["email"]["last_seen"]  # the worker announced it
+
+
+def test_concurrency_get_and_set(client: httpx.Client) -> None:
+    response = client.post("/concurrency", json={"task_type": "report", "max_concurrency": 2})
+    assert response.status_code == 200
+    assert response.json() == {"task_type": "report", "max_concurrency": 2, "running": 0}
+    assert client.get("/concurrency").json()["report"] == {"max_concurrency": 2, "running": 0}
+    tasks = [submit(client, "report", {"seconds": 1.0}) for _ in range(4)]
+    peak = 0
+
+    def all_done() -> bool:
+        nonlocal peak
+        peak = max(peak, client.get("/concurrency").json()["report"]["running"])
+        statuses = {client.get(f"/tasks/{t['id']}").json()["status"] for t in tasks}
+        return statuses == {"success"}
+
+    wait_until(all_done, 30, "the report tasks")
+    assert peak == 2
+    response = client.post("/concurrency", json={"task_type": "report", "max_concurrency": None})
+    assert response.json()["max_concurrency"] is None
+
+
+def test_concurrency_errors(client: httpx.Client) -> None:
+    post = client.post
+    message = error_of(
+        post("/concurrency", json={"task_type": "nope", "max_concurrency": 1}),
+        422,
+        "unknown_task_type",
+    )
+    assert "email" in message
+    error_of(post("/concurrency", json={"task_type": "email", "max_concurrency": -1}), 422)
+    error_of(post("/concurrency", json={"task_type": "email", "max_concurrency": "5"}), 422)
+    error_of(post("/concurrency", json={"task_type": "email", "max_concurrency": 10**9}), 422)
+    error_of(post("/concurrency", json={"task_type": "email"}), 422)
+    error_of(post("/concurrency", json={"max_concurrency": 1}), 422)
+    error_of(post("/concurrency", json={"task_type": "email", "max_concurrency": 1, "x": 1}), 422)
+    error_of(post("/concurrency", content=b"{", headers=_json()), 400, "malformed_json")
+    assert client.get("/concurrency").json()["email"]["max_concurrency"] is None
+
+
+def test_history_and_throughput(client: httpx.Client) -> None:
+    task = submit(client, "flaky", {"succeed_on": 2})
+    wait_status(client, task["id"], ["success"])
+    history = client.get(f"/tasks/{task['id']}/history").json()
+    assert history["task_id"] == task["id"]
+    statuses = [e["status"] for e in history["events"] if e["kind"] == "status"]
+    assert statuses[0] == "pending" and statuses[-1] == "success"
+    assert statuses.count("processing") == 2  # the first attempt failed, the retry ran
+    stamps = [e["timestamp"] for e in history["events"]]
+    assert stamps == sorted(stamps)
+    seconds = client.get("/throughput", params={"seconds": 60}).json()["seconds"]
+    assert len(seconds) == 60 and sum(s.get("success", 0) for s in seconds) >= 1
+    error_of(client.get("/throughput", params={"seconds": 0}), 422)
+
+
+def test_pages_and_openapi(server: HttpServer) -> None:
+    page = httpx.get(server.base + "/")
+    assert page.status_code == 200 and "xqueue dashboard" in page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert "<script src=" in page.text and "http" not in page.text.split("<script src=")[1][:5]
+    docs = httpx.get(server.base + "/docs")
+    assert docs.status_code == 200 and "static/docs.js" in docs.text
+    assert httpx.get(server.base + "/static/dashboard.js").status_code == 200
+    spec = httpx.get(server.api + "/openapi.json").json()
+    assert spec["openapi"].startswith("3.1")
+    assert "email" in spec["components"]["schemas"]["Submit"]["properties"]["type"]["enum"]
+    paths = set(spec["paths"])
+    assert {
+        "/api/v1/tasks", "/api/v1/tasks/batch", "/api/v1/tasks/{task_id}",
+        "/api/v1/tasks/{task_id}/events", "/api/v1/events", "/api/v1/stats",
+        "/api/v1/health", "/api/v1/handlers", "/api/v1/concurrency",
+    } <= paths  # fmt: skip
