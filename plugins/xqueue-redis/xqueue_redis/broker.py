@@ -239,12 +239,16 @@ class RedisBroker(Broker):
                     pipe.xdel(key, *chunk)
             await pipe.execute()
 
-        await self.conn.call("ack", send)
-        for key, ids in by_key.items():
-            held = self._held.get(key)
-            if held is not None:
-                for entry_id in ids:
-                    held.pop(entry_id, None)
+        try:
+            await self.conn.call("ack", send)
+        finally:
+            # Acked, or the ack failed: either way stop touching them, so an entry
+            # whose ack was lost is reclaimed after the lease and acked then (GONE).
+            for key, ids in by_key.items():
+                held = self._held.get(key)
+                if held is not None:
+                    for entry_id in ids:
+                        held.pop(entry_id, None)
 
     async def _give_back(self, deliveries: Sequence[Delivery]) -> None:
         """Re-add messages at the tail of their band and acknowledge the originals."""
