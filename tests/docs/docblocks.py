@@ -12,7 +12,8 @@ on the rendered page)::
                                             expected exit code / text in its output
     <!-- runnable: install=DIR -->          a ``pip install -e DIR`` block: simulated
                                             by writing the distribution's metadata
-                                            (entry points) into DIR, put on PYTHONPATH
+                                            (entry points) into DIR, put on PYTHONPATH;
+                                            its xqueue entry points join the allow-list
 
 ``python`` blocks run with the test's interpreter, ``bash``/``sh`` blocks with
 bash; both in one temporary directory per page, in page order, with the
@@ -97,7 +98,8 @@ def runnable(page: str) -> list[Block]:
 
 def clean_env(workdir: Path, **extra: str) -> dict[str, str]:
     """The environment of a docs run: no inherited XQUEUE_* settings, no entry-point
-    plugins unless the page asks, the test's interpreter first on PATH."""
+    plugins but those the page installs (or names itself), the test's interpreter
+    first on PATH."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("XQUEUE_")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = str(workdir)
@@ -133,8 +135,10 @@ class PageRun:
             return
         if "install" in options:
             project = (self.workdir / options["install"]).resolve()
-            simulate_install(project)
+            names = simulate_install(project)
             self.env["PYTHONPATH"] += os.pathsep + str(project)
+            allowed = [n for n in self.env.get("XQUEUE_LOAD_PLUGINS", "").split(",") if n]
+            self.env["XQUEUE_LOAD_PLUGINS"] = ",".join(allowed + names)
             return
         if "background" in options:
             self.start(block)
@@ -194,10 +198,11 @@ class PageRun:
         self.background.clear()
 
 
-def simulate_install(project: Path) -> None:
+def simulate_install(project: Path) -> list[str]:
     """What ``pip install -e PROJECT`` does for discovery, without touching the
     shared venv: a ``.dist-info`` with the entry points of PROJECT's
-    ``pyproject.toml``, next to its code (the caller puts PROJECT on PYTHONPATH)."""
+    ``pyproject.toml``, next to its code (the caller puts PROJECT on PYTHONPATH).
+    Returns the names of its ``xqueue`` entry points."""
     meta = tomllib.loads((project / "pyproject.toml").read_text())["project"]
     name, version = meta["name"], meta["version"]
     info = project / f"{name.replace('-', '_')}-{version}.dist-info"
@@ -208,3 +213,4 @@ def simulate_install(project: Path) -> None:
         lines.append(f"[{group}]")
         lines += [f"{key} = {value}" for key, value in points.items()]
     (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+    return list(meta.get("entry-points", {}).get("xqueue", {}))
