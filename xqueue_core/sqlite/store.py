@@ -369,16 +369,22 @@ class SqliteStore(Store):
 
         def tx(t: _Tx) -> Heartbeat:
             marks = placeholders(len(ids))
+            # Only a live lease is renewed: once it expired, its token counted as free
+            # and another run of the type may have started; reviving it could exceed
+            # the limit, so the run is reported lost instead.
             t.conn.execute(
                 f"UPDATE tasks SET lease_until=? WHERE id IN ({marks}) "
-                "AND status='processing' AND worker_id=?",
-                (t.now + lease, *ids, worker_id),
+                "AND status='processing' AND worker_id=? AND lease_until > ?",
+                (t.now + lease, *ids, worker_id, t.now),
             )
             rows = t.conn.execute(
-                f"SELECT id, status, worker_id, cancel_requested FROM tasks WHERE id IN ({marks})",
+                f"SELECT id, status, worker_id, cancel_requested, lease_until FROM tasks "
+                f"WHERE id IN ({marks})",
                 ids,
             ).fetchall()
-            owned = {r[0] for r in rows if r[1] == "processing" and r[2] == worker_id}
+            owned = {
+                r[0] for r in rows if r[1] == "processing" and r[2] == worker_id and r[4] > t.now
+            }
             cancel = frozenset(r[0] for r in rows if r[0] in owned and r[3])
             return Heartbeat(cancel_requested=cancel, lost=frozenset(set(ids) - owned))
 

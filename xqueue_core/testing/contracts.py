@@ -253,6 +253,16 @@ class StoreContract:
             assert claims[0].outcome == ClaimOutcome.GONE
             await asyncio.sleep(0.5)
 
+    async def test_an_expired_lease_is_not_revived(self, store: Store) -> None:
+        await store.set_limit("t", 1)
+        late = await self._start(store, await self._create(store), lease=0.1)
+        await asyncio.sleep(0.2)
+        other = await self._start(store, await self._create(store))  # the token was free
+        beat = await store.heartbeat("w1", [late.id], LEASE)
+        assert beat.lost == {late.id}
+        assert (await store.running()).get("t") == 1
+        assert other.id != late.id
+
     async def test_report_progress_only_by_owner(self, store: Store) -> None:
         task = await self._start(store, await self._create(store))
         assert await store.report_progress(task.id, "w2", 0.5) is None
