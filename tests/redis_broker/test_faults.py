@@ -79,10 +79,11 @@ async def test_redis_restart_with_aof_loses_nothing(
             cluster.worker("--concurrency", "4").wait_started()
         async with app:
             first = await app.submit_many(
-                [{"type": "sleep", "payload": {"seconds": 0.05}} for _ in range(80)]
+                [{"type": "sleep", "payload": {"seconds": 0.1}} for _ in range(80)]
             )
             await eventually(lambda: len(cluster.records("end")) >= 10, 20, "some runs")
             durable_redis.restart()  # kill -9, then start again on the same port
+            assert len(cluster.records("end")) < len(first), "all done before the restart"
             second = await app.submit_many(
                 [{"type": "sleep", "payload": {"seconds": 0.05}} for _ in range(20)]
             )
