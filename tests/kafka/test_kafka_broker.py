@@ -225,3 +225,20 @@ async def _publishes(broker: KafkaBroker) -> bool:
     except BackendError:
         return False
     return True
+
+
+async def test_topics_are_created_once_and_then_used_as_they_are(
+    brokers: Factory, kafka_servers: str
+) -> None:
+    url = make_url(kafka_servers, "partitions=2&min_insync_replicas=1")
+    first = await brokers(url)
+    assert set(await first._admin.list_topics()) >= set(first.options.topics)
+    again = await brokers(url.replace("partitions=2", "partitions=5"))
+    lag = (await again.stats())["lag"]
+    assert {topic: len(parts) for topic, parts in lag.items()} == dict.fromkeys(
+        again.options.topics, 2
+    )
+    locked = KafkaBroker(make_url(kafka_servers, "create_topics=false"), Settings())
+    with pytest.raises(BackendError, match=r"do not exist on .* and create_topics is off"):
+        await locked.open()
+    await brokers(url + "&create_topics=false")  # they exist: nothing to create

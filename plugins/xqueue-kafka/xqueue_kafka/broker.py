@@ -10,7 +10,6 @@ from typing import Any
 import orjson
 import structlog
 from aiokafka import (  # type: ignore[import-untyped]
-    AIOKafkaConsumer,
     AIOKafkaProducer,
     ConsumerRebalanceListener,
 )
@@ -28,6 +27,7 @@ from .clients import (
     describe,
     ensure_topics,
     new_admin,
+    new_consumer,
     unreachable,
 )
 from .offsets import Handle, OffsetTracker
@@ -224,23 +224,14 @@ class KafkaBroker(Broker):
                 if self._closed:
                     raise BackendError(f"kafka broker {self.url} is closed")
                 o = self.options
+                consumer = None
                 try:
                     await self._ensure_topics()
-                    consumer = AIOKafkaConsumer(
-                        group_id=o.group,
-                        enable_auto_commit=False,
-                        auto_offset_reset="earliest",
-                        session_timeout_ms=o.session_timeout_ms,
-                        heartbeat_interval_ms=o.heartbeat_interval_ms,
-                        rebalance_timeout_ms=o.rebalance_timeout_ms,
-                        max_poll_interval_ms=o.max_poll_interval_ms,
-                        max_partition_fetch_bytes=o.prefetch_bytes,
-                        fetch_max_bytes=max(o.prefetch_bytes * 4, 1 << 20),
-                        fetch_max_wait_ms=o.fetch_wait_ms,
-                        **connection_kwargs(o),
-                    )
+                    consumer = new_consumer(o)
                     await consumer.start()
                 except DRIVER_ERRORS as exc:
+                    if consumer is not None:
+                        await self._quietly(consumer.stop(), "consumer")
                     raise unreachable(o, exc) from None
                 consumer.subscribe(list(o.topics), listener=_Rebalance(self))
                 self._consumer = consumer

@@ -63,8 +63,25 @@ def unreachable(o: KafkaOptions, exc: BaseException) -> BackendError:
 
 
 async def ensure_topics(admin: Any, o: KafkaOptions) -> None:
-    """Create the band topics unless they exist (idempotent, safe from many processes)."""
-    new = [NewTopic(t, o.partitions, o.replication) for t in o.topics]
+    """Create the band topics that do not exist yet (idempotent, safe from many processes).
+
+    Existing topics are left as they are (partitions, replication, configs), and
+    nothing is created when all exist, so clusters that forbid CreateTopics work
+    once an operator has made the topics.
+    """
+    existing = set(await admin.list_topics())
+    missing = [t for t in o.topics if t not in existing]
+    if not missing:
+        return
+    if not o.create_topics:
+        raise BackendError(
+            f"kafka: topic(s) {', '.join(missing)} do not exist on {o.bootstrap} and "
+            "create_topics is off; create them or set create_topics=true"
+        )
+    configs = {}
+    if o.min_insync_replicas is not None:
+        configs["min.insync.replicas"] = str(o.min_insync_replicas)
+    new = [NewTopic(t, o.partitions, o.replication, topic_configs=configs) for t in missing]
     response = await admin.create_topics(new, timeout_ms=o.request_timeout_ms)
     for topic, code, message in getattr(response, "topic_errors", []):
         if code not in (0, TOPIC_EXISTS):
@@ -161,3 +178,20 @@ class LagReader:
 
 def new_admin(o: KafkaOptions) -> Any:
     return AIOKafkaAdminClient(**connection_kwargs(o))
+
+
+def new_consumer(o: KafkaOptions) -> Any:
+    """The worker group's consumer: manual commits, bounded prefetch, quick group timings."""
+    return AIOKafkaConsumer(
+        group_id=o.group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=o.session_timeout_ms,
+        heartbeat_interval_ms=o.heartbeat_interval_ms,
+        rebalance_timeout_ms=o.rebalance_timeout_ms,
+        max_poll_interval_ms=o.max_poll_interval_ms,
+        max_partition_fetch_bytes=o.prefetch_bytes,
+        fetch_max_bytes=max(o.prefetch_bytes * 4, 1 << 20),
+        fetch_max_wait_ms=o.fetch_wait_ms,
+        **connection_kwargs(o),
+    )

@@ -34,10 +34,12 @@ class KafkaOptions:
     group: str = "xqueue-workers"
     partitions: int = 6
     replication: int = 1
+    min_insync_replicas: int | None = None  # topic config for new topics; broker default
+    create_topics: bool = True
     high_priority: int = 1  # priority >= this goes to the high band
     low_priority: int = -1  # priority <= this goes to the low band
     fairness: int = 10  # every n-th fetch starts from a lower band
-    linger_ms: int = 5
+    linger_ms: int = 1
     batch_bytes: int = 65536
     compression: str = "gzip"
     session_timeout_ms: int = 10000
@@ -47,7 +49,7 @@ class KafkaOptions:
     revoke_wait_ms: int = 2000
     commit_interval_ms: int = 100
     prefetch_bytes: int = 65536
-    fetch_wait_ms: int = 100
+    fetch_wait_ms: int = 20
     request_timeout_ms: int = 30000
     metadata_max_age_ms: int = 30000
     client_id: str = "xqueue"
@@ -94,6 +96,7 @@ _SECRET = {"sasl_password"}
 _MIN = {
     "partitions": 1,
     "replication": 1,
+    "min_insync_replicas": 1,
     "fairness": 1,
     "linger_ms": 0,
     "batch_bytes": 1024,
@@ -116,7 +119,7 @@ _CHOICES = {
 
 
 def _coerce(name: str, value: Any, source: str) -> Any:
-    kind = str(_FIELDS[name].type)
+    kind = str(_FIELDS[name].type).replace(" | None", "")
     shown = "***" if name in _SECRET else repr(value)
     where = f"kafka option {name!r} (from {source})"
     if kind == "int":
