@@ -1,0 +1,347 @@
+"""What every benchmark driver shares: workers as process groups, RSS, drain timing.
+
+Standard library only: the xqueue driver (project venv) and the peer drivers
+(``bench/.venv-peers*``) both import this file, each with its own interpreter.
+
+A driver wraps one system in an :class:`Adapter` and calls :func:`run_system`,
+which runs the workloads in the same order and with the same timing rules for
+every system:
+
+(a) ``n`` no-op tasks enqueued by one producer with no worker running
+    (enqueue/s), then the workers start and drain them (drain/s, measured from
+    the first completed task to the last, so worker start-up is not counted);
+(d) the RSS of the whole worker process tree right after (a);
+(b) sequential submit→done round trips on idle, warmed-up workers;
+(c) ``n`` tasks that sleep 10 ms, drained by workers configured for I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+POLL = 0.02  # how often drain progress is read (seconds)
+
+
+def log(message: str) -> None:
+    """Progress for the person running the bench (stderr, flushed)."""
+    print(f"  {message}", file=sys.stderr, flush=True)
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile (``pct`` in 0..100) of a non-empty sequence."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(pct / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+# -- processes --------------------------------------------------------------------
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text.rsplit(")", 1)[1].split()
+
+
+def group_pids(pgids: Sequence[int]) -> list[int]:
+    """Live processes whose process group is one of ``pgids`` (zombies excluded)."""
+    wanted = set(pgids)
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        fields = _stat_fields(int(entry))
+        if fields and fields[0] != "Z" and int(fields[2]) in wanted:
+            out.append(int(entry))
+    return out
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of one process (0 if it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+class Workers:
+    """Worker commands, each started in its own session (so its group can be killed)."""
+
+    def __init__(self, commands: Sequence[Sequence[str]], env: dict[str, str], cwd: str) -> None:
+        self.commands = [list(c) for c in commands]
+        self.env = env
+        self.cwd = cwd
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.log_path = Path(env.get("BENCH_LOG_DIR", "/tmp")) / f"workers-{os.getpid()}.log"
+
+    def start(self) -> Workers:
+        with self.log_path.open("ab") as out:
+            for argv in self.commands:
+                self.procs.append(
+                    subprocess.Popen(
+                        argv,
+                        env=self.env,
+                        cwd=self.cwd,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
+        return self
+
+    def check_alive(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"worker {' '.join(proc.args)} exited with {proc.returncode}: "  # type: ignore[arg-type]
+                    f"{self.tail()}"
+                )
+
+    def tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def rss(self) -> tuple[int, int]:
+        """(total RSS in bytes, number of processes) of every process the workers started."""
+        pids = group_pids([p.pid for p in self.procs])
+        return sum(rss_bytes(pid) for pid in pids), len(pids)
+
+    def stop(self, grace: float = 8.0) -> None:
+        """SIGTERM every group, SIGKILL what is left after ``grace`` seconds."""
+        pgids = [p.pid for p in self.procs]
+        for pgid in pgids:
+            try:
+                os.killpg(pgid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        give_up = time.monotonic() + grace
+        while group_pids(pgids) and time.monotonic() < give_up:
+            time.sleep(0.05)
+        for pgid in pgids:
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for proc in self.procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+        self.procs = []
+
+
+# -- the adapter every driver implements ----------------------------------------------
+
+
+@dataclass
+class Adapter:
+    """One system under test. Drivers fill in the callables; all of them are blocking."""
+
+    name: str
+    config: dict[str, str]  # workload -> configuration text shown next to the row
+    reset: Callable[[], None]  # empty queues and records (no worker is running)
+    enqueue: Callable[[str, int], None]  # (kind "noop" | "sleep", count)
+    remaining: Callable[[], int]  # tasks of the current batch not finished yet
+    roundtrip: Callable[[], None]  # submit one task and wait until it is done
+    worker_commands: Callable[[str], list[list[str]]]  # mode "throughput" | "io" | "single"
+    worker_env: dict[str, str]
+    worker_cwd: str
+    close: Callable[[], None] = lambda: None
+    versions: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    single_process_drain: bool = False  # also measure (a) with one worker process
+
+
+@dataclass
+class Options:
+    n: int = 20000
+    sleep_n: int = 20000
+    latency_n: int = 500
+    budget: float = 180.0  # seconds allowed for one drain
+    workloads: tuple[str, ...] = ("a", "b", "c")
+
+
+def measure_drain(adapter: Adapter, workers: Workers, total: int, budget: float) -> dict[str, Any]:
+    """Wait for the first completion, then time the rest of the batch."""
+    start_wait = time.monotonic()
+    while True:
+        left = adapter.remaining()
+        if left < total:
+            break
+        workers.check_alive()
+        if time.monotonic() - start_wait > 120:
+            raise RuntimeError(
+                f"no task finished within 120 s of starting the workers: {workers.tail()}"
+            )
+        time.sleep(POLL)
+    t0, done0 = time.perf_counter(), total - left
+    deadline = t0 + budget
+    while left > 0 and time.perf_counter() < deadline:
+        time.sleep(POLL)
+        left = adapter.remaining()
+    elapsed = time.perf_counter() - t0
+    done = total - left
+    rate = (done - done0) / elapsed if elapsed > 0 else float("nan")
+    return {
+        "rate": rate,
+        "done": done,
+        "total": total,
+        "seconds": elapsed,
+        "complete": left == 0,
+    }
+
+
+def _drain_workload(
+    adapter: Adapter,
+    kind: str,
+    count: int,
+    mode: str,
+    opts: Options,
+    keep: Callable[[Workers], None] | None = None,
+) -> dict[str, Any]:
+    adapter.reset()
+    t0 = time.perf_counter()
+    adapter.enqueue(kind, count)
+    enqueue_s = time.perf_counter() - t0
+    log(f"{adapter.name}: enqueued {count} {kind} tasks in {enqueue_s:.2f}s; draining ({mode})")
+    workers = Workers(adapter.worker_commands(mode), adapter.worker_env, adapter.worker_cwd)
+    workers.start()
+    try:
+        drain = measure_drain(adapter, workers, count, opts.budget)
+        if keep is not None:
+            keep(workers)
+    finally:
+        workers.stop()
+    drain["enqueue_rate"] = count / enqueue_s
+    log(f"{adapter.name}: drained {drain['done']}/{count} at {drain['rate']:.0f}/s")
+    return drain
+
+
+def _latency(adapter: Adapter, opts: Options) -> dict[str, Any]:
+    adapter.reset()
+    workers = Workers(
+        adapter.worker_commands("throughput"), adapter.worker_env, adapter.worker_cwd
+    ).start()
+    try:
+        give_up = time.monotonic() + 120
+        while True:  # the first round trip also waits for the workers to start
+            try:
+                adapter.roundtrip()
+                break
+            except Exception:
+                workers.check_alive()
+                if time.monotonic() > give_up:
+                    raise
+        for _ in range(20):
+            adapter.roundtrip()
+        time.sleep(0.5)  # idle workers: let any batching/timers settle
+        samples = []
+        for _ in range(opts.latency_n):
+            t0 = time.perf_counter()
+            adapter.roundtrip()
+            samples.append((time.perf_counter() - t0) * 1000)
+    finally:
+        workers.stop()
+    result = {f"p{p}": percentile(samples, p) for p in (50, 90, 99)}
+    log(f"{adapter.name}: round trip p50 {result['p50']:.2f} ms, p99 {result['p99']:.2f} ms")
+    return result
+
+
+def run_system(adapter: Adapter, opts: Options) -> dict[str, Any]:
+    """Every workload for one system; a failing workload is reported, not fatal."""
+    out: dict[str, Any] = {
+        "system": adapter.name,
+        "config": adapter.config,
+        "versions": adapter.versions,
+        "notes": adapter.notes,
+        "errors": {},
+    }
+
+    def attempt(key: str, fn: Callable[[], Any]) -> None:
+        try:
+            out[key] = fn()
+        except Exception as exc:
+            out["errors"][key] = f"{type(exc).__name__}: {exc}"[:500]
+            log(f"{adapter.name}: {key} failed: {out['errors'][key]}")
+
+    def keep_rss(workers: Workers) -> None:
+        total, procs = workers.rss()
+        out["rss"] = {"bytes": total, "processes": procs}
+
+    try:
+        if "a" in opts.workloads:
+            attempt(
+                "noop",
+                lambda: _drain_workload(adapter, "noop", opts.n, "throughput", opts, keep_rss),
+            )
+            if adapter.single_process_drain:
+                attempt(
+                    "noop_single", lambda: _drain_workload(adapter, "noop", opts.n, "single", opts)
+                )
+        if "b" in opts.workloads:
+            attempt("latency", lambda: _latency(adapter, opts))
+        if "c" in opts.workloads:
+            attempt("sleep", lambda: _drain_workload(adapter, "sleep", opts.sleep_n, "io", opts))
+    finally:
+        adapter.close()
+    return out
+
+
+def driver_options(argv: Sequence[str] | None = None) -> tuple[Any, Options]:
+    """The command line every driver takes (the harness passes the same to each)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--system", required=True)
+    parser.add_argument("--redis-url", required=True)
+    parser.add_argument("--kafka-url", default="")
+    parser.add_argument("--n", type=int, default=20000)
+    parser.add_argument("--sleep-n", type=int, default=None)
+    parser.add_argument("--latency-n", type=int, default=500)
+    parser.add_argument("--budget", type=float, default=180.0)
+    parser.add_argument("--workloads", default="a,b,c")
+    parser.add_argument("--concurrency", type=int, default=0, help="xqueue, per process")
+    parser.add_argument("--io-concurrency", type=int, default=500)
+    parser.add_argument("--workdir", required=True)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    opts = Options(
+        n=args.n,
+        sleep_n=args.sleep_n if args.sleep_n is not None else args.n,
+        latency_n=args.latency_n,
+        budget=args.budget,
+        workloads=tuple(w.strip() for w in args.workloads.split(",") if w.strip()),
+    )
+    return args, opts
+
+
+def write_result(path: str, result: dict[str, Any]) -> None:
+    Path(path).write_text(json.dumps(result, indent=2, default=str))
+
+
+def package_versions(*names: str) -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in names:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "?"
+    return out

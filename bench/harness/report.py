@@ -1,0 +1,157 @@
+"""The results table, the ratios to the best peer and the targets of the issue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PEERS = ("celery", "dramatiq", "rq", "arq", "taskiq", "huey")
+XQUEUE = ("xqueue-embedded", "xqueue-redis", "xqueue-kafka")
+FULL_RECORD = {"xqueue-embedded", "xqueue-redis", "xqueue-kafka", "ceiling"}
+
+
+def _get(result: dict[str, Any], *path: str) -> float | None:
+    value: Any = result
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _rate(result: dict[str, Any], key: str) -> str:
+    value = _get(result, key, "rate")
+    if value is None:
+        return "error" if key in result.get("errors", {}) else "-"
+    partial = "" if result[key].get("complete", True) else "*"
+    return f"{value:,.0f}{partial}"
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    """One row per system, its configuration (per workload) beside it."""
+    head = (
+        f"{'system':<16} {'enqueue/s':>10} {'drain/s':>9} {'p50 ms':>8} {'p90 ms':>8} "
+        f"{'p99 ms':>8} {'10ms-io/s':>10} {'RSS MB':>10} {'record':>7}  configuration"
+    )
+    lines = [head, "-" * len(head)]
+    for r in results:
+        rss = _get(r, "rss", "bytes")
+        procs = r.get("rss", {}).get("processes")
+        rss_text = "-" if rss is None else f"{rss / 2**20:.0f} ({procs}p)"
+        config = r.get("config", {})
+        record = "full" if r["system"] in FULL_RECORD else "partial"
+        lines.append(
+            f"{r['system']:<16} {_num(_get(r, 'noop', 'enqueue_rate'), ',.0f'):>10} "
+            f"{_rate(r, 'noop'):>9} {_num(_get(r, 'latency', 'p50'), '.2f'):>8} "
+            f"{_num(_get(r, 'latency', 'p90'), '.2f'):>8} "
+            f"{_num(_get(r, 'latency', 'p99'), '.2f'):>8} {_rate(r, 'sleep'):>10} "
+            f"{rss_text:>10} {record:>7}  (a,d) {config.get('noop', '')}"
+        )
+        pad = " " * (len(head) - len("configuration"))
+        for key, label in (("latency", "(b)"), ("sleep", "(c)"), ("noop_single", "(a1)")):
+            if key in config and (key != "noop_single" or "noop_single" in r):
+                lines.append(f"{pad}{label} {config[key]}")
+        if "noop_single" in r:
+            lines.append(f"{pad}(a1) drain with 1 process: {_rate(r, 'noop_single')}/s")
+        for key, error in r.get("errors", {}).items():
+            lines.append(f"{pad}ERROR in {key}: {error}")
+    lines += [
+        "",
+        "record: 'full' = xqueue keeps every task's whole lifecycle in the store (record with",
+        "all fields, status indexes, lease, stats, one event per transition); peers keep less",
+        "(see each row's notes in the JSON). * = partial drain within the time budget.",
+        "drain/s counts from the first finished task to the last (worker start-up excluded);",
+        "(b) p50/p90/p99 of sequential submit->done round trips on idle, warmed-up workers.",
+    ]
+    return "\n".join(lines)
+
+
+def _best(results: list[dict[str, Any]], path: tuple[str, ...], low: bool) -> tuple[str, float]:
+    found = [(r["system"], _get(r, *path)) for r in results if r["system"] in PEERS]
+    found = [(s, v) for s, v in found if v is not None and v > 0]
+    if not found:
+        return "", 0.0
+    pick = min if low else max
+    system, value = pick(found, key=lambda sv: sv[1])
+    return system, float(value)  # type: ignore[arg-type]
+
+
+def ratios(results: list[dict[str, Any]], ceiling: dict[str, Any] | None) -> dict[str, Any]:
+    """xqueue against the best peer of this run, with the targets of the issue."""
+    out: dict[str, Any] = {}
+    checks = [
+        ("enqueue", ("noop", "enqueue_rate"), False, 3.0, "enqueue >= 3x best peer"),
+        ("drain", ("noop", "rate"), False, 5.0, "drain >= 5x best peer"),
+        ("p50", ("latency", "p50"), True, 1.0, "p50 <= best peer p50"),
+        ("p99", ("latency", "p99"), True, 1.0, "p99 <= best peer p99"),
+        ("rss", ("rss", "bytes"), True, 1.0, "worker RSS <= leanest peer"),
+        ("io", ("sleep", "rate"), False, None, "10 ms I/O tasks (no target)"),
+    ]
+    for r in results:
+        if r["system"] not in XQUEUE:
+            continue
+        entry: dict[str, Any] = {}
+        for name, path, low, target, text in checks:
+            peer, best = _best(results, path, low)
+            mine = _get(r, *path)
+            if not peer or mine is None or mine <= 0:
+                continue
+            ratio = mine / best
+            ok = None if target is None else (ratio <= target if low else ratio >= target)
+            entry[name] = {
+                "xqueue": mine,
+                "best_peer": peer,
+                "peer": best,
+                "ratio": ratio,
+                "target": text,
+                "met": ok,
+            }
+        single = _get(r, "noop_single", "rate")
+        double = _get(r, "noop", "rate")
+        if single and double:
+            ratio = double / single
+            entry["scale_2_vs_1"] = {
+                "ratio": ratio,
+                "target": "2 processes >= 1.8x one",
+                "met": ratio >= 1.8,
+            }
+        if ceiling and double:
+            entry["ceiling_share"] = {"ratio": double / ceiling["rate"], "ceiling": ceiling["rate"]}
+        out[r["system"]] = entry
+    return out
+
+
+def ratio_text(rat: dict[str, Any], ceiling: dict[str, Any] | None) -> str:
+    lines = ["Ratios to the best peer of this run (same machine, same workloads):"]
+    if not rat:
+        lines.append("  (no xqueue configuration or no peer measured)")
+    for system, entry in rat.items():
+        lines.append(f"  {system}:")
+        for name, e in entry.items():
+            if name == "ceiling_share":
+                lines.append(
+                    f"    drain is {e['ratio']:.1%} of the framework-free ceiling "
+                    f"({e['ceiling']:,.0f}/s)"
+                )
+                continue
+            if name == "scale_2_vs_1":
+                mark = "met" if e["met"] else "NOT met"
+                lines.append(
+                    f"    drain 2 processes / 1 process = {e['ratio']:.2f}x [{e['target']}: {mark}]"
+                )
+                continue
+            mark = "" if e["met"] is None else (" met" if e["met"] else " NOT met")
+            scale, unit = (2**20, " MB") if name == "rss" else (1, "")
+            lines.append(
+                f"    {name:<8} {e['ratio']:6.2f}x  (xqueue {e['xqueue'] / scale:,.2f}{unit} vs "
+                f"{e['best_peer']} {e['peer'] / scale:,.2f}{unit})  [{e['target']}:{mark}]"
+            )
+    if ceiling:
+        lines.append(
+            f"  ceiling loop (one process, Lua claim x100 + finish x100 with stats and events): "
+            f"enqueue {ceiling['enqueue_rate']:,.0f}/s, drain {ceiling['rate']:,.0f}/s"
+        )
+    return "\n".join(lines)
