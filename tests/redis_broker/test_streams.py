@@ -266,3 +266,13 @@ async def test_a_reclaimed_message_of_a_finished_task_is_acked_without_a_rerun(
         assert ran == ["done"]
         assert str((await app.get(canceled.id)).status) == "canceled"
         assert str((await app.get(done.id)).status) == "success"
+
+
+async def test_touch_forgets_entries_redis_lost(make: Callable[..., Any]) -> None:
+    broker = await make()
+    await broker.publish(messages(2))
+    held = await drain(broker, 2)
+    assert await broker.touch() == 2
+    await broker.conn.client.delete(*broker.layout.streams)  # restart without persistence
+    assert await broker.touch() == 0
+    await broker.ack(held)  # acking what Redis no longer has is harmless

@@ -303,12 +303,14 @@ class RedisBroker(Broker):
                     chunk = ids[start : start + CHUNK]
                     plan.append((key, chunk))
                     pipe.xclaim(key, GROUP, self.consumer, 0, chunk, justid=True)
-            replies: list[Any] = await pipe.execute()
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
             return replies
 
         replies = await self.conn.call("touch", send)
         for (key, chunk), kept in zip(plan, replies, strict=True):
-            for entry_id in set(chunk) - set(kept):
+            # An error here is NOGROUP: Redis lost the group, so nothing is pending.
+            still = set(kept) if isinstance(kept, list) else set()
+            for entry_id in set(chunk) - still:
                 self._held[key].pop(entry_id, None)
         return sum(len(ids) for ids in self._held.values())
 
