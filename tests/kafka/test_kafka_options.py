@@ -22,6 +22,11 @@ def test_defaults_and_servers() -> None:
     o = parse("kafka://a:9093,b:9094,[::1]:9095,[::1]")
     assert o.servers == ("a:9093", "b:9094", "[::1]:9095", "[::1]:9092")
     assert o.bootstrap == "a:9093,b:9094,[::1]:9095,[::1]:9092"
+    # more servers through an option, e.g. from the settings file's [kafka] table
+    o = parse("kafka://a:9093?servers=b:9094,a:9093", client_id="me")
+    assert o.servers == ("a:9093", "b:9094") and o.client_id == "me"
+    assert parse("kafka://a", servers="c").servers == ("a:9092", "c:9092")
+    assert parse("kafka://a", servers=["c:1", "d:2"]).servers == ("a:9092", "c:1", "d:2")
 
 
 def test_query_overrides_settings_table() -> None:
@@ -81,6 +86,7 @@ def test_sasl_from_userinfo_and_masking() -> None:
         ("kafka://h?security_protocol=SASL_PLAINTEXT", {}, "needs sasl_username"),
         ("kafka://h?ssl_check_hostname=maybe", {}, "expected true or false"),
         ("kafka://h?sasl_password=", {}, "got ***"),
+        ("kafka://h?servers=b:x", {}, "'servers' (from URL query): 'b:x' is not a broker"),
     ],
 )
 def test_bad_input_is_one_precise_line(url: str, extra: dict[str, object], message: str) -> None:

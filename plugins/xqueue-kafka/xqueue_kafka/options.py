@@ -151,19 +151,17 @@ def _coerce(name: str, value: Any, source: str) -> Any:
     return value
 
 
-def _servers(netloc: str, url: str) -> tuple[str, ...]:
+def _servers(netloc: str, where: str) -> tuple[str, ...]:
     hosts = netloc.rpartition("@")[2]
     if not hosts:
-        raise SettingsError(f"kafka URL {url!r} names no broker; use kafka://host:9092")
+        raise SettingsError(f"{where} names no broker; use kafka://host:9092")
     servers = []
     for part in hosts.split(","):
         host, port = part.strip(), str(DEFAULT_PORT)
         if ":" in host and not host.endswith("]"):  # "[::1]" alone has no port
             host, _, port = host.rpartition(":")
         if not _HOST.match(host) or not port.isdigit() or not 0 < int(port) < 65536:
-            raise SettingsError(
-                f"kafka URL {url!r}: {part.strip()!r} is not a broker address like host:9092"
-            )
+            raise SettingsError(f"{where}: {part.strip()!r} is not a broker address like host:9092")
         servers.append(f"{host}:{int(port)}")
     return tuple(servers)
 
@@ -202,12 +200,18 @@ def parse_options(url: str, settings: Settings) -> KafkaOptions:
     for key, value in query:
         values[key] = value
         sources[key] = "URL query"
-    clean: dict[str, Any] = {"servers": _servers(parts.netloc, url)}
+    servers = _servers(parts.netloc, f"kafka URL {url!r}")
+    more = values.pop("servers", None)
+    if more is not None:  # more bootstrap servers: "h2:9092,h3:9092" (settings file or query)
+        where = f"kafka option 'servers' (from {sources.get('servers')})"
+        text = ",".join(map(str, more)) if isinstance(more, list | tuple) else str(more)
+        servers += tuple(s for s in _servers(text, where) if s not in servers)
+    clean: dict[str, Any] = {"servers": servers}
     for key, value in values.items():
         if key not in _FIELDS:
             raise SettingsError(
                 f"unknown kafka option {key!r} (from {sources.get(key, 'settings')}); "
-                f"known options: {', '.join(sorted(_FIELDS))}"
+                f"known options: {', '.join(sorted([*_FIELDS, 'servers']))}"
             )
         clean[key] = _coerce(key, value, sources.get(key, "settings priority_fairness"))
     options = KafkaOptions(**clean)
