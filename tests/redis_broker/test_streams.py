@@ -276,3 +276,15 @@ async def test_touch_forgets_entries_redis_lost(make: Callable[..., Any]) -> Non
     await broker.conn.client.delete(*broker.layout.streams)  # restart without persistence
     assert await broker.touch() == 0
     await broker.ack(held)  # acking what Redis no longer has is harmless
+
+
+async def test_entries_that_are_not_messages_are_dropped(make: Callable[..., Any]) -> None:
+    broker = await make()
+    key = broker.layout.stream("normal")
+    await broker.conn.client.xadd(key, {"colour": "red"})
+    await broker.publish(messages(1))
+    await broker.conn.client.xadd(key, {"id": "x", "type": "t", "priority": "high"})
+    got = await drain(broker, 3, timeout=1)
+    assert [d.message.priority for d in got] == [0, 0]  # a bad priority reads as 0
+    await broker.ack(got)
+    assert await broker.conn.client.xlen(key) == 0

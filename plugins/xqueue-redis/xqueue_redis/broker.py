@@ -71,6 +71,7 @@ class RedisBroker(Broker):
     # -- life -------------------------------------------------------------------------
 
     async def open(self) -> None:
+        """Connect, and create the group on the band streams if it is not there yet."""
         await self.conn.open()
         client = self.conn.client
         self._scripts = {name: client.register_script(script_source(name)) for name in SCRIPT_NAMES}
@@ -78,6 +79,7 @@ class RedisBroker(Broker):
         self._open = True
 
     async def close(self) -> None:
+        """Stop touching, hand anything unacknowledged to the others, disconnect."""
         keeper, self._keeper = self._keeper, None
         if keeper is not None:
             keeper.cancel()
@@ -126,6 +128,7 @@ class RedisBroker(Broker):
     # -- fetch ------------------------------------------------------------------------
 
     async def fetch(self, max_messages: int, timeout: float) -> list[Delivery]:
+        """Up to ``max_messages`` deliveries, higher bands first, waiting up to ``timeout``."""
         if max_messages < 1:
             return []
         self._start_keeper()
@@ -171,7 +174,9 @@ class RedisBroker(Broker):
         out: list[Delivery] = []
         for i in range(0, len(flat), 5):
             key = keys[int(flat[i]) - 1]
-            message = Message(flat[i + 2], flat[i + 3], int(flat[i + 4]))
+            message = message_from_fields(
+                {"id": flat[i + 2], "type": flat[i + 3], "priority": flat[i + 4]}
+            ) or Message(flat[i + 2], flat[i + 3], 0)
             out.append(self._hold(key, flat[i + 1], message))
         return out
 
