@@ -34,6 +34,7 @@ from .offsets import Handle, OffsetTracker
 from .options import BANDS, parse_options, safe_url
 
 log = structlog.get_logger("xqueue.kafka")
+CLOSE_TIMEOUT = 5.0  # seconds: a close never hangs longer on a broker that is gone
 
 
 def encode(message: Message) -> bytes:
@@ -150,7 +151,7 @@ class KafkaBroker(Broker):
             self._commit_task = None
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
-            await self._commit(None, consumer)
+            await self._commit(None, consumer, CLOSE_TIMEOUT)
             _leave_group_even_in_generation_zero(consumer)
             await self._quietly(consumer.stop(), "consumer")
             self._tracker.revoke(self._tracker.active())
@@ -166,7 +167,9 @@ class KafkaBroker(Broker):
 
     async def _quietly(self, closing: Any, what: str) -> None:
         try:
-            await asyncio.wait_for(closing, self.options.request_timeout_ms / 1000)
+            await asyncio.wait_for(
+                closing, min(self.options.request_timeout_ms / 1000, CLOSE_TIMEOUT)
+            )
         except DRIVER_ERRORS as exc:  # includes TimeoutError
             log.warning("closing kafka client failed", client=what, error=describe(exc))
 
@@ -326,9 +329,15 @@ class KafkaBroker(Broker):
             await self._commit_wanted.wait()
             await asyncio.sleep(interval)
             self._commit_wanted.clear()
-            await self._commit(None, self._consumer)
+            try:
+                await self._commit(None, self._consumer)
+            except Exception:  # never let commits stop for good
+                log.exception("kafka commit loop failed")
+                self._commit_wanted.set()
 
-    async def _commit(self, tps: list[Any] | None, consumer: Any) -> None:
+    async def _commit(
+        self, tps: list[Any] | None, consumer: Any, timeout: float | None = None
+    ) -> None:
         if consumer is None:
             return
         async with self._commit_lock:
@@ -341,9 +350,8 @@ class KafkaBroker(Broker):
                 # broker that lost its log and skip new records. Leave it to the owner.
                 return
             try:
-                await asyncio.wait_for(
-                    consumer.commit(offsets), self.options.request_timeout_ms / 1000
-                )
+                limit = self.options.request_timeout_ms / 1000
+                await asyncio.wait_for(consumer.commit(offsets), min(limit, timeout or limit))
             except DRIVER_ERRORS as exc:  # includes TimeoutError
                 # Not fatal: uncommitted records are delivered again and the
                 # store's compare-and-set makes the finished ones no-ops.
