@@ -78,6 +78,8 @@ class Worker:
         self.task_types = list(task_types) if task_types is not None else sorted(handlers)
         self._runs: dict[str, _Run] = {}
         self._slot_free = asyncio.Event()
+        self._schedule_now = asyncio.Event()
+        self._limited: set[str] = set()  # types whose claims were deferred (at their limit)
         self._stopping = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._process_pool: ProcessExecutor | None = None
@@ -242,6 +244,8 @@ class Worker:
                 if claim.outcome == ClaimOutcome.STARTED and claim.task is not None:
                     self._start_run(claim.task, delivery)
                 else:
+                    if claim.outcome == ClaimOutcome.DEFERRED:
+                        self._limited.add(delivery.message.type)
                     done.append(delivery)
             if done:
                 await broker.ack(done)
@@ -256,7 +260,12 @@ class Worker:
                 await store.mark_queued([m.task_id for m in messages])
                 if len(messages) == SCHEDULE_BATCH:
                     continue
-            await asyncio.sleep(SCHEDULE_INTERVAL)
+            try:
+                async with asyncio.timeout(SCHEDULE_INTERVAL):
+                    await self._schedule_now.wait()
+            except TimeoutError:
+                pass
+            self._schedule_now.clear()
 
     async def _maintenance_loop(self) -> None:
         _, store = self.app._backends()
@@ -402,6 +411,9 @@ class Worker:
     async def _flush_finishes(self, items: Sequence[tuple[Finish, Delivery]]) -> list[bool]:
         broker, store = self.app._backends()
         applied, events = await store.finish([f for f, _ in items])
+        if any(d.message.type in self._limited for _, d in items):
+            # a token of a saturated type came free and woke a parked task: publish it now
+            self._schedule_now.set()
         await self.app.events.emit(events)
         await broker.ack([d for _, d in items])
         return applied

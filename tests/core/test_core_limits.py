@@ -8,7 +8,7 @@ import pytest
 from conftest import Env, running_counts, statuses
 
 from xqueue_core import XQueue
-from xqueue_core.testing.services import eventually
+from xqueue_core.testing.services import eventually, wait_until
 
 
 @pytest.mark.slow
@@ -77,3 +77,28 @@ async def test_a_saturated_type_does_not_delay_another(xenv: Env, client: XQueue
     assert (await statuses(client, backlog)).count("pending") >= 7
     assert set(await statuses(client, others)) == {"success"}
     assert max(n for _, n in running_counts(xenv.records(), "limited")) == 1
+
+
+async def test_a_saturated_types_backlog_is_not_cycled_through_the_broker(
+    xenv: Env, client: XQueue
+) -> None:
+    await client.set_concurrency("limited", 1)
+    await client.submit_many([{"type": "limited", "payload": {"seconds": 30}} for _ in range(40)])
+    xenv.worker("--concurrency", "10").wait_started()
+
+    def parked() -> int:
+        return int(xenv.sql("SELECT COUNT(*) FROM tasks WHERE parked=1")[0][0])
+
+    wait_until(lambda: parked() == 39, 20, "the backlog to be parked")
+
+    def published() -> int:
+        return int(xenv.sql("SELECT seq FROM sqlite_sequence WHERE name='messages'")[0][0])
+
+    before = published()
+    # an observation window of several maintenance cycles (0.25 s each): the type stays
+    # saturated, so no parked task may be handed to the broker again
+    watch_until = time.monotonic() + 1.5
+    wait_until(lambda: time.monotonic() > watch_until, 5, "the observation window")
+    assert published() == before
+    assert parked() == 39
+    assert len(xenv.records("start")) == 1

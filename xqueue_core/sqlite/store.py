@@ -36,7 +36,6 @@ COLUMNS = (
 )
 EVENT_LOG_SIZE = 10_000
 CANCELED_LOST = "canceled while running (its worker was lost)"
-PARK_RECHECK = 1.0  # a parked task is looked at again after this long even if nothing wakes it
 
 
 def _row_to_task(row: Sequence[Any]) -> Task:
@@ -134,6 +133,16 @@ class _Tx:
             "SELECT cancel_requested FROM tasks WHERE id=?", (task_id,)
         ).fetchone()
         return bool(row and row[0])
+
+    def sweep_parked(self) -> None:
+        """Safety net behind the wake-ups: wake parked tasks of types with free tokens."""
+        for (task_type,) in self.conn.execute(
+            "SELECT DISTINCT type FROM tasks WHERE parked=1"
+        ).fetchall():
+            cap = self.limit(task_type)
+            free = None if cap is None else cap - self.running(task_type)
+            if free is None or free > 0:
+                self.wake_parked(task_type, free)
 
     def running(self, task_type: str) -> int:
         return int(
@@ -329,10 +338,12 @@ class SqliteStore(Store):
                     budget[task.type] = None if cap is None else cap - t.running(task.type)
                 left = budget[task.type]
                 if left is not None and left <= 0:
+                    # parked until a token frees (finish, lease expiry, a raised limit):
+                    # not republished while the type stays saturated
                     t.conn.execute(
-                        "UPDATE tasks SET status='pending', parked=1, publish_at=?, "
+                        "UPDATE tasks SET status='pending', parked=1, publish_at=NULL, "
                         "lease_until=NULL, worker_id=NULL, redeliveries=? WHERE id=?",
-                        (t.now + PARK_RECHECK, task.redeliveries, task_id),
+                        (task.redeliveries, task_id),
                     )
                     claims.append(Claim(task_id, ClaimOutcome.DEFERRED))
                     continue
@@ -633,6 +644,7 @@ class SqliteStore(Store):
                 "DELETE FROM events WHERE seq <= (SELECT MAX(seq) FROM events) - ?",
                 (EVENT_LOG_SIZE,),
             )
+            t.sweep_parked()
 
         _, events = await self._write_with_events(tx)
         result: list[TaskEvent] = events
