@@ -95,7 +95,7 @@ class XQueue:
         self.events = EventBus(None, [])
         self._opened = 0
         self._open_lock: asyncio.Lock | None = None
-        self._known_types: tuple[float, set[str]] = (0.0, set())
+        self._known_types: tuple[float, Mapping[str, Mapping[str, Any]]] = (0.0, {})
 
     # -- configuration ------------------------------------------------------
 
@@ -247,12 +247,16 @@ class XQueue:
 
     async def known_types(self, refresh: bool = False) -> set[str]:
         """Types a submit may use: this app's handlers plus those workers announced."""
+        return set(await self._announced(refresh)) | set(self.handlers)
+
+    async def _announced(self, refresh: bool = False) -> Mapping[str, Mapping[str, Any]]:
+        """Announced types and their handlers' defaults (cached for a moment)."""
         _, store = self._backends()
         stamp, cached = self._known_types
         if refresh or time.monotonic() - stamp > KNOWN_TYPES_TTL:
-            cached = {info.name for info in await store.known_types()}
+            cached = {info.name: info.defaults for info in await store.known_types()}
             self._known_types = (time.monotonic(), cached)
-        return cached | set(self.handlers)
+        return cached
 
     async def _check_type(self, task_type: str) -> None:
         if task_type in self.handlers:
@@ -267,12 +271,15 @@ class XQueue:
             )
 
     def _build(self, req: SubmitRequest, now: float) -> Task:
+        # Fields the submit leaves out take the handler's defaults: this app's own
+        # handler, else the defaults its workers announced (CLI and API submits).
         spec = self.handlers.get(req.type)
+        defaults = spec.defaults() if spec is not None else self._known_types[1].get(req.type, {})
 
         def pick(value: Any, attr: str, fallback: Any) -> Any:
             if value is not None:
                 return value
-            return getattr(spec, attr) if spec is not None else fallback
+            return defaults.get(attr, fallback)
 
         eta = req.eta
         if req.delay:

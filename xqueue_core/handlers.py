@@ -39,6 +39,15 @@ class HandlerSpec:
     retry_backoff: float | None = None
     source: str = "app"
 
+    def defaults(self) -> dict[str, Any]:
+        """The defaults a submit takes for fields it leaves out (announced to the store)."""
+        return {
+            "max_retry": self.max_retry,
+            "queue_timeout": self.queue_timeout,
+            "process_timeout": self.process_timeout,
+            "priority": self.priority,
+        }
+
 
 def make_spec(
     task_type: str,

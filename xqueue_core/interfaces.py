@@ -12,7 +12,7 @@ Semantics every implementation must keep are asserted by the contract suites in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
@@ -82,7 +82,7 @@ class Store(Backend, Protocol):
         """Delete tasks that were created but could not be published (rollback)."""
 
     async def take_due(self, limit: int, hold: float) -> list[Message]:
-        """Hand out pending tasks whose publish time has come, highest priority first.
+        """Hand out pending tasks whose publish time has come, oldest publish time first.
 
         Each one handed out is not handed out again for ``hold`` seconds; the
         caller publishes them and then calls :meth:`mark_queued`.
@@ -149,8 +149,17 @@ class Store(Backend, Protocol):
     async def running(self) -> dict[str, int]:
         """Tokens in use per type (runs with a live lease)."""
 
-    async def announce(self, worker_id: str, task_types: Sequence[str]) -> None:
-        """Record that a worker handles these types (refreshes their last-seen time)."""
+    async def announce(
+        self,
+        worker_id: str,
+        task_types: Sequence[str],
+        defaults: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        """Record that a worker handles these types (refreshes their last-seen time).
+
+        ``defaults`` maps a type to its handler's defaults; they are kept so a
+        submitter without the handler (CLI, API) applies them too.
+        """
 
     async def known_types(self) -> list[TypeInfo]:
         """Every type some worker has announced, with when it was last seen."""

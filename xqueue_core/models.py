@@ -256,7 +256,10 @@ class Page:
 
 @dataclass(frozen=True, slots=True)
 class TypeInfo:
-    """A task type some worker announced, and when it was last seen."""
+    """A task type some worker announced, when it was last seen, and its handler's
+    defaults for tasks submitted without them (``max_retry``, ``queue_timeout``,
+    ``process_timeout``, ``priority``)."""
 
     name: str
     last_seen: float
+    defaults: Mapping[str, Any] = field(default_factory=dict)

@@ -33,6 +33,7 @@ from .models import (
 if TYPE_CHECKING:
     from .app import XQueue
     from .handlers import HandlerSpec
+    from .interfaces import Store
 
 log = structlog.get_logger("xqueue.worker")
 ANNOUNCE_INTERVAL = 15.0
@@ -102,7 +103,7 @@ class Worker:
             unknown = [t for t in self.task_types if t not in app.handlers]
             if unknown:
                 raise ValueError(f"no handler for task type(s) {', '.join(unknown)}")
-            await store.announce(self.worker_id, self.task_types)
+            await self._announce(store)
             self._keeper = LeaseKeeper(
                 lambda: app._make("store", self.settings.store),
                 self.worker_id,
@@ -279,7 +280,15 @@ class Worker:
         _, store = self.app._backends()
         while not self._stopping.is_set():
             await asyncio.sleep(ANNOUNCE_INTERVAL)
-            await store.announce(self.worker_id, self.task_types)
+            await self._announce(store)
+
+    async def _announce(self, store: Store) -> None:
+        """Tell the store which types this worker runs, with its handlers' defaults."""
+        await store.announce(
+            self.worker_id,
+            self.task_types,
+            {t: self.app.handlers[t].defaults() for t in self.task_types},
+        )
 
     # -- runs -------------------------------------------------------------------------
 

@@ -59,7 +59,7 @@ CREATE INDEX IF NOT EXISTS tasks_type ON tasks(type, id);
 CREATE INDEX IF NOT EXISTS tasks_parked ON tasks(type, priority DESC, id) WHERE parked = 1;
 CREATE TABLE IF NOT EXISTS limits (type TEXT PRIMARY KEY, max_concurrency INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS types (
-    type TEXT PRIMARY KEY, last_seen REAL NOT NULL, worker_id TEXT
+    type TEXT PRIMARY KEY, last_seen REAL NOT NULL, worker_id TEXT, defaults TEXT
 );
 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS messages (

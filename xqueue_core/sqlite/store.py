@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -572,22 +572,34 @@ class SqliteStore(Store):
         )
         return {r[0]: int(r[1]) for r in rows}
 
-    async def announce(self, worker_id: str, task_types: Sequence[str]) -> None:
+    async def announce(
+        self,
+        worker_id: str,
+        task_types: Sequence[str],
+        defaults: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        defaults = defaults or {}
+
         def tx(t: _Tx) -> None:
             t.conn.executemany(
-                "INSERT INTO types (type, last_seen, worker_id) VALUES (?, ?, ?) "
+                "INSERT INTO types (type, last_seen, worker_id, defaults) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(type) DO UPDATE SET last_seen=excluded.last_seen, "
-                "worker_id=excluded.worker_id",
-                [(name, t.now, worker_id) for name in task_types],
+                "worker_id=excluded.worker_id, defaults=excluded.defaults",
+                [
+                    (name, t.now, worker_id, orjson.dumps(defaults.get(name, {})).decode())
+                    for name in task_types
+                ],
             )
 
         await self._write(tx)
 
     async def known_types(self) -> list[TypeInfo]:
         rows = await self.db.run(
-            lambda c: c.execute("SELECT type, last_seen FROM types ORDER BY type").fetchall()
+            lambda c: c.execute(
+                "SELECT type, last_seen, defaults FROM types ORDER BY type"
+            ).fetchall()
         )
-        return [TypeInfo(r[0], r[1]) for r in rows]
+        return [TypeInfo(r[0], r[1], orjson.loads(r[2]) if r[2] else {}) for r in rows]
 
     # -- upkeep and events --------------------------------------------------
 

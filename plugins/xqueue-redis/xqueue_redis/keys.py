@@ -25,6 +25,7 @@ key                    type          holds
 ``limits``             hash          type -> cluster-wide concurrency limit
 ``types``              hash          type -> last time a worker announced it
 ``types:w``            hash          type -> the worker that announced it last
+``types:d``            hash          type -> its handler's defaults (JSON)
 ``events``             stream        the event log (capped)
 =====================  ============  =================================================
 """
@@ -66,6 +67,10 @@ class Keys:
     @property
     def types(self) -> str:
         return self.key("types")
+
+    @property
+    def type_defaults(self) -> str:
+        return self.key("types:d")
 
     def task(self, task_id: str) -> str:
         return self.key(f"t:{task_id}")

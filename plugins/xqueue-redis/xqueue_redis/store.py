@@ -10,8 +10,10 @@ script call each. The semantics mirror the embedded
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
+
+import orjson
 
 from xqueue_core.interfaces import Store
 from xqueue_core.models import (
@@ -226,13 +228,33 @@ class RedisStore(Store):
         flat, _ = await self.conn.script("running", [])
         return {k: int(v) for k, v in pairs(flat).items()}
 
-    async def announce(self, worker_id: str, task_types: Sequence[str]) -> None:
+    async def announce(
+        self,
+        worker_id: str,
+        task_types: Sequence[str],
+        defaults: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
         if task_types:
-            await self.conn.script("announce", [worker_id, *task_types])
+            pairs: list[str] = []
+            for name in task_types:
+                pairs += [name, orjson.dumps((defaults or {}).get(name, {})).decode()]
+            await self.conn.script("announce", [worker_id, *pairs])
 
     async def known_types(self) -> list[TypeInfo]:
-        raw = await self.conn.call("types", lambda: self.conn.client.hgetall(self.keys.types))
-        return [TypeInfo(name, float(raw[name])) for name in sorted(raw)]
+        async def read() -> tuple[dict[str, str], dict[str, str]]:
+            pipe = self.conn.client.pipeline(transaction=False)
+            pipe.hgetall(self.keys.types)
+            pipe.hgetall(self.keys.type_defaults)
+            seen, defaults = await pipe.execute()
+            return seen, defaults
+
+        seen, defaults = await self.conn.call("types", read)
+        return [
+            TypeInfo(
+                name, float(seen[name]), orjson.loads(defaults[name]) if name in defaults else {}
+            )
+            for name in sorted(seen)
+        ]
 
     # -- upkeep and events --------------------------------------------------
 
