@@ -145,7 +145,7 @@ async def test_a_saturated_type_does_not_block_others_in_its_partition(
     try:
         async with submitter(broker, sqlite_url) as app:
             await app.set_concurrency("A", 1)
-            await app.submit_many([{"type": "A", "payload": {"sleep": 0.05}}] * 200)
+            await app.submit_many([{"type": "A", "payload": {"sleep": 0.1}}] * 200)
             await app.submit_many([{"type": "B", "payload": {}}] * 200)
             workers.start(1)  # the whole backlog sits in one partition, A ahead of B
 

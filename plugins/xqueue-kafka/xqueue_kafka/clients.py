@@ -138,7 +138,7 @@ class LagReader:
         for tp in tps:
             consumer.seek(tp, max(ends.get(tp, 0) - 1, 0))
         loop = asyncio.get_running_loop()
-        give_up = loop.time() + 1.0
+        give_up = loop.time() + min(self.options.request_timeout_ms / 1000, 5.0)
         while loop.time() < give_up:
             if all(consumer.highwater(tp) is not None for tp in tps):
                 break
