@@ -19,6 +19,12 @@ def _need_redis() -> None:
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
 
 
+@pytest.fixture(autouse=True)
+def _only_the_redis_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Discover backends through entry points, but load only this distribution's."""
+    monkeypatch.setenv("XQUEUE_LOAD_PLUGINS", "redis")
+
+
 @pytest.fixture(scope="session")
 def streams_redis() -> Iterator[ServiceProcess]:
     """One redis-server for the session; tests stay apart through their key prefix."""
