@@ -78,6 +78,10 @@ class XQueue:
         **overrides: Any,
     ) -> None:
         self.name = name
+        if not structlog.is_configured():
+            # structlog's own default prints every level; until the program
+            # configures logging, show info and above (the CLI configures it).
+            structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(20))
         self._init_args = {
             "broker": broker,
             "store": store,
@@ -96,6 +100,7 @@ class XQueue:
         self._opened = 0
         self._open_lock: asyncio.Lock | None = None
         self._known_types: tuple[float, Mapping[str, Mapping[str, Any]]] = (0.0, {})
+        self._last_maintain = 0.0
 
     # -- configuration ------------------------------------------------------
 
@@ -395,6 +400,18 @@ class XQueue:
             )
         return result.task
 
+    async def maintain(self, force: bool = False) -> None:
+        """Run the store's upkeep now (queue timeouts, lost leases, retention) and
+        send the events it caused. Reads call it, at most once per
+        ``maintenance_interval``, so a process without workers never shows an
+        overdue task as pending."""
+        _, store = self._backends()
+        now = time.monotonic()
+        if not force and now - self._last_maintain < self.settings.maintenance_interval:
+            return
+        self._last_maintain = now
+        await self.events.emit(await store.maintain(self.settings.max_redeliveries))
+
     async def list(
         self,
         status: str | TaskStatus | None = None,
@@ -420,11 +437,13 @@ class XQueue:
             or not 1 <= limit <= MAX_LIST_LIMIT
         ):
             raise ValidationError(f"limit must be between 1 and {MAX_LIST_LIMIT}, got {limit!r}")
+        await self.maintain()
         return await store.list_tasks(status, type, limit, cursor)
 
     async def stats(self) -> dict[str, Any]:
         """Counts by status and type, tokens in use and limits per type, broker numbers."""
         broker, store = self._backends()
+        await self.maintain()
         counts = await store.counts()
         by_status = {s.value: counts["status"].get(s.value, 0) for s in TaskStatus}
         return {

@@ -94,20 +94,33 @@ class Plugins:
         for index, obj in enumerate(self._extra):
             name = getattr(obj, "__name__", None) or f"{type(obj).__name__}-{index}"
             self._register(pm, obj, str(name), None)
-        pm.check_pending()
+        try:
+            pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            name = pm.get_name(exc.plugin) or "?"
+            raise PluginError(
+                f"plugin {name!r} implements a hook xqueue does not have: {exc}; "
+                f"check the spelling, or disable it with XQUEUE_DISABLE_PLUGINS={name}"
+            ) from None
         self._collect_backends(pm)
         return pm
 
     def _load_entry_points(self, pm: pluggy.PluginManager) -> None:
         disabled = _name_list(self._env.get("XQUEUE_DISABLE_PLUGINS")) or set()
         allowed = _name_list(self._env.get("XQUEUE_LOAD_PLUGINS"))
-        seen: set[str] = set()
+        seen: dict[str, str] = {}
         for ep in entry_points(group=ENTRY_POINT_GROUP):
-            if ep.name in seen or ep.name in disabled:
+            if ep.name in disabled or (allowed is not None and ep.name not in allowed):
                 continue
-            if allowed is not None and ep.name not in allowed:
-                continue
-            seen.add(ep.name)
+            dist_name = ep.dist.name if ep.dist else "?"
+            if ep.name in seen:
+                if seen[ep.name] == dist_name:
+                    continue  # the same distribution seen twice on sys.path
+                raise PluginError(
+                    f"distributions {seen[ep.name]} and {dist_name} both declare the xqueue "
+                    f"plugin {ep.name!r}; uninstall one of them"
+                )
+            seen[ep.name] = dist_name
             try:
                 obj = ep.load()
             except Exception as exc:

@@ -184,10 +184,19 @@ def _read_file(path: Path) -> dict[str, Any]:
         raise SettingsError(f"settings file {str(path)!r} does not exist") from None
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"settings file {str(path)!r} is not valid TOML: {exc}") from None
-    section = data.get("xqueue", data)
+    if "xqueue" not in data:
+        return data
+    section = data["xqueue"]
     if not isinstance(section, dict):
         raise SettingsError(f"settings file {str(path)!r}: [xqueue] must be a table")
-    return section
+    # Plugin tables may sit beside [xqueue] ([mqtt]) or inside it ([xqueue.mqtt]).
+    siblings = {k: v for k, v in data.items() if k != "xqueue" and isinstance(v, dict)}
+    stray = [k for k, v in data.items() if k != "xqueue" and not isinstance(v, dict)]
+    if stray:
+        raise SettingsError(
+            f"settings file {str(path)!r}: {', '.join(stray)} must go inside [xqueue]"
+        )
+    return {**siblings, **section}
 
 
 def load_settings(

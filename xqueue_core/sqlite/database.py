@@ -151,6 +151,9 @@ class Database:
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = OFF")
         conn.executescript(SCHEMA)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(types)")}
+        if "defaults" not in columns:  # a file made by xqueue 0.1.0 before defaults existed
+            conn.execute("ALTER TABLE types ADD COLUMN defaults TEXT")
         return conn
 
     async def open(self) -> None:

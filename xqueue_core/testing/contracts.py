@@ -54,12 +54,19 @@ def contract_settings(**changes: Any) -> Settings:
     return Settings().replace(**base)
 
 
-async def open_backend(role: Role, url: str, settings: Settings, autoload: bool = True) -> Any:
+async def open_backend(
+    role: Role,
+    url: str,
+    settings: Settings,
+    autoload: bool = True,
+    plugins: tuple[object, ...] = (),
+) -> Any:
     """Build a backend through the factory its plugin registered, and open it.
 
-    ``autoload=False`` looks only at the built-in backends (no entry points).
+    ``autoload=False`` looks only at the built-in backends and ``plugins``
+    (plugin modules or objects registered explicitly, e.g. one not installed yet).
     """
-    spec = Plugins(autoload=autoload).backend_spec(role, url)
+    spec = Plugins(autoload=autoload, extra=plugins).backend_spec(role, url)
     backend = spec.factory(url, settings)
     await backend.open()
     return backend
@@ -78,12 +85,13 @@ class StoreContract:
     """What every store must do. Provide a ``store_url`` fixture (fresh per test)."""
 
     settings = contract_settings()
-    autoload_plugins = True  # False: only built-in backends (no entry points)
+    autoload_plugins = True  # False: only built-in backends and ``plugins``
+    plugins: tuple[object, ...] = ()  # plugin modules to register explicitly
 
     async def _open(self, url: str, settings: Settings | None = None) -> Any:
-        return await open_backend(self._role, url, settings or self.settings, self.autoload_plugins)
-
-    _role: Role = "store"
+        return await open_backend(
+            "store", url, settings or self.settings, self.autoload_plugins, self.plugins
+        )
 
     @pytest.fixture
     async def store(self, store_url: str) -> AsyncIterator[Store]:
@@ -499,6 +507,7 @@ class BrokerContract:
 
     settings = contract_settings()
     autoload_plugins = True
+    plugins: tuple[object, ...] = ()
 
     @pytest.fixture
     async def make_broker(self, broker_url: str) -> AsyncIterator[Callable[..., Any]]:
@@ -507,7 +516,7 @@ class BrokerContract:
         async def make(**changes: Any) -> Broker:
             settings = contract_settings(**changes) if changes else self.settings
             broker: Broker = await open_backend(
-                "broker", broker_url, settings, self.autoload_plugins
+                "broker", broker_url, settings, self.autoload_plugins, self.plugins
             )
             opened.append(broker)
             return broker
@@ -608,11 +617,12 @@ class NotifierContract:
 
     settings = contract_settings()
     autoload_plugins = True
+    plugins: tuple[object, ...] = ()
 
     @pytest.fixture
     async def notifier(self, notifier_url: str) -> AsyncIterator[Notifier]:
         notifier: Notifier = await open_backend(
-            "notifier", notifier_url, self.settings, self.autoload_plugins
+            "notifier", notifier_url, self.settings, self.autoload_plugins, self.plugins
         )
         try:
             yield notifier
