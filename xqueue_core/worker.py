@@ -82,6 +82,7 @@ class Worker:
         self._schedule_now = asyncio.Event()
         self._limited: set[str] = set()  # types whose claims were deferred (at their limit)
         self._stopping = asyncio.Event()
+        self._hurry = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._process_pool: ProcessExecutor | None = None
         self._keeper: LeaseKeeper | None = None
@@ -141,9 +142,15 @@ class Worker:
         finally:
             await self.shutdown()
 
-    def stop(self) -> None:
-        """Ask :meth:`run` to return (safe from a signal handler)."""
+    def stop(self, hurry: bool = False) -> None:
+        """Ask :meth:`run` to return (safe from a signal handler).
+
+        With ``hurry`` (a second signal), running tasks are handed back at once
+        instead of after the grace period.
+        """
         self._stopping.set()
+        if hurry:
+            self._hurry.set()
 
     async def shutdown(self) -> None:
         """Stop intake, let running tasks finish within the grace period, hand back the rest."""
@@ -160,7 +167,7 @@ class Worker:
                 count=len(jobs),
                 grace_period=self.settings.grace_period,
             )
-            _, pending = await asyncio.wait(jobs, timeout=self.settings.grace_period)
+            pending = await self._wait_grace(jobs)
             for run in list(self._runs.values()):
                 if run.job is not None and not run.job.done():
                     self._interrupt(run, "shutdown")
@@ -179,6 +186,25 @@ class Worker:
             await self.app.close()
             self.stopped.set()
             log.info("worker stopped", worker_id=self.worker_id, completed=self.completed)
+
+    async def _wait_grace(self, jobs: list[asyncio.Task[None]]) -> set[asyncio.Task[None]]:
+        """Wait for the jobs until the grace period ends or :meth:`stop` hurries us."""
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self.settings.grace_period
+        pending = set(jobs)
+        hurry = asyncio.ensure_future(self._hurry.wait())
+        try:
+            while pending and not self._hurry.is_set():
+                left = give_up - loop.time()
+                if left <= 0:
+                    break
+                done, _ = await asyncio.wait(
+                    {*pending, hurry}, timeout=left, return_when=asyncio.FIRST_COMPLETED
+                )
+                pending -= done
+        finally:
+            hurry.cancel()
+        return pending
 
     async def __aenter__(self) -> Worker:
         await self.start()

@@ -27,6 +27,15 @@ if str(APPS) not in sys.path:
 from xqt_app import make_app, read_records  # noqa: E402
 
 
+def descendants(pid: int) -> list[int]:
+    """Child processes of ``pid``, recursively (Linux /proc)."""
+    try:
+        kids = [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+    return [p for kid in kids for p in (kid, *descendants(kid))]
+
+
 class WorkerProcess:
     """``xqueue worker`` in its own process group; its output goes to a log file."""
 
@@ -57,11 +66,14 @@ class WorkerProcess:
         return self.proc.wait(timeout)
 
     def kill_group(self) -> None:
+        """SIGKILL the process, its group and its descendants (worker processes of a
+        supervisor run in process groups of their own)."""
         if self.proc.poll() is None:
-            try:
-                os.killpg(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            for pid in [*descendants(self.pid), self.pid]:
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
             self.proc.wait(10)
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import signal
 
 import pytest
-from conftest import Env, statuses
+from conftest import Env, descendants, pid_alive, statuses
 
 from xqueue_core import XQueue
-from xqueue_core.testing.services import eventually
+from xqueue_core.testing.services import eventually, wait_until
 
 
 @pytest.mark.slow
@@ -66,3 +67,46 @@ async def test_a_task_cancelled_during_shutdown_is_not_handed_back(
     done = await client.get(task.id)
     assert done.status == "canceled"
     assert xenv.terminal_events(task.id) == ["canceled"]
+
+
+@pytest.mark.slow
+async def test_ctrl_c_on_a_multi_process_worker_still_waits_for_running_tasks(
+    xenv: Env, client: XQueue
+) -> None:
+    supervisor = xenv.worker("--processes", "2", "--concurrency", "1").wait_started(count=2)
+    tasks = await client.submit_many(
+        [{"type": "sleep", "payload": {"seconds": 1.5}} for _ in range(2)]
+    )
+    await eventually(lambda: len(xenv.records("start")) == 2, 20, "both tasks to start")
+    os.killpg(supervisor.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
+    assert supervisor.wait(30) == 0
+    assert await statuses(client, tasks) == ["success", "success"]
+    assert "second signal" not in supervisor.text()
+
+
+@pytest.mark.slow
+async def test_worker_processes_stop_when_their_supervisor_is_killed(
+    xenv: Env, client: XQueue
+) -> None:
+    supervisor = xenv.worker("--processes", "2", "--concurrency", "1").wait_started(count=2)
+    pids = descendants(supervisor.pid)
+    assert len(pids) == 2
+    task = await client.submit("sleep", {"seconds": 1.0})
+    await eventually(lambda: xenv.records("start"), 20, "the task to start")
+    supervisor.signal(signal.SIGKILL)
+    supervisor.wait(10)
+    await eventually(lambda: not any(pid_alive(p) for p in pids), 30, "the workers to stop")
+    # they stopped gracefully: the running task was finished, nothing left processing
+    assert (await client.get(task.id)).status == "success"
+    assert xenv.sql("SELECT COUNT(*) FROM tasks WHERE status='processing'") == [(0,)]
+
+
+async def test_a_second_signal_hands_running_work_back_at_once(xenv: Env, client: XQueue) -> None:
+    worker = xenv.worker(env=xenv.env(XQUEUE_GRACE_PERIOD="60")).wait_started()
+    task = await client.submit("sleep", {"seconds": 60})
+    await eventually(lambda: xenv.records("start"), 20, "the task to start")
+    worker.signal(signal.SIGTERM)
+    wait_until(lambda: "waiting for running tasks" in worker.text(), 10, "the grace period")
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(20) == 0  # well before the 60 s grace period
+    assert xenv.sql("SELECT status, retry FROM tasks WHERE id=?", task.id) == [("pending", 0)]

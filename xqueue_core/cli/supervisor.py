@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import os
 import signal
 import subprocess
 import sys
@@ -14,6 +16,7 @@ import structlog
 from ..app import XQueue
 
 log = structlog.get_logger("xqueue.cli")
+PR_SET_PDEATHSIG = 1
 
 
 async def run_worker(
@@ -39,7 +42,7 @@ async def run_worker(
             worker.stop()
         else:
             log.warning("second signal: handing back running tasks now")
-            object.__setattr__(worker, "settings", worker.settings.replace(grace_period=0))
+            worker.stop(hurry=True)
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
@@ -57,6 +60,23 @@ def child_argv(app_ref: str | None, args: Sequence[str]) -> list[str]:
     return [*argv, *args, "--processes", "1"]
 
 
+def _die_with_parent(parent: int) -> None:
+    """In a child, before exec: get SIGTERM when the supervisor dies (Linux), so a
+    killed supervisor leaves no workers behind; they shut down gracefully instead."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # it died before we asked
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _spawn(argv: list[str]) -> subprocess.Popen[bytes]:
+    parent = os.getpid()
+    # A process group of its own: a terminal's Ctrl-C reaches the supervisor only, which
+    # forwards it once (a second signal would skip the grace period).
+    return subprocess.Popen(argv, process_group=0, preexec_fn=lambda: _die_with_parent(parent))
+
+
 def supervise(argv: list[str], processes: int) -> int:
     """Start ``processes`` children running ``argv``; restart any that crash;
     forward SIGTERM/SIGINT and wait for all of them to stop."""
@@ -72,7 +92,7 @@ def supervise(argv: list[str], processes: int) -> int:
 
     old = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        children.extend(subprocess.Popen(argv) for _ in range(processes))
+        children.extend(_spawn(argv) for _ in range(processes))
         log.info("worker processes started", processes=processes, pids=[c.pid for c in children])
         restarts: dict[int, float] = {}
         while True:
@@ -90,7 +110,7 @@ def supervise(argv: list[str], processes: int) -> int:
                         "worker process exited; starting a new one", pid=child.pid, exit_code=code
                     )
                     restarts[i] = time.monotonic()
-                    children[i] = subprocess.Popen(argv)
+                    children[i] = _spawn(argv)
             time.sleep(0.1)
     finally:
         for s, handler in old.items():
