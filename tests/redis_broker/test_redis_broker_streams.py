@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from xqueue_redis.keys import Keys
 from xqueue_core.errors import BackendError, SettingsError
 from xqueue_core.ids import new_id
 from xqueue_core.models import Message
-from xqueue_core.settings import Settings
+from xqueue_core.settings import Settings, load_settings
 from xqueue_core.testing.services import eventually, free_port
 
 LEASE = 1.0
@@ -82,6 +83,13 @@ def test_thresholds_from_the_settings_table() -> None:
         settings(extras={"redis_broker": {"high_priority": 5, "low_priority": 0}}), Keys("p")
     )
     assert [layout.band(p) for p in (5, 4, 1, 0)] == ["high", "normal", "normal", "low"]
+
+
+def test_thresholds_from_a_settings_file(tmp_path: Path) -> None:
+    path = tmp_path / "xqueue.toml"
+    path.write_text("[xqueue]\nlease_ttl = 3\n\n[redis_broker]\nhigh_priority = 7\n")
+    broker = RedisBroker("redis://h/0", load_settings(config_file=path, env={}))
+    assert broker.layout.high_priority == 7 and broker.layout.lease_ttl == 3.0
 
 
 @pytest.mark.parametrize(
