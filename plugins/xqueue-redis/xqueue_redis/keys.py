@@ -1,4 +1,4 @@
-"""Key names, shared by every xqueue role on Redis (store today, a Streams broker later).
+"""Key names, shared by every xqueue role on Redis (the store and the Streams broker).
 
 Every key of one app starts with ``{prefix}:``. The braces are a Redis Cluster
 hash tag: all keys of an app hash to one slot, so each Lua script (which
@@ -27,6 +27,8 @@ key                    type          holds
 ``types:w``            hash          type -> the worker that announced it last
 ``types:d``            hash          type -> its handler's defaults (JSON)
 ``events``             stream        the event log (capped)
+``q:{band}``           stream        broker: messages of one priority band (high,
+                                     normal, low), consumer group ``workers``
 =====================  ============  =================================================
 """
 
