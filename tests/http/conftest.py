@@ -6,16 +6,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from http_helpers import HttpServer
-
-# Small limits so the tests can cross them cheaply.
-LIMITS = {
-    "XQUEUE_MAX_PAYLOAD_BYTES": "4096",
-    "XQUEUE_HTTP_MAX_BODY_BYTES": "65536",
-    "XQUEUE_HTTP_MAX_BATCH": "50",
-    "XQUEUE_HTTP_SSE_KEEPALIVE": "0.5",
-    "XQUEUE_GRACE_PERIOD": "5",
-}
+from http_helpers import LIMITS, HttpServer
 
 
 @pytest.fixture(scope="module")

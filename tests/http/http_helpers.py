@@ -19,6 +19,14 @@ from xqueue_core.testing.services import free_port, port_open, wait_until
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 READY = "xqueue dashboard:"
+# Small limits so the tests can cross them cheaply.
+LIMITS = {
+    "XQUEUE_MAX_PAYLOAD_BYTES": "4096",
+    "XQUEUE_HTTP_MAX_BODY_BYTES": "65536",
+    "XQUEUE_HTTP_MAX_BATCH": "50",
+    "XQUEUE_HTTP_SSE_KEEPALIVE": "0.5",
+    "XQUEUE_GRACE_PERIOD": "5",
+}
 
 
 def descendants(pid: int) -> list[int]:

@@ -154,6 +154,8 @@ class EventHub:
     async def caught_up(self, task_id: str, updated_at: float, timeout: float) -> None:
         """Wait (at most ``timeout``) until this hub has seen the task's change at
         ``updated_at`` — when it could have: the change is newer than the hub."""
+        # Event times went through ISO 8601 with milliseconds: compare at that precision.
+        updated_at -= 0.001
         if self.since is None or updated_at < self.since:
             return
         give_up = asyncio.get_running_loop().time() + timeout

@@ -167,28 +167,25 @@
     return el("li", { class: e.derived ? "derived" : "", title: e.derived ? "from the task record" : "" },
       `${stamp(e.timestamp)} ${what}${extra ? " — " + extra : ""}`);
   }
-  async function select(id) {
+  async function loadDetail(id) {
+    const [task, history] = await Promise.all([
+      call("GET", `tasks/${encodeURIComponent(id)}`),
+      call("GET", `tasks/${encodeURIComponent(id)}/history`),
+    ]);
+    if (state.selected !== id) return;
+    showTask(task);
+    $("#detail-history").replaceChildren(...history.events.map(historyItem));
+  }
+  function select(id) {
     state.selected = id;
     for (const { row } of state.rows.values()) row.classList.toggle("selected", row.dataset.id === id);
-    try {
-      const [task, history] = await Promise.all([
-        call("GET", `tasks/${encodeURIComponent(id)}`),
-        call("GET", `tasks/${encodeURIComponent(id)}/history`),
-      ]);
-      if (state.selected !== id) return;
-      showTask(task);
-      $("#detail-history").replaceChildren(...history.events.map(historyItem));
-    } catch (err) { report(err); }
+    loadDetail(id).catch(report);
   }
   let refreshTimer = null;
   function onSelectedEvent(e) {
-    $("#detail-history").append(historyItem(e));
+    // The server's history is the reference: reload it (once per burst of events).
     clearTimeout(refreshTimer);
-    refreshTimer = setTimeout(() => {
-      call("GET", `tasks/${encodeURIComponent(e.task_id)}`).then((t) => {
-        if (state.selected === t.id) showTask(t);
-      }).catch(() => {});
-    }, 150);
+    refreshTimer = setTimeout(() => loadDetail(e.task_id).catch(() => {}), 150);
   }
 
   // -- concurrency -----------------------------------------------------------------------
@@ -255,13 +252,17 @@
         shapes.push(r);
       }
     }
-    const label = document.createElementNS(ns, "text");
-    label.setAttribute("x", "4"); label.setAttribute("y", "11"); label.setAttribute("font-size", "10");
-    label.setAttribute("fill", "#6b7385");
-    label.textContent = `${max}/s`;
+    const text = (x, y, anchor, value) => {
+      const t = document.createElementNS(ns, "text");
+      for (const [k, v] of Object.entries({ x, y, "font-size": 10, fill: "#6b7385", "text-anchor": anchor })) t.setAttribute(k, v);
+      t.textContent = value;
+      return t;
+    };
+    const labels = [text(4, 11, "start", `${max}/s`), text(4, height - 4, "start", `-${WINDOW / 60} min`),
+      text(width - 4, 11, "end", "now")];
     const axis = document.createElementNS(ns, "line");
     for (const [k, v] of Object.entries({ x1: 0, x2: width, y1: height - 0.5, y2: height - 0.5, stroke: "#e3e6ec" })) axis.setAttribute(k, v);
-    svg.replaceChildren(axis, ...shapes, label);
+    svg.replaceChildren(axis, ...shapes, ...labels);
     for (const s of state.finished.keys()) if (s < now - WINDOW) state.finished.delete(s);
   }
   async function loadThroughput() {

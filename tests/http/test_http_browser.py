@@ -1,0 +1,126 @@
+"""The dashboard in a real headless Chromium: submit, watch live, change a limit, cancel.
+
+Debian's chromium driven by playwright (never ``playwright install``). Skipped
+only when ``XQUEUE_SKIP_BROWSER=1``; a missing browser otherwise fails the test.
+A screenshot is saved as ``test-artifacts/http-dashboard.png``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from http_helpers import LIMITS, ROOT, HttpServer
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = ROOT / "test-artifacts"
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("XQUEUE_SKIP_BROWSER") == "1", reason="XQUEUE_SKIP_BROWSER=1"
+)
+
+
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (or XQUEUE_SKIP_BROWSER=1)")
+    workdir = tmp_path_factory.mktemp("dashboard")
+    server = HttpServer(workdir, "serve", args=["--concurrency", "4"], env=LIMITS).start()
+    server.wait_workers()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_dashboard_end_to_end(dashboard: HttpServer) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    base = dashboard.base
+    requests: list[str] = []
+    problems: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.on("request", lambda r: requests.append(r.url))
+            page.on("response", lambda r: problems.append(r.url) if r.status >= 400 else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.goto(base + "/")
+            expect(page.locator("#live")).to_have_text("live", timeout=10_000)
+            expect(page.locator("#submit-type option[value=email]")).to_have_count(1)
+
+            # Submit a task and watch it finish, live (the table follows the event stream).
+            page.select_option("#submit-type", "email")
+            page.fill("#submit-payload", '{"to": "browser@example.com"}')
+            page.click("#submit-button")
+            link = page.locator("#submit-result a")
+            expect(link).to_have_count(1, timeout=10_000)
+            task_id = link.get_attribute("data-id")
+            assert task_id
+            row = page.locator(f'#tasks tr[data-id="{task_id}"]')
+            expect(row).to_have_attribute("data-status", "success", timeout=15_000)
+            detail = page.locator("#detail")
+            expect(detail).to_be_visible()
+            expect(detail.locator(".badge.success")).to_have_count(1, timeout=5_000)
+            history = page.locator("#detail-history li")
+            expect(history.first).to_contain_text("pending")
+            expect(history.last).to_contain_text("success", timeout=5_000)
+            expect(history.filter(has_text="processing")).not_to_have_count(0)
+            expect(page.locator("#cards .card.success .n")).not_to_have_text("0", timeout=5_000)
+            expect(page.locator("#chart rect").first).to_be_attached(timeout=5_000)
+
+            # Change a limit.
+            page.fill('#concurrency input[data-type="report"]', "1")
+            page.click('#concurrency button.set-limit[data-type="report"]')
+            expect(page.locator('#concurrency tr[data-type="report"] .usage')).to_have_text(
+                "0 / 1", timeout=5_000
+            )
+            limits = httpx.get(dashboard.api + "/concurrency").json()
+            assert limits["report"]["max_concurrency"] == 1
+
+            # Submit a slow task and cancel it while it runs.
+            page.select_option("#submit-type", "report")
+            page.fill("#submit-payload", '{"seconds": 30}')
+            page.click("#submit-button")
+            expect(link).not_to_have_attribute("data-id", task_id, timeout=10_000)
+            slow_id = link.get_attribute("data-id")
+            slow = page.locator(f'#tasks tr[data-id="{slow_id}"]')
+            expect(slow).to_have_attribute("data-status", "processing", timeout=15_000)
+            expect(page.locator('#concurrency tr[data-type="report"] .usage')).to_have_text(
+                "1 / 1", timeout=5_000
+            )
+            slow.locator("button.cancel").click()
+            expect(slow).to_have_attribute("data-status", "canceled", timeout=10_000)
+            task = httpx.get(f"{dashboard.api}/tasks/{slow_id}").json()
+            assert task["status"] == "canceled"
+
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "http-dashboard.png"), full_page=True)
+
+            # The docs page lists every operation and can call one.
+            page.goto(base + "/docs")
+            expect(page.locator("details.op")).to_have_count(14, timeout=10_000)
+            page.locator("#stats summary").click()
+            page.locator("#stats button.primary").click()
+            expect(page.locator("#stats pre")).to_contain_text("200", timeout=5_000)
+        finally:
+            browser.close()
+    assert problems == []
+    assert all(url.startswith(base) for url in requests), [
+        u for u in requests if not u.startswith(base)
+    ]  # nothing from a CDN
