@@ -175,6 +175,21 @@ CASES: dict[str, tuple[list[str], dict[str, str], str | None, str]] = {
         None,
         "installed notifier schemes: none; install xqueue-mqtt",
     ),
+    "sqlite directory missing": (
+        ["submit", "sleep", "--store", "sqlite:////nonexistent/dir/q.db"],
+        {},
+        None,
+        "sqlite: directory '/nonexistent/dir' does not exist",
+    ),
+    "multi-process worker on a missing directory": (
+        ["worker", "xqt_app:app", "--processes", "2"],
+        {
+            "XQUEUE_STORE": "sqlite:////nonexistent/q.db",
+            "XQUEUE_BROKER": "sqlite:////nonexistent/q.db",
+        },
+        None,
+        "sqlite: directory '/nonexistent' does not exist",
+    ),
     "app without colon": (["worker", "xqt_app"], {}, None, "APP must look like 'module:attribute'"),
     "app module missing": (["worker", "no_such_mod:app"], {}, None, "cannot import module"),
     "app attribute missing": (["worker", "xqt_app:nope"], {}, None, "has no attribute 'nope'"),

@@ -55,6 +55,7 @@ def worker(
             f"{', '.join(sorted(app.handlers))}"
         )
     if processes > 1:
+        run(_preflight(app))  # a bad URL fails here once, not in a restart loop of children
         args = _forwarded(options)
         if concurrency:
             args += ["--concurrency", str(concurrency)]
@@ -62,6 +63,12 @@ def worker(
             args += ["--types", types]
         raise SystemExit(supervise(child_argv(app_ref, args), processes))
     run(run_worker(app, concurrency, task_types))
+
+
+async def _preflight(app: Any) -> None:
+    """Open and close the app's backends: settings, plugins and services are usable."""
+    async with app:
+        pass
 
 
 def _parse_payload(text: str | None) -> dict[str, Any]:

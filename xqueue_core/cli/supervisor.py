@@ -104,6 +104,10 @@ def supervise(argv: list[str], processes: int) -> int:
                     code = child.poll()
                     if code is None:
                         continue
+                    if code == 2:  # a user error: restarting cannot help
+                        log.error("worker process failed on a user error; stopping", pid=child.pid)
+                        forward(signal.SIGTERM, None)
+                        break
                     if time.monotonic() - restarts.get(i, 0.0) < 1.0:
                         continue  # crash loop guard: at most one restart a second per slot
                     log.warning(
@@ -115,4 +119,5 @@ def supervise(argv: list[str], processes: int) -> int:
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
-    return max((c.returncode or 0 for c in children), default=0) and 1
+    codes = [c.returncode or 0 for c in children]
+    return 2 if 2 in codes else int(any(codes))

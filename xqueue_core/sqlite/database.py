@@ -144,7 +144,10 @@ class Database:
     def _connect(self) -> sqlite3.Connection:
         parent = Path(self.path).resolve().parent
         if not parent.is_dir():
-            raise BackendError(f"sqlite: directory {str(parent)!r} does not exist")
+            raise SettingsError(
+                f"sqlite: directory {str(parent)!r} does not exist (for the database "
+                f"file {self.path!r}); create it or point the URL elsewhere"
+            )
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout = 30000")
         conn.execute("PRAGMA journal_mode = WAL")
