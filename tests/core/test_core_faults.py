@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 
 import pytest
-from conftest import Env
+from conftest import Env, descendants
 
 from xqueue_core import XQueue
 from xqueue_core.testing.services import eventually
@@ -105,3 +106,20 @@ async def test_cancel_of_a_task_whose_worker_died_is_not_rerun(xenv: Env, client
     assert done.status == "canceled"
     assert len(xenv.records("start")) == 1
     assert xenv.terminal_events(task.id) == ["canceled"]
+
+
+@pytest.mark.slow
+async def test_supervisor_replaces_a_killed_worker_process(xenv: Env, client: XQueue) -> None:
+    supervisor = xenv.worker("--processes", "2", "--concurrency", "1").wait_started(count=2)
+    task = await client.submit("once_slow", {"first": 60, "then": 0.1})
+    await eventually(lambda: xenv.records("start"), 20, "the run to start")
+    victim = xenv.records("start")[0]["pid"]
+    assert victim in descendants(supervisor.pid)
+    os.kill(victim, signal.SIGKILL)
+    supervisor.wait_started(count=3)  # a replacement process
+    await finished(client, task.id)
+    done = await client.get(task.id)
+    assert (done.status, done.redeliveries) == ("success", 1)
+    assert len(descendants(supervisor.pid)) == 2
+    supervisor.signal(signal.SIGTERM)
+    assert supervisor.wait(30) == 0
