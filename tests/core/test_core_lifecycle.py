@@ -186,15 +186,17 @@ async def test_low_priority_is_not_starved(xenv: Env, client: XQueue) -> None:
 
 async def test_delayed_submit_starts_after_its_delay(xenv: Env, client: XQueue) -> None:
     xenv.worker().wait_started()
-    proc = xenv.cli("submit", "sleep", "{}", "--delay", "1", "--json")
+    # the grace before an unpublished task is handed out again must not delay it
+    env = xenv.env(XQUEUE_PUBLISH_GRACE="60")
+    proc = xenv.cli("submit", "sleep", "{}", "--delay", "1", "--json", env=env)
     assert proc.returncode == 0, proc.stderr
     shown = orjson.loads(proc.stdout)
     assert shown["status"] == "pending"
     task = await client.get(shown["id"])
     assert task.eta is not None and task.eta == pytest.approx(task.created_at + 1, abs=0.01)
-    await wait_terminal(client, task.id)
+    await wait_terminal(client, task.id, timeout=30)
     assert (await client.get(task.id)).status == "success"
-    assert xenv.records("start")[0]["t"] >= task.eta
+    assert task.eta <= xenv.records("start")[0]["t"] < task.eta + 60
 
 
 async def test_idempotency_key_returns_the_first_task(xenv: Env) -> None:

@@ -223,7 +223,9 @@ class SqliteStore(Store):
                 task.created_at = task.updated_at = t.now
                 task.status = TaskStatus.PENDING
                 deadline = t.now + task.queue_timeout if task.queue_timeout > 0 else None
-                publish_at = max(task.eta or 0.0, t.now + publish_grace)
+                # due now: the submitter publishes it, this is the fallback if it crashes;
+                # delayed: the scheduler publishes it at its eta
+                publish_at = t.now + publish_grace if task.eta is None else task.eta
                 t.conn.execute(
                     "INSERT INTO tasks (id, type, payload, priority, status, retry, max_retry, "
                     "queue_timeout, process_timeout, created_at, updated_at, eta, "
