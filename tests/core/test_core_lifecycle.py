@@ -252,3 +252,15 @@ async def test_queue_timeout_does_not_cut_a_started_tasks_retry(xenv: Env, clien
     await wait_terminal(client, task.id)
     done = await client.get(task.id)
     assert (done.status, done.retry, done.result) == ("success", 1, 2)
+
+
+async def test_list_and_stats_never_show_an_overdue_task_as_pending(
+    xenv: Env, client: XQueue
+) -> None:
+    task = await client.submit("sleep", {}, queue_timeout=0.3)
+    wait_until(lambda: time.time() > task.created_at + 0.3, 5, "the queue timeout to pass")
+    listing = xenv.cli("list", "--json")
+    assert listing.returncode == 0, listing.stderr
+    assert [t["status"] for t in orjson.loads(listing.stdout)["tasks"]] == ["timeout"]
+    stats = xenv.cli("stats", "--json")
+    assert orjson.loads(stats.stdout)["by_status"]["timeout"] == 1

@@ -483,6 +483,17 @@ class SqliteStore(Store):
         result: Task | None = await self._write(tx)
         return result
 
+    async def _repair_overdue(self) -> None:
+        """Time out overdue pending tasks first, so no read shows one as pending."""
+        now = time.time()
+        overdue = await self.db.run(
+            lambda c: c.execute(
+                "SELECT 1 FROM tasks WHERE deadline <= ? AND status='pending' LIMIT 1", (now,)
+            ).fetchone()
+        )
+        if overdue:
+            await self.maintain(self.settings.max_redeliveries)
+
     async def list_tasks(
         self,
         status: TaskStatus | None = None,
@@ -490,6 +501,7 @@ class SqliteStore(Store):
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page:
+        await self._repair_overdue()
         where: list[str] = []
         args: list[Any] = []
         if status is not None:
@@ -530,6 +542,8 @@ class SqliteStore(Store):
         return result
 
     async def counts(self) -> dict[str, dict[str, int]]:
+        await self._repair_overdue()
+
         def read(c: sqlite3.Connection) -> dict[str, dict[str, int]]:
             by_status = dict(c.execute("SELECT status, COUNT(*) FROM tasks GROUP BY status"))
             by_type = dict(c.execute("SELECT type, COUNT(*) FROM tasks GROUP BY type"))
