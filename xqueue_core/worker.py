@@ -407,6 +407,9 @@ class Worker:
                 else:
                     error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
                 kind = FinishKind.RETRY if can_retry else FinishKind.FAILED
+        if kind in (FinishKind.RETRY, FinishKind.RELEASE) and await self._cancel_requested(task.id):
+            # asked to stop while it ran (the request may not have reached us yet): never again
+            kind, error = FinishKind.CANCELED, "canceled while running"
         delay = 0.0
         if kind == FinishKind.RETRY:
             base = spec.retry_backoff or self.settings.retry_backoff
@@ -434,6 +437,16 @@ class Worker:
             bound.info("task will retry", error=error, delay=round(delay, 3))
         else:
             bound.info("task finished", outcome=str(kind), error=error)
+
+    async def _cancel_requested(self, task_id: str) -> bool:
+        """Ask the store now whether a cancel of this run is pending."""
+        _, store = self.app._backends()
+        try:
+            beat = await store.heartbeat(self.worker_id, [task_id], self.settings.lease_ttl)
+        except Exception as exc:
+            log.warning("cancel check failed", task_id=task_id, error=str(exc))
+            return False
+        return task_id in beat.cancel_requested
 
     def _end_run(self, task_id: str, keep_slot: bool = False) -> None:
         if self._keeper is not None:

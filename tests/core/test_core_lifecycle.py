@@ -264,3 +264,16 @@ async def test_list_and_stats_never_show_an_overdue_task_as_pending(
     assert [t["status"] for t in orjson.loads(listing.stdout)["tasks"]] == ["timeout"]
     stats = xenv.cli("stats", "--json")
     assert orjson.loads(stats.stdout)["by_status"]["timeout"] == 1
+
+
+async def test_a_cancel_requested_while_running_stops_retries(xenv: Env, client: XQueue) -> None:
+    # a slow heartbeat: the request cannot reach the worker before the run fails
+    env = xenv.env(XQUEUE_HEARTBEAT_INTERVAL="1.5", XQUEUE_RETRY_BACKOFF="0.05")
+    xenv.worker(env=env).wait_started()
+    task = await client.submit("once_slow_fail", {"seconds": 0.5}, max_retry=3)
+    await eventually(lambda: xenv.records("start"), 20, "the run to start")
+    await client.cancel(task.id)
+    await wait_terminal(client, task.id)
+    done = await client.get(task.id)
+    assert (done.status, done.retry) == ("canceled", 0)
+    assert len(xenv.records("start")) == 1

@@ -128,12 +128,6 @@ class _Tx:
         )
         self.emit(task)
 
-    def cancel_requested(self, task_id: str) -> bool:
-        row = self.conn.execute(
-            "SELECT cancel_requested FROM tasks WHERE id=?", (task_id,)
-        ).fetchone()
-        return bool(row and row[0])
-
     def sweep_parked(self) -> None:
         """Safety net behind the wake-ups: wake parked tasks of types with free tokens."""
         for (task_type,) in self.conn.execute(
@@ -418,10 +412,7 @@ class SqliteStore(Store):
                 ):
                     applied.append(False)
                     continue
-                if f.kind in (FinishKind.RETRY, FinishKind.RELEASE) and t.cancel_requested(task.id):
-                    # asked to stop while it ran: it must not run again
-                    t.terminate(task, TaskStatus.CANCELED, "canceled while running", retention)
-                elif f.kind == FinishKind.RETRY:
+                if f.kind == FinishKind.RETRY:
                     t.to_pending(task, t.now + f.retry_delay, f.error, task.retry + 1)
                 elif f.kind == FinishKind.RELEASE:
                     t.to_pending(task, None, task.error, task.retry)

@@ -119,6 +119,13 @@ def make_app(name: str = "xqt", **options: Any) -> XQueue:
                 raise RuntimeError(f"attempt {ctx.attempt} fails on purpose")
         return ctx.attempt
 
+    @app.task("once_slow_fail")
+    async def once_slow_fail(payload: dict[str, Any], ctx: TaskContext) -> None:
+        """Sleeps, then fails (so it would be retried)."""
+        with _Recorded(ctx):
+            await asyncio.sleep(float(payload["seconds"]))
+            raise RuntimeError("failed after sleeping")
+
     return app
 
 
