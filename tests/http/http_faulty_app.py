@@ -2,11 +2,13 @@
 
 - ``counts()`` always raises an unexpected error with a secret in its text;
 - while the file named by ``$FAULTY_FLAG`` exists, ``ping()`` and ``list_tasks()``
-  raise a BackendError (the store "is down").
+  raise a BackendError (the store "is down");
+- while ``$FAULTY_FLAG.slow`` exists, ``list_tasks()`` hangs for a minute.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +30,10 @@ class FaultyStore(SqliteStore):
         flag = os.environ.get("FAULTY_FLAG")
         return bool(flag) and Path(flag).exists()
 
+    def _slow(self) -> bool:
+        flag = os.environ.get("FAULTY_FLAG")
+        return bool(flag) and Path(f"{flag}.slow").exists()
+
     async def ping(self) -> None:
         if self._down():
             raise BackendError(f"store unreachable at {SECRET}")
@@ -37,6 +43,8 @@ class FaultyStore(SqliteStore):
         raise RuntimeError(f"unexpected failure: {SECRET}")
 
     async def list_tasks(self, *args: Any, **kwargs: Any) -> Any:
+        if self._slow():
+            await asyncio.sleep(60)
         if self._down():
             raise BackendError(f"connection refused by {SECRET}")
         return await super().list_tasks(*args, **kwargs)

@@ -302,3 +302,24 @@ def test_pages_and_openapi(server: HttpServer) -> None:
         "/api/v1/tasks/{task_id}/events", "/api/v1/events", "/api/v1/stats",
         "/api/v1/health", "/api/v1/handlers", "/api/v1/concurrency",
     } <= paths  # fmt: skip
+
+
+async def test_concurrent_submits_each_get_their_own_answer(server: HttpServer) -> None:
+    """Single submits arriving together are written as one group; a refused one
+    (unknown type) must not take the others down with it."""
+    import asyncio
+
+    async with httpx.AsyncClient(base_url=server.api, timeout=10) as client:
+        before = (await client.get("/stats")).json()["total"]
+        bodies = [
+            {"type": "nope" if i % 5 == 0 else "email", "payload": {"n": i}} for i in range(40)
+        ]
+        answers = await asyncio.gather(*(client.post("/tasks", json=b) for b in bodies))
+        for body, answer in zip(bodies, answers, strict=True):
+            if body["type"] == "nope":
+                error_of(answer, 422, "unknown_task_type")
+            else:
+                assert answer.status_code == 201 and answer.json()["payload"] == body["payload"]
+        ids = {a.json()["id"] for a in answers if a.status_code == 201}
+        assert len(ids) == 32
+        assert (await client.get("/stats")).json()["total"] == before + 32

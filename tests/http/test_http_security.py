@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +26,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer]:
         "XQUEUE_HTTP_ADMIN_TOKEN": ADMIN,
         "XQUEUE_HTTP_CORS_ORIGINS": ORIGIN,
         "FAULTY_FLAG": str(workdir / "down"),
+        "XQUEUE_HTTP_REQUEST_TIMEOUT": "1",
     }
     srv = HttpServer(workdir, "api", app="http_faulty_app:app", args=["--store", store], env=env)
     srv.start()
@@ -105,6 +107,20 @@ def test_health_is_public_but_details_need_a_token(secured: HttpServer, tmp_path
     finally:
         flag.unlink()
     assert httpx.get(secured.api + "/health").status_code == 200
+
+
+def test_a_hanging_backend_is_a_503_after_the_request_timeout(secured: HttpServer) -> None:
+    slow = Path(secured.env["FAULTY_FLAG"] + ".slow")
+    slow.touch()
+    try:
+        started = time.monotonic()
+        response = httpx.get(secured.api + "/tasks", headers=bearer(READ), timeout=30)
+        waited = time.monotonic() - started
+    finally:
+        slow.unlink()
+    error_of(response, 503, "backend_timeout")
+    assert 1 <= waited < 20  # answered at the 1 s request_timeout, not after the minute
+    assert httpx.get(secured.api + "/tasks", headers=bearer(READ)).status_code == 200
 
 
 def test_unexpected_errors_are_a_generic_500(secured: HttpServer) -> None:

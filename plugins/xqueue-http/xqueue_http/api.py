@@ -9,16 +9,18 @@ here (the body's shape, query strings, sizes).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeGuard
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from xqueue_core import XQueue
-from xqueue_core.errors import ValidationError
+from xqueue_core.batching import Batcher
+from xqueue_core.errors import UserError, ValidationError
 from xqueue_core.handlers import TYPE_NAME
-from xqueue_core.models import TaskEvent, TaskStatus, iso, parse_iso
+from xqueue_core.models import Task, TaskEvent, TaskStatus, iso, parse_iso
+from xqueue_core.validation import check_submit
 
 from .auth import granted, require
 from .config import HttpConfig
@@ -124,6 +126,23 @@ class Api:
         self.app = app
         self.config = config
         self.hub = hub
+        # Group commit: single submits that arrive together share store round trips.
+        self._submits: Batcher[dict[str, Any], Task | UserError] = Batcher(self._submit_group)
+
+    async def _submit_group(self, items: Sequence[dict[str, Any]]) -> list[Task | UserError]:
+        try:
+            return list(await self.app.submit_many(items))
+        except UserError:
+            if len(items) == 1:
+                raise
+        # One of them is refused (an unknown type): each answer gets its own outcome.
+        out: list[Task | UserError] = []
+        for item in items:
+            try:
+                out.append((await self.app.submit_many([item]))[0])
+            except UserError as exc:
+                out.append(exc)
+        return out
 
     async def _object(self, request: Request) -> dict[str, Any]:
         body = await read_json(request, self.config.max_body_bytes)
@@ -137,7 +156,10 @@ class Api:
         require(self.config, request, "admin")
         body = await self._object(request)
         check_times(body)
-        task = (await self.app.submit_many([body]))[0]
+        check_submit(body, self.app.settings.max_payload_bytes)  # refuse bad input alone
+        task = await self._submits.submit(body)
+        if isinstance(task, UserError):
+            raise task
         return FastJSON(task.to_dict(), 201, headers={"Location": f"{API}/tasks/{task.id}"})
 
     async def submit_batch(self, request: Request) -> Response:

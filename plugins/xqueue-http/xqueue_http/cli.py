@@ -26,6 +26,7 @@ import uvicorn
 
 from xqueue_core import XQueue
 from xqueue_core.cli.common import app_argument, backend_options, load_app
+from xqueue_core.cli.supervisor import _spawn as spawn_worker
 from xqueue_core.cli.supervisor import child_argv
 from xqueue_core.errors import UserError
 
@@ -36,38 +37,50 @@ log = structlog.get_logger("xqueue.http")
 
 
 class WorkerProcesses:
-    """Child processes running ``argv``; a crashed one is started again (once a second)."""
+    """Child processes running ``argv``; a crashed one is started again (once a second).
 
-    def __init__(self, argv: list[str], processes: int) -> None:
+    Started as the core supervisor starts them: in a process group of their own
+    (a terminal's Ctrl-C reaches them once, through us) and stopped with SIGTERM
+    when this process dies. A child that exits with a user error (code 2) stops
+    everything, since starting it again cannot help: ``on_fatal`` is called.
+    """
+
+    def __init__(
+        self, argv: list[str], processes: int, on_fatal: Callable[[], None] = lambda: None
+    ) -> None:
         self.argv = argv
         self.processes = processes
+        self.on_fatal = on_fatal
         self.children: list[subprocess.Popen[bytes]] = []
         self.stopping = False
-
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        # A process group of their own: a Ctrl-C at the terminal reaches them only
-        # through us, exactly once, so they still get their grace period.
-        return subprocess.Popen(self.argv, process_group=0)
+        self.failed = False
 
     async def run(self) -> int:
         """Start the children, keep them alive, and return once all stopped."""
-        self.children = [self._spawn() for _ in range(self.processes)]
+        self.children = [spawn_worker(self.argv) for _ in range(self.processes)]
         log.info("worker processes started", pids=[c.pid for c in self.children])
         restarted: dict[int, float] = {}
         while True:
             alive = [c for c in self.children if c.poll() is None]
             if self.stopping and not alive:
                 break
-            if not self.stopping:
-                for i, child in enumerate(self.children):
-                    code = child.poll()
-                    if code is None or time.monotonic() - restarted.get(i, 0.0) < 1.0:
-                        continue
-                    log.warning("worker process exited; starting a new one", exit_code=code)
-                    restarted[i] = time.monotonic()
-                    self.children[i] = self._spawn()
+            for i, child in enumerate([] if self.stopping else self.children):
+                code = child.poll()
+                if code == 2:
+                    log.error("worker process failed on a user error; stopping", pid=child.pid)
+                    self.failed = True
+                    self.signal(signal.SIGTERM)
+                    self.on_fatal()
+                    break
+                if code is None or time.monotonic() - restarted.get(i, 0.0) < 1.0:
+                    continue
+                log.warning("worker process exited; starting a new one", exit_code=code)
+                restarted[i] = time.monotonic()
+                self.children[i] = spawn_worker(self.argv)
             await asyncio.sleep(0.1)
-        return max((c.returncode or 0 for c in self.children), default=0) and 1
+        if self.failed:
+            return 2
+        return int(any(c.returncode for c in self.children))
 
     def signal(self, signum: int) -> None:
         """Stop: send ``signum`` to every live child (again: they skip their grace)."""
@@ -150,19 +163,24 @@ async def run_server(
         loop = asyncio.get_running_loop()
         signals = 0
 
+        def stop(hurry: bool) -> None:
+            server.should_exit = True
+            web.state.hub.close_streams()
+            if hurry:
+                server.force_exit = True
+            if workers is not None:
+                workers.signal(signal.SIGTERM)  # a second one skips their grace period
+
         def on_signal(signum: int) -> None:
             nonlocal signals
             signals += 1
             log.info("stopping", signal=signal.Signals(signum).name)
-            server.should_exit = True
-            web.state.hub.close_streams()
-            if signals > 1:
-                server.force_exit = True
-            if workers is not None:
-                workers.signal(signal.SIGTERM)
+            stop(hurry=signals > 1)
 
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, on_signal, signum)
+        if workers is not None:
+            workers.on_fatal = lambda: stop(hurry=False)
         try:
             await server.serve(sockets=[sock])
         finally:

@@ -37,6 +37,8 @@ class HttpConfig:
     :param max_body_bytes: largest request body accepted (413 above it).
     :param max_batch: most tasks in one batch submit.
     :param max_page_size: largest ``limit`` of a listing.
+    :param request_timeout: seconds an answer may take (backends retrying
+        through an outage included); past it the answer is 503.
     :param reaper: run the store's upkeep (queue timeouts, expired leases)
         from the API process too, so it happens with no worker running.
     :param sse_keepalive: seconds between keep-alive comments on event streams.
@@ -54,6 +56,7 @@ class HttpConfig:
     max_body_bytes: int = 4 * 1024 * 1024
     max_batch: int = 1000
     max_page_size: int = MAX_PAGE_SIZE
+    request_timeout: float = 30.0
     reaper: bool = True
     sse_keepalive: float = 15.0
     event_buffer: int = 4096
@@ -138,8 +141,9 @@ def _validate(config: HttpConfig, sources: Mapping[str, str]) -> None:
         raise SettingsError(
             f"{where('max_page_size')}: must be at most {MAX_PAGE_SIZE}, got {config.max_page_size}"
         )
-    if config.sse_keepalive <= 0:
-        raise SettingsError(f"{where('sse_keepalive')}: must be greater than 0")
+    for name in ("sse_keepalive", "request_timeout"):
+        if getattr(config, name) <= 0:
+            raise SettingsError(f"{where(name)}: must be greater than 0")
     for name in _SECRET:
         token = getattr(config, name)
         if token is not None and (len(token) < 8 or token != token.strip()):

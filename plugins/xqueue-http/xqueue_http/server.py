@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
 from importlib.resources import files
@@ -33,7 +34,7 @@ from .auth import require
 from .config import HttpConfig, load_config
 from .events import EventHub
 from .openapi import document
-from .responses import EXCEPTION_HANDLERS, FastJSON
+from .responses import EXCEPTION_HANDLERS, ApiError, FastJSON
 from .streams import Streams
 
 log = structlog.get_logger("xqueue.http")
@@ -101,13 +102,27 @@ def _page(name: str) -> Any:
     return serve
 
 
-def _route(path: str, **by_method: Endpoint) -> Route:
-    """One route for ``path`` answering each method with its endpoint (405 otherwise)."""
+def _route(path: str, timeout: float, **by_method: Endpoint) -> Route:
+    """One route for ``path`` answering each method with its endpoint (405 otherwise).
+
+    An answer not ready within ``timeout`` seconds (a backend that hangs or keeps
+    retrying) is a 503; an event stream counts only until it starts.
+    """
     table = {method.upper(): endpoint for method, endpoint in by_method.items()}
 
     async def dispatch(request: Request) -> Response:
         method = "GET" if request.method == "HEAD" else request.method
-        return await table[method](request)
+        try:
+            async with asyncio.timeout(timeout):
+                return await table[method](request)
+        except TimeoutError:
+            raise ApiError(
+                503,
+                "backend_timeout",
+                f"no answer from the backends within {timeout:g} s; try again later "
+                "(a submit may have been stored: repeat it with the same idempotency_key)",
+                {"Retry-After": "1"},
+            ) from None
 
     return Route(path, dispatch, methods=list(table))
 
@@ -157,21 +172,22 @@ def create_app(
             if manage_app:
                 await app.close()
 
+    route = functools.partial(_route, timeout=http_config.request_timeout)
     routes = [
-        _route(f"{API}/tasks", get=api.list_tasks, post=api.submit),
-        _route(f"{API}/tasks/batch", post=api.submit_batch),
-        _route(f"{API}/tasks/{{task_id}}", get=api.get_task, delete=api.cancel_task),
-        _route(f"{API}/tasks/{{task_id}}/history", get=api.task_history),
-        _route(f"{API}/tasks/{{task_id}}/events", get=streams.task_events),
-        _route(f"{API}/events", get=streams.all_events),
-        _route(f"{API}/stats", get=api.stats),
-        _route(f"{API}/throughput", get=api.throughput),
-        _route(f"{API}/health", get=api.health),
-        _route(f"{API}/handlers", get=api.handlers),
-        _route(f"{API}/concurrency", get=api.get_concurrency, post=api.set_concurrency),
-        _route(f"{API}/openapi.json", get=openapi),
-        _route("/", get=_page("dashboard.html")),
-        _route("/docs", get=_page("docs.html")),
+        route(f"{API}/tasks", get=api.list_tasks, post=api.submit),
+        route(f"{API}/tasks/batch", post=api.submit_batch),
+        route(f"{API}/tasks/{{task_id}}", get=api.get_task, delete=api.cancel_task),
+        route(f"{API}/tasks/{{task_id}}/history", get=api.task_history),
+        route(f"{API}/tasks/{{task_id}}/events", get=streams.task_events),
+        route(f"{API}/events", get=streams.all_events),
+        route(f"{API}/stats", get=api.stats),
+        route(f"{API}/throughput", get=api.throughput),
+        route(f"{API}/health", get=api.health),
+        route(f"{API}/handlers", get=api.handlers),
+        route(f"{API}/concurrency", get=api.get_concurrency, post=api.set_concurrency),
+        route(f"{API}/openapi.json", get=openapi),
+        route("/", get=_page("dashboard.html")),
+        route("/docs", get=_page("docs.html")),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     middleware = []

@@ -1,0 +1,152 @@
+"""Several API processes sharing one Redis (store and broker): they see one state.
+
+API ``a`` is ``xqueue serve`` (with a worker process), API ``b`` is ``xqueue api``;
+both on a private redis-server started for this module on a free port.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from http_helpers import LIMITS, HttpServer, Stream, error_of, submit, wait_status
+
+from xqueue_core.testing.services import ServiceProcess, wait_until
+
+pytest.importorskip("xqueue_redis", reason="xqueue-redis is not installed")
+if shutil.which("redis-server") is None:
+    pytest.skip("redis-server is not installed", allow_module_level=True)
+
+
+def redis_argv(port: int, workdir: Path) -> list[str]:
+    return [
+        "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
+        "--daemonize", "no", "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
+    ]  # fmt: skip
+
+
+@dataclass
+class Cluster:
+    redis: ServiceProcess
+    a: HttpServer
+    b: HttpServer
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    redis = ServiceProcess("redis", redis_argv).start()
+    # few retries: while Redis is down, answers fail fast instead of riding it out
+    url = f"redis://127.0.0.1:{redis.port}/0?prefix=h{uuid.uuid4().hex[:8]}&retries=2"
+    env = {**LIMITS, "XQUEUE_LOAD_PLUGINS": "http,redis"}
+    a = HttpServer(tmp_path_factory.mktemp("api-a"), "serve", backend=url, env=env)
+    b = HttpServer(tmp_path_factory.mktemp("api-b"), "api", backend=url, env=env)
+    try:
+        a.start()
+        b.start()
+        a.wait_workers()
+        yield Cluster(redis, a, b)
+    finally:
+        for server in (a, b):
+            if server.proc is not None:
+                server.stop()
+        redis.stop()
+
+
+@pytest.fixture
+def clients(cluster: Cluster) -> Iterator[tuple[httpx.Client, httpx.Client]]:
+    with cluster.a.client() as a, cluster.b.client() as b:
+        yield a, b
+
+
+def test_a_task_submitted_on_one_api_is_seen_and_run_everywhere(clients) -> None:
+    a, b = clients
+    task = submit(b, "email", {"to": "redis@example.com"})  # b has no worker
+    done = wait_status(a, task["id"], ["success"])
+    assert done["result"] == {"sent_to": "redis@example.com"}
+    assert b.get(f"/tasks/{task['id']}").json() == done
+    listed = b.get("/tasks", params={"status": "success", "type": "email"}).json()["tasks"]
+    assert task["id"] in [t["id"] for t in listed]
+    assert a.get("/stats").json()["by_status"] == b.get("/stats").json()["by_status"]
+
+
+def test_idempotency_and_cancel_across_processes(clients) -> None:
+    a, b = clients
+    first = submit(a, "email", delay=600, idempotency_key="shared-key")
+    again = submit(b, "email", delay=600, idempotency_key="shared-key")
+    assert again["id"] == first["id"]
+    assert b.delete(f"/tasks/{first['id']}").json()["status"] == "canceled"
+    assert a.get(f"/tasks/{first['id']}").json()["status"] == "canceled"
+    error_of(a.delete(f"/tasks/{first['id']}"), 409, "already_finished")
+
+
+def test_limits_are_shared(clients) -> None:
+    a, b = clients
+    response = b.post("/concurrency", json={"task_type": "report", "max_concurrency": 1})
+    assert response.status_code == 200
+    assert a.get("/concurrency").json()["report"]["max_concurrency"] == 1
+    tasks = [submit(b, "report", {"seconds": 0.5}) for _ in range(3)]
+    peak = 0
+
+    def all_done() -> bool:
+        nonlocal peak
+        peak = max(peak, a.get("/concurrency").json()["report"]["running"])
+        return {a.get(f"/tasks/{t['id']}").json()["status"] for t in tasks} == {"success"}
+
+    wait_until(all_done, 30, "the reports")
+    assert peak == 1
+    b.post("/concurrency", json={"task_type": "report", "max_concurrency": None})
+
+
+def succeeded(messages: list[dict], task_id: str) -> bool:
+    return any(
+        m["event"] == "status"
+        and m["data"]["task_id"] == task_id
+        and m["data"]["status"] == "success"
+        for m in messages
+    )
+
+
+def test_event_streams_and_cursors_are_shared(clients) -> None:
+    a, b = clients
+    with b.stream("GET", "/events") as response:
+        first = submit(a, "email")  # submitted on a, run by a's worker, streamed by b
+        messages = Stream(response).until(lambda ms: succeeded(ms, first["id"]))
+    cursor = messages[-1]["id"]
+    second = submit(b, "email")
+    wait_status(a, second["id"], ["success"])
+    # A cursor handed out by b resumes on a.
+    with a.stream("GET", "/events", headers={"Last-Event-ID": cursor}) as response:
+        resumed = Stream(response).until(lambda ms: succeeded(ms, second["id"]))
+    assert first["id"] not in {m["data"]["task_id"] for m in resumed}
+    statuses = [
+        m["data"]["status"]
+        for m in resumed
+        if m["data"]["task_id"] == second["id"] and m["event"] == "status"
+    ]
+    assert statuses == ["pending", "processing", "success"]
+    history = b.get(f"/tasks/{second['id']}/history").json()["events"]
+    seen = [e["status"] for e in history if e["kind"] == "status" and not e["derived"]]
+    assert seen == ["pending", "processing", "success"]
+
+
+def test_health_follows_redis(cluster: Cluster, clients) -> None:
+    a, b = clients
+    assert a.get("/health").status_code == 200 and b.get("/health").status_code == 200
+    cluster.redis.kill()
+    try:
+        for client in (a, b):
+            response = client.get("/health")
+            assert response.status_code == 503
+            assert response.json()["checks"]["store"].startswith("error")
+            error_of(client.get("/tasks"), 503, "backend_unavailable")
+    finally:
+        cluster.redis.start()
+    wait_until(lambda: a.get("/health").status_code == 200, 20, "a to see redis again")
+    wait_until(lambda: b.get("/health").status_code == 200, 20, "b to see redis again")
+    task = submit(b, "email")
+    wait_status(a, task["id"], ["success"])
