@@ -54,16 +54,26 @@ def _stat_fields(pid: int) -> list[str] | None:
     return text.rsplit(")", 1)[1].split()
 
 
-def group_pids(pgids: Sequence[int]) -> list[int]:
-    """Live processes whose process group is one of ``pgids`` (zombies excluded)."""
-    wanted = set(pgids)
-    out = []
+def tree_pids(roots: Sequence[int]) -> list[int]:
+    """The live processes in the trees under ``roots`` (roots included, zombies not).
+
+    Children may sit in process groups of their own (xqueue's supervisor puts each
+    worker in its own group), so the tree is followed by parent pid.
+    """
+    children: dict[int, list[int]] = {}
+    live: set[int] = set()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         fields = _stat_fields(int(entry))
-        if fields and fields[0] != "Z" and int(fields[2]) in wanted:
-            out.append(int(entry))
+        if fields and fields[0] != "Z":
+            live.add(int(entry))
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    out, todo = [], [r for r in roots if r in live]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, []))
     return out
 
 
@@ -119,23 +129,25 @@ class Workers:
 
     def rss(self) -> tuple[int, int]:
         """(total RSS in bytes, number of processes) of every process the workers started."""
-        pids = group_pids([p.pid for p in self.procs])
+        pids = tree_pids([p.pid for p in self.procs])
         return sum(rss_bytes(pid) for pid in pids), len(pids)
 
     def stop(self, grace: float = 8.0) -> None:
-        """SIGTERM every group, SIGKILL what is left after ``grace`` seconds."""
-        pgids = [p.pid for p in self.procs]
-        for pgid in pgids:
+        """SIGTERM every worker command, SIGKILL whatever of their trees is left after
+        ``grace`` seconds."""
+        roots = [p.pid for p in self.procs]
+        pids = tree_pids(roots)
+        for pid in roots:
             try:
-                os.killpg(pgid, signal.SIGTERM)
+                os.killpg(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
         give_up = time.monotonic() + grace
-        while group_pids(pgids) and time.monotonic() < give_up:
+        while tree_pids(roots) and time.monotonic() < give_up:
             time.sleep(0.05)
-        for pgid in pgids:
+        for pid in {*pids, *tree_pids(roots)}:
             try:
-                os.killpg(pgid, signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
         for proc in self.procs:
@@ -189,7 +201,7 @@ def measure_drain(adapter: Adapter, workers: Workers, total: int, budget: float)
             raise RuntimeError(
                 f"no task finished within 120 s of starting the workers: {workers.tail()}"
             )
-        time.sleep(POLL)
+        time.sleep(POLL / 4)  # finely, so the first completion is caught early
     t0, done0 = time.perf_counter(), total - left
     deadline = t0 + budget
     while left > 0 and time.perf_counter() < deadline:
@@ -197,7 +209,8 @@ def measure_drain(adapter: Adapter, workers: Workers, total: int, budget: float)
         left = adapter.remaining()
     elapsed = time.perf_counter() - t0
     done = total - left
-    rate = (done - done0) / elapsed if elapsed > 0 else float("nan")
+    # None: the whole batch finished between two polls (n is too small to time)
+    rate = (done - done0) / elapsed if done > done0 else None
     return {
         "rate": rate,
         "done": done,
@@ -229,7 +242,7 @@ def _drain_workload(
     finally:
         workers.stop()
     drain["enqueue_rate"] = count / enqueue_s
-    log(f"{adapter.name}: drained {drain['done']}/{count} at {drain['rate']:.0f}/s")
+    log(f"{adapter.name}: drained {drain['done']}/{count} at {drain['rate'] or 0:.0f}/s")
     return drain
 
 

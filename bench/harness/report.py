@@ -21,7 +21,9 @@ def _get(result: dict[str, Any], *path: str) -> float | None:
 def _rate(result: dict[str, Any], key: str) -> str:
     value = _get(result, key, "rate")
     if value is None:
-        return "error" if key in result.get("errors", {}) else "-"
+        if key in result.get("errors", {}):
+            return "error"
+        return "too fast" if key in result else "-"
     partial = "" if result[key].get("complete", True) else "*"
     return f"{value:,.0f}{partial}"
 

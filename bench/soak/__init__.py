@@ -1,0 +1,1 @@
+"""The soak run: a mixed workload against xqueue under faults, then invariant checks."""

@@ -1,0 +1,116 @@
+"""Worker processes of the soak: started, SIGKILLed and restarted by the driver."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .app import record
+
+XQUEUE = str(Path(sys.executable).parent / "xqueue")
+
+
+def rss_bytes(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+class WorkerPool:
+    """``count`` single-process ``xqueue worker`` commands; slot 0 is never killed."""
+
+    def __init__(self, count: int, concurrency: int, env: dict[str, str], workdir: Path) -> None:
+        self.count = count
+        self.concurrency = concurrency
+        self.env = env
+        self.workdir = workdir
+        self.procs: list[subprocess.Popen[bytes] | None] = [None] * count
+        self.tags = [""] * count
+        self.generation = 0
+        self.started_total = 0
+
+    def log_path(self, slot: int) -> Path:
+        """Each start of a slot logs to its own file (``worker-w0.1.log``)."""
+        return self.workdir / f"worker-{self.tags[slot]}.log"
+
+    def start(self, slot: int) -> None:
+        self.generation += 1
+        self.started_total += 1
+        tag = f"w{slot}.{self.generation}"
+        self.tags[slot] = tag
+        with self.log_path(slot).open("ab") as out:
+            self.procs[slot] = subprocess.Popen(
+                [XQUEUE, "worker", "soak.app:app", "--concurrency", str(self.concurrency)],
+                env={**self.env, "SOAK_WORKER": tag},
+                cwd=self.workdir,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def alive(self, slot: int) -> bool:
+        proc = self.procs[slot]
+        return proc is not None and proc.poll() is None
+
+    def kill(self, slot: int) -> str:
+        """SIGKILL the worker's whole process group; record it once it is dead."""
+        proc = self.procs[slot]
+        tag = self.tags[slot]
+        if proc is not None and proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(10)
+            record("killed", worker=tag)
+        self.procs[slot] = None
+        return tag
+
+    def wait_started(self, slot: int, timeout: float = 60.0) -> None:
+        """Until the worker logged that it started (it then takes tasks)."""
+        give_up = time.monotonic() + timeout
+        tag = self.tags[slot]
+        while time.monotonic() < give_up:
+            proc = self.procs[slot]
+            if proc is None or proc.poll() is not None:
+                raise RuntimeError(f"worker {tag} exited at start: {self.tail(slot)}")
+            if "worker started" in self.log_path(slot).read_text(errors="replace"):
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"worker {tag} did not start within {timeout}s: {self.tail(slot)}")
+
+    def tail(self, slot: int, lines: int = 15) -> str:
+        try:
+            text = self.log_path(slot).read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def rss(self, slot: int) -> int:
+        proc = self.procs[slot]
+        return rss_bytes(proc.pid) if proc is not None and proc.poll() is None else 0
+
+    def stop_all(self, grace: float = 10.0) -> None:
+        """SIGTERM (graceful shutdown), then SIGKILL what did not stop within ``grace``."""
+        live = [p for p in self.procs if p is not None and p.poll() is None]
+        for proc in live:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        give_up = time.monotonic() + grace
+        for proc in live:
+            try:
+                proc.wait(max(0.1, give_up - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+        self.procs = [None] * self.count

@@ -1,0 +1,101 @@
+"""Smoke tests of bench/: the harness in a tiny mode and a short soak (embedded backend).
+
+They check that the commands run and report what they must, never how fast:
+benchmarks report numbers, tests assert behaviour.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "XQUEUE_VENV": str(Path(sys.executable).parents[1])}
+
+
+def only_json(directory: Path, prefix: str) -> dict:
+    files = sorted(directory.glob(f"{prefix}-*.json"))
+    assert len(files) == 1, f"expected one {prefix} result in {directory}, found {files}"
+    return json.loads(files[0].read_text())
+
+
+@pytest.mark.slow
+def test_harness_tiny_run_reports_every_workload(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            str(ROOT / "bench" / "run"),
+            "--n",
+            "200",
+            "--latency-n",
+            "20",
+            "--only",
+            "xqueue-embedded",
+            "--no-peers",
+            "--results",
+            str(tmp_path),
+        ],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "xqueue-embedded" in proc.stdout and "Ratios to the best peer" in proc.stdout
+    data = only_json(tmp_path, "bench")
+    (result,) = data["results"]
+    assert result["system"] == "xqueue-embedded"
+    assert result["errors"] == {}
+    for workload in ("noop", "sleep"):
+        assert result[workload]["done"] == 200 and result[workload]["complete"]
+        # None when the batch finished between two polls (too small to time)
+        assert result[workload]["rate"] is None or result[workload]["rate"] > 0
+    assert result["noop"]["enqueue_rate"] > 0
+    assert 0 < result["latency"]["p50"] <= result["latency"]["p90"] <= result["latency"]["p99"]
+    assert result["rss"]["bytes"] > 0 and result["rss"]["processes"] >= 2
+    assert data["machine"]["cores"] == os.cpu_count()
+
+
+@pytest.mark.slow
+def test_short_soak_on_the_embedded_backend_holds_every_invariant(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            str(ROOT / "bench" / "soak" / "run"),
+            "--seconds",
+            "8",
+            "--backend",
+            "sqlite",
+            "--kill-every",
+            "1.5",
+            "3",
+            "--rate",
+            "20",
+            "--results",
+            str(tmp_path),
+        ],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-3000:]
+    assert "RESULT: all invariants hold" in proc.stdout
+    data = only_json(tmp_path, "soak")
+    assert data["ok"] is True
+    failed = [i for i in data["invariants"] if i["ok"] is False]
+    assert failed == []
+    names = {i["name"] for i in data["invariants"]}
+    assert {
+        "accepted tasks lost (record gone)",
+        "starts above the type's limit in force",
+        "duplicate runs while the first run's worker was alive",
+        "concurrency tokens held after the run (leaks)",
+    } <= names
+    facts = data["facts"]
+    assert facts["submitted"] > 50
+    assert facts["workers_killed"] >= 1
+    assert sum(facts["terminal_states"].values()) == facts["submitted"]
