@@ -123,11 +123,12 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def urls(host: str, port: int, root_path: str) -> tuple[str, str]:
+def urls(host: str, port: int) -> tuple[str, str]:
+    """The dashboard and API URLs on this machine (a proxy's prefix is not part of them)."""
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
     if host == "::":
         shown = "[::1]"
-    base = f"http://{shown}:{port}{root_path}"
+    base = f"http://{shown}:{port}"
     return f"{base}/", f"{base}/api/v1"
 
 
@@ -153,7 +154,7 @@ async def run_server(
 
         def started() -> None:
             nonlocal worker_job
-            dashboard, api = urls(config.host, port, config.root_path)
+            dashboard, api = urls(config.host, port)
             click.echo(f"xqueue dashboard: {dashboard}  API: {api}  docs: {dashboard}docs")
             if workers is not None:
                 worker_job = asyncio.create_task(workers.run())

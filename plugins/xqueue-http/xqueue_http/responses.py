@@ -131,9 +131,10 @@ async def on_backend_error(request: Request, exc: Exception) -> Response:
 async def on_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     codes = {404: "not_found", 405: "method_not_allowed"}
+    path = request.scope.get("path", "")
     message = {
-        404: f"no route {request.url.path}",
-        405: f"method {request.method} is not allowed on {request.url.path}",
+        404: f"no route {path}",
+        405: f"method {request.method} is not allowed on {path}",
     }.get(exc.status_code, str(exc.detail))
     headers = dict(exc.headers) if exc.headers else None
     return error_response(
