@@ -13,8 +13,7 @@ def ev(task: str, status: str, kind: str = "status", progress: float | None = No
 
 def drain(buffer: EventBuffer, batch: int = 2) -> list[tuple[str, str, str]]:
     out = []
-    while events := buffer.peek(batch):
-        buffer.commit(events)
+    while events := buffer.take(batch):
         out += [(e.task_id, e.kind, str(e.status)) for e in events]
     return out
 
@@ -67,12 +66,16 @@ def test_when_even_the_coalesced_part_is_full_the_oldest_task_is_lost_and_counte
     assert [t for t, _, _ in drain(buffer)] == ["a", "b", "d", "e"]
 
 
-def test_an_entry_replaced_while_being_published_stays():
-    buffer = EventBuffer(1)
-    buffer.put(ev("x", "pending"))
-    buffer.put(ev("a", "pending"))
-    buffer.commit(buffer.peek(10))  # the FIFO part
-    batch = buffer.peek(10)
-    buffer.put(ev("a", "processing"))  # arrives while the batch is in flight
-    buffer.commit(batch)
-    assert drain(buffer) == [("a", "status", "processing")]
+def test_unacknowledged_events_go_back_to_the_front():
+    buffer = EventBuffer(2)
+    for status in ("pending", "processing", "success"):
+        buffer.put(ev("a", status))  # the third one is coalesced
+    taken = buffer.take(2)
+    assert [str(e.status) for e in taken] == ["pending", "processing"]
+    buffer.put(ev("b", "pending"))  # arrives while those are in flight
+    buffer.requeue(taken[1:])  # the connection died before "processing" was acknowledged
+    assert drain(buffer, 10) == [
+        ("a", "status", "processing"),
+        ("a", "status", "success"),
+        ("b", "status", "pending"),
+    ]

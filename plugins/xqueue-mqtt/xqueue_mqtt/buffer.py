@@ -8,13 +8,13 @@ are dropped (and counted). Only when even the coalesced part holds ``capacity``
 tasks is the oldest task's latest state given up (counted as ``lost``).
 
 Per-task order holds throughout: the FIFO part is always older than the
-coalesced part, and the publisher drains the FIFO part first.
+coalesced part, and the publisher takes from the FIFO part first; events it
+took but could not get acknowledged go back to the front.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from itertools import islice
 
 from xqueue_core.models import TaskEvent
 
@@ -61,27 +61,22 @@ class EventBuffer:
             del self._latest[next(iter(self._latest))]
             self.lost += 1
 
-    def peek(self, limit: int) -> list[TaskEvent]:
-        """Up to ``limit`` of the oldest events, without removing them."""
-        if self._fifo:
-            return list(islice(self._fifo, limit))
-        return list(islice(self._latest.values(), limit))
+    def take(self, limit: int) -> list[TaskEvent]:
+        """Remove and return up to ``limit`` of the oldest events (for publishing)."""
+        out: list[TaskEvent] = []
+        fifo, latest = self._fifo, self._latest
+        while fifo and len(out) < limit:
+            out.append(fifo.popleft())
+        while latest and len(out) < limit:
+            out.append(latest.pop(next(iter(latest))))
+        return out
 
-    def commit(self, events: list[TaskEvent]) -> None:
-        """Remove events returned by :meth:`peek` once they have been published.
+    def requeue(self, events: list[TaskEvent]) -> None:
+        """Put back taken events that were not acknowledged, ahead of everything else.
 
-        A coalesced entry that was replaced meanwhile by a newer event stays.
+        They are older than anything still buffered, so per-task order holds.
         """
-        if not events:
-            return
-        if self._fifo and self._fifo[0] is events[0]:
-            for _ in events:
-                self._fifo.popleft()
-            return
-        for event in events:
-            key = _key(event)
-            if self._latest.get(key) is event:
-                del self._latest[key]
+        self._fifo.extendleft(reversed(events))
 
     def clear(self) -> int:
         """Forget everything still buffered; returns how many events that was."""

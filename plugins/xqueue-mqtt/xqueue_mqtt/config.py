@@ -41,6 +41,7 @@ class MqttSettings:
     prefix: str = "xqueue"
     qos: int = 1
     retain: bool = True
+    stream: bool = True
     client_id: str = ""
     protocol: int = 5  # 5 = MQTT 5.0, 4 = MQTT 3.1.1
     keepalive: int = 30
@@ -62,6 +63,7 @@ _KEYS: dict[str, str] = {
     "prefix": "str",
     "qos": "int",
     "retain": "bool",
+    "stream": "bool",
     "client_id": "str",
     "protocol": "version",
     "keepalive": "int",

@@ -4,10 +4,12 @@
 topic                                          retained  payload
 =============================================  ========  =========================
 ``{prefix}/tasks/{task_id}/status``            yes       the event (JSON)
-``{prefix}/status/{status}``                   no        the event (JSON)
+``{prefix}/status/{status}``                   no        the event (JSON) [#]_
 ``{prefix}/tasks/{task_id}/progress``          yes       the progress event (JSON)
 ``{prefix}/workers/{client_id}``               yes       presence (JSON)
 =============================================  ========  =========================
+
+.. [#] unless the ``stream`` setting is off.
 
 A purged task's retained topics get an empty retained message, which deletes
 them on the broker. "retained" holds when the ``retain`` setting is on.
@@ -18,7 +20,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import orjson
@@ -59,8 +61,11 @@ def event_payload(event: TaskEvent) -> bytes:
     return orjson.dumps(data)
 
 
-def outgoing(event: TaskEvent, prefix: str, retain: bool) -> list[Outgoing]:
-    """The publishes one event turns into, in the order they must be sent."""
+def outgoing(event: TaskEvent, prefix: str, retain: bool, stream: bool = True) -> list[Outgoing]:
+    """The publishes one event turns into, in the order they must be sent.
+
+    ``stream=False`` leaves out the ``{prefix}/status/{status}`` copy.
+    """
     if event.kind == "purged":
         if not retain:
             return []
@@ -71,14 +76,10 @@ def outgoing(event: TaskEvent, prefix: str, retain: bool) -> list[Outgoing]:
     payload = event_payload(event)
     if event.kind == "progress":
         return [Outgoing(progress_topic(prefix, event.task_id), payload, retain)]
-    return [
-        Outgoing(status_topic(prefix, event.task_id), payload, retain),
-        Outgoing(stream_topic(prefix, str(event.status)), payload, False),
-    ]
-
-
-def outgoing_many(events: Iterable[TaskEvent], prefix: str, retain: bool) -> list[Outgoing]:
-    return [out for event in events for out in outgoing(event, prefix, retain)]
+    status = Outgoing(status_topic(prefix, event.task_id), payload, retain)
+    if not stream:
+        return [status]
+    return [status, Outgoing(stream_topic(prefix, str(event.status)), payload, False)]
 
 
 def presence_payload(

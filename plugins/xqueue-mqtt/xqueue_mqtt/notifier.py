@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import random
+import socket
 import ssl
 import weakref
 from collections.abc import Sequence
@@ -30,13 +30,14 @@ from xqueue_core.models import TaskEvent
 
 from .buffer import EventBuffer
 from .config import MqttSettings, parse_settings, redact
-from .messages import Outgoing, outgoing_many, presence_payload, presence_topic
+from .link import Link
+from .messages import Outgoing, outgoing, presence_payload, presence_topic
 
 if TYPE_CHECKING:
     from xqueue_core.settings import Settings
 
 log = structlog.get_logger("xqueue.mqtt")
-BATCH = 256
+AHEAD = 4  # events handed to paho per message it may have in flight (paho queues them)
 # CONNACK reasons that retrying will not fix: wrong protocol, client id, credentials.
 FATAL_CONNACK = frozenset({0x84, 0x85, 0x86, 0x87, 0x8C})
 _OPEN: weakref.WeakSet[MqttNotifier] = weakref.WeakSet()
@@ -83,6 +84,7 @@ class MqttNotifier:
         self._reported = (0, 0)
         self.last_error: str | None = None
         self.published = 0
+        self._link: Link | None = None
         self.connects = 0
 
     # -- life -------------------------------------------------------------------
@@ -161,7 +163,7 @@ class MqttNotifier:
         """Counters: connected, buffered, published, dropped, lost, connects."""
         return {
             "connected": self._connected,
-            "buffered": len(self._buffer),
+            "buffered": len(self._buffer) + (self._link.in_flight if self._link else 0),
             "published": self.published,
             "dropped": self._buffer.dropped,
             "lost": self._buffer.lost,
@@ -203,15 +205,12 @@ class MqttNotifier:
             context.verify_mode = ssl.CERT_NONE
         return context
 
-    def _properties(self, packet: int, expiry: int = 0) -> Properties | None:
-        if self.config.protocol != 5:
+    def _will_properties(self) -> Properties | None:
+        expiry = self.config.presence_expiry
+        if self.config.protocol != 5 or not expiry:
             return None
-        props = Properties(packet)  # type: ignore[no-untyped-call]
-        if packet == PacketTypes.PUBLISH:
-            props.PayloadFormatIndicator = 1
-            props.ContentType = "application/json"
-        if expiry:
-            props.MessageExpiryInterval = expiry
+        props = Properties(PacketTypes.WILLMESSAGE)  # type: ignore[no-untyped-call]
+        props.MessageExpiryInterval = expiry
         return props
 
     def _client(self) -> aiomqtt.Client:
@@ -224,7 +223,7 @@ class MqttNotifier:
                 presence_payload(cfg.client_id, "offline", reason="connection lost", stamped=False),
                 qos=max(cfg.qos, 1),
                 retain=True,
-                properties=self._properties(PacketTypes.WILLMESSAGE, cfg.presence_expiry),
+                properties=self._will_properties(),
             )
         client = aiomqtt.Client(
             cfg.host,
@@ -237,12 +236,11 @@ class MqttNotifier:
             transport=cfg.transport,
             timeout=cfg.timeout,
             keepalive=cfg.keepalive,
-            max_inflight_messages=cfg.inflight,
             tls_context=self._tls,
             websocket_path=cfg.ws_path if cfg.transport == "websockets" else None,
+            # Small publishes and their acknowledgements must not wait for Nagle's algorithm.
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         )
-        # Hundreds of publishes in flight is how the publisher keeps up; not a problem.
-        client.pending_calls_threshold = 1 << 30
         return client
 
     async def _run(self) -> None:
@@ -252,6 +250,8 @@ class MqttNotifier:
         while not (self._closing and (last_try or not self._buffer)):
             last_try = self._closing  # after close(): one more attempt to flush, no more
             client = self._client()
+            link = Link(client, cfg.inflight, cfg.qos, cfg.timeout, self._delivered)
+            self._link = link
             try:
                 async with client:
                     self._connected = True
@@ -264,8 +264,8 @@ class MqttNotifier:
                             "mqtt notifier reconnected", url=self.url, buffered=len(self._buffer)
                         )
                     self._presence_dirty = cfg.presence
-                    await self._pump(client)
-                    await self._goodbye(client)
+                    await self._pump(link)
+                    await self._goodbye(link)
                 return
             except aiomqtt.MqttError as exc:
                 self._on_failure(exc)
@@ -275,7 +275,9 @@ class MqttNotifier:
             finally:
                 self._connected = False
                 self._first_attempt.set()
-                _consume(client)
+                self._link = None
+                self._buffer.requeue(link.unacknowledged())
+                link.forget()
             if self._fatal is not None and self.connects == 0:
                 return
             if self._closing:
@@ -298,82 +300,39 @@ class MqttNotifier:
             buffered=len(self._buffer),
         )
 
-    async def _pump(self, client: aiomqtt.Client) -> None:
-        """Publish the buffer in order until close() and nothing is left."""
+    def _delivered(self) -> None:
+        self.published += 1
+
+    async def _pump(self, link: Link) -> None:
+        """Publish the buffer in order, a window ahead, until close() and nothing is left."""
         cfg = self.config
-        gone = _disconnected(client)
         while True:
+            self._wakeup.clear()
             if self._presence_dirty:
                 self._presence_dirty = False
                 payload = presence_payload(cfg.client_id, "online", self._workers)
-                topic = presence_topic(cfg.prefix, cfg.client_id)
-                await self._publish(client, [Outgoing(topic, payload, True)], gone)
-            batch = self._buffer.peek(BATCH)
-            if not batch:
+                link.send([Outgoing(presence_topic(cfg.prefix, cfg.client_id), payload, True)])
+            room = AHEAD * link.window - link.in_flight
+            if room > 0 and self._buffer:
+                for event in self._buffer.take(room):
+                    link.send(outgoing(event, cfg.prefix, cfg.retain, cfg.stream), event)
+                continue
+            if not self._buffer and not link.in_flight:
                 self._report_drops()
                 if self._closing:
                     return
-                self._wakeup.clear()
-                if not self._buffer and not self._presence_dirty:
-                    await _wait_either(self._wakeup, gone)
-                continue
-            await self._publish(client, outgoing_many(batch, cfg.prefix, cfg.retain), gone)
-            self._buffer.commit(batch)
-            self.published += len(batch)
+            await link.wait(self._wakeup)
 
-    async def _publish(
-        self, client: aiomqtt.Client, messages: list[Outgoing], gone: asyncio.Future[None]
-    ) -> None:
-        """Send messages in order with all of them in flight; raise MqttError on failure."""
-        if not messages:
-            return
-        qos = self.config.qos
-        props = self._properties(PacketTypes.PUBLISH)
-        jobs = [
-            asyncio.ensure_future(
-                client.publish(m.topic, m.payload, qos, m.retain, props, timeout=math.inf)
-            )
-            for m in messages
-        ]
-        everything = asyncio.gather(*jobs)
-        try:
-            waiting: set[asyncio.Future[Any]] = {everything, gone}
-            done, _ = await asyncio.wait(
-                waiting, timeout=self.config.timeout, return_when="FIRST_COMPLETED"
-            )
-            if everything in done:
-                everything.result()
-                return
-            if gone.done():
-                raise aiomqtt.MqttError(f"connection lost: {_reason(gone)}")
-            raise aiomqtt.MqttError(
-                f"broker did not acknowledge {len(messages)} messages "
-                f"within {self.config.timeout:g}s"
-            )
-        finally:
-            for job in jobs:
-                job.cancel()
-            await asyncio.gather(*jobs, return_exceptions=True)
-            with contextlib.suppress(BaseException):
-                everything.exception()
-
-    async def _goodbye(self, client: aiomqtt.Client) -> None:
+    async def _goodbye(self, link: Link) -> None:
         """Graceful close: tell live subscribers, then delete the retained presence."""
         cfg = self.config
         if not cfg.presence:
             return
         topic = presence_topic(cfg.prefix, cfg.client_id)
+        goodbye = presence_payload(cfg.client_id, "offline", reason="closed")
         with contextlib.suppress(aiomqtt.MqttError):
-            await self._publish(
-                client,
-                [
-                    Outgoing(
-                        topic, presence_payload(cfg.client_id, "offline", reason="closed"), False
-                    ),
-                    Outgoing(topic, b"", True),
-                ],
-                _disconnected(client),
-            )
+            link.send([Outgoing(topic, goodbye, False), Outgoing(topic, b"", True)])
+            await link.drain()
 
     def _report_drops(self) -> None:
         dropped, lost = self._buffer.dropped, self._buffer.lost
@@ -389,36 +348,3 @@ class MqttNotifier:
             dropped_total=dropped,
             lost_total=lost,
         )
-
-
-def _disconnected(client: aiomqtt.Client) -> asyncio.Future[None]:
-    # aiomqtt 2.x resolves this private future when the connection ends.
-    future: asyncio.Future[None] = client._disconnected
-    return future
-
-
-def _reason(future: asyncio.Future[None]) -> str:
-    if future.cancelled():
-        return "cancelled"
-    exc = future.exception()
-    return str(exc) if exc is not None else "disconnected"
-
-
-def _consume(client: aiomqtt.Client) -> None:
-    """Mark the disconnect reason as seen, so asyncio does not log it as lost."""
-    future = _disconnected(client)
-    if future.done() and not future.cancelled():
-        future.exception()
-
-
-async def _wait_either(event: asyncio.Event, gone: asyncio.Future[None]) -> None:
-    waiter = asyncio.ensure_future(event.wait())
-    try:
-        waiting: set[asyncio.Future[Any]] = {waiter, gone}
-        await asyncio.wait(waiting, return_when="FIRST_COMPLETED")
-    finally:
-        waiter.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await waiter
-    if gone.done() and not event.is_set():
-        raise aiomqtt.MqttError(f"connection lost: {_reason(gone)}")
