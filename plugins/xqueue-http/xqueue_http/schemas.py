@@ -1,0 +1,229 @@
+"""The component schemas of the OpenAPI document: the JSON objects the API reads and writes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from xqueue_core.handlers import TYPE_NAME
+from xqueue_core.models import TaskStatus
+from xqueue_core.validation import MAX_KEY_LENGTH, MAX_RETRY_LIMIT, PRIORITY_RANGE
+
+from .api import LATEST_TIME, MAX_DELAY, MAX_LIMIT
+
+STATUSES = [s.value for s in TaskStatus]
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def schemas(task_types: Sequence[str]) -> dict[str, Any]:
+    """Every schema; ``task_types`` (when known) are the enum of the ``type`` field."""
+    type_name: dict[str, Any] = {"type": "string", "pattern": TYPE_NAME.pattern}
+    if task_types:
+        type_name = {"type": "string", "enum": sorted(task_types)}
+    seconds = {"type": "number", "minimum": 0}
+    time = {"type": "string", "format": "date-time"}
+    counts = {"type": "object", "additionalProperties": {"type": "integer"}}
+    low, high = PRIORITY_RANGE
+    return {
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["code", "message"],
+                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                }
+            },
+        },
+        "Task": {
+            "type": "object",
+            "required": ["id", "type", "payload", "priority", "status", "retry", "max_retry"],
+            "properties": {
+                "id": {"type": "string"},
+                "type": {"type": "string"},
+                "payload": {"type": "object"},
+                "priority": {"type": "integer"},
+                "status": {"type": "string", "enum": STATUSES},
+                "retry": {"type": "integer", "minimum": 0},
+                "max_retry": {"type": "integer", "minimum": 0},
+                "queue_timeout": seconds,
+                "process_timeout": seconds,
+                "created_at": time,
+                "updated_at": time,
+                "started_at": nullable(time),
+                "completed_at": nullable(time),
+                "eta": nullable(time),
+                "error": nullable({"type": "string"}),
+                "worker_id": nullable({"type": "string"}),
+                "result": {},
+                "progress": nullable({"type": "number"}),
+                "idempotency_key": nullable({"type": "string"}),
+                "redeliveries": {"type": "integer", "minimum": 0},
+            },
+        },
+        "TaskPage": {
+            "type": "object",
+            "required": ["tasks", "next_cursor"],
+            "properties": {
+                "tasks": {"type": "array", "items": ref("Task")},
+                "next_cursor": nullable({"type": "string"}),
+            },
+        },
+        "Submit": {
+            "type": "object",
+            "required": ["type"],
+            "additionalProperties": False,
+            "not": {"required": ["delay", "eta"]},
+            "properties": {
+                "type": type_name,
+                "payload": nullable({"type": "object"}),
+                "priority": nullable({"type": "integer", "minimum": low, "maximum": high}),
+                "max_retry": nullable(
+                    {"type": "integer", "minimum": 0, "maximum": MAX_RETRY_LIMIT}
+                ),
+                "queue_timeout": nullable(seconds),
+                "process_timeout": nullable(seconds),
+                "delay": nullable({"type": "number", "minimum": 0, "maximum": MAX_DELAY}),
+                "eta": nullable(
+                    {"type": "number", "minimum": 0, "maximum": LATEST_TIME},
+                ),
+                "idempotency_key": nullable(
+                    {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH}
+                ),
+            },
+            "description": "eta may also be an ISO 8601 time such as 2030-01-31T12:00:00Z.",
+        },
+        "Batch": {
+            "type": "object",
+            "required": ["tasks"],
+            "additionalProperties": False,
+            "properties": {"tasks": {"type": "array", "minItems": 1, "items": ref("Submit")}},
+        },
+        "TaskList": {
+            "type": "object",
+            "required": ["tasks"],
+            "properties": {"tasks": {"type": "array", "items": ref("Task")}},
+        },
+        "Event": {
+            "type": "object",
+            "required": ["task_id", "type", "status", "timestamp", "kind"],
+            "properties": {
+                "task_id": {"type": "string"},
+                "type": {"type": "string"},
+                "status": {"type": "string", "enum": STATUSES},
+                "retry": {"type": "integer"},
+                "error": nullable({"type": "string"}),
+                "progress": nullable({"type": "number"}),
+                "worker_id": nullable({"type": "string"}),
+                "timestamp": nullable(time),
+                "kind": {"type": "string"},
+                "derived": {"type": "boolean"},
+            },
+        },
+        "History": {
+            "type": "object",
+            "required": ["task_id", "events"],
+            "properties": {
+                "task_id": {"type": "string"},
+                "events": {"type": "array", "items": ref("Event")},
+            },
+        },
+        "Stats": {
+            "type": "object",
+            "required": ["total", "by_status", "by_type", "running", "limits", "broker"],
+            "properties": {
+                "total": {"type": "integer"},
+                "by_status": counts,
+                "by_type": counts,
+                "running": counts,
+                "limits": counts,
+                "broker": {"type": "object"},
+            },
+        },
+        "Throughput": {
+            "type": "object",
+            "required": ["seconds"],
+            "properties": {
+                "seconds": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["t"],
+                        "properties": {"t": {"type": "integer"}},
+                        "additionalProperties": {"type": "integer"},
+                    },
+                }
+            },
+        },
+        "Health": {
+            "type": "object",
+            "required": ["status", "checks"],
+            "properties": {
+                "status": {"type": "string", "enum": ["ok", "unavailable"]},
+                "checks": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+        },
+        "Handlers": {
+            "type": "object",
+            "required": ["handlers"],
+            "properties": {
+                "handlers": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["type", "local", "last_seen"],
+                        "properties": {
+                            "type": {"type": "string"},
+                            "local": {"type": "boolean"},
+                            "last_seen": nullable(time),
+                            "executor": {"type": "string", "enum": ["async", "thread", "process"]},
+                            "max_retry": {"type": "integer"},
+                            "queue_timeout": {"type": "number"},
+                            "process_timeout": {"type": "number"},
+                            "priority": {"type": "integer"},
+                            "source": {"type": "string"},
+                        },
+                    },
+                }
+            },
+        },
+        "Concurrency": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "required": ["max_concurrency", "running"],
+                "properties": {
+                    "max_concurrency": nullable({"type": "integer", "minimum": 0}),
+                    "running": {"type": "integer", "minimum": 0},
+                },
+            },
+        },
+        "SetConcurrency": {
+            "type": "object",
+            "required": ["task_type", "max_concurrency"],
+            "additionalProperties": False,
+            "properties": {
+                "task_type": type_name,
+                "max_concurrency": nullable(
+                    {"type": "integer", "minimum": 0, "maximum": MAX_LIMIT}
+                ),
+            },
+        },
+        "ConcurrencyOfType": {
+            "type": "object",
+            "required": ["task_type", "max_concurrency", "running"],
+            "properties": {
+                "task_type": {"type": "string"},
+                "max_concurrency": nullable({"type": "integer", "minimum": 0}),
+                "running": {"type": "integer", "minimum": 0},
+            },
+        },
+    }
