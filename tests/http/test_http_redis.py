@@ -1,7 +1,8 @@
 """Several API processes sharing one Redis (store and broker): they see one state.
 
-API ``a`` is ``xqueue serve`` (with a worker process), API ``b`` is ``xqueue api``;
-both on a private redis-server started for this module on a free port.
+API ``a`` is ``xqueue serve examples.app:app`` (with a worker process), API ``b``
+is ``xqueue api`` with no APP: it knows the task types only from what the
+workers announced. Both on a private redis-server started for this module.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     url = f"redis://127.0.0.1:{redis.port}/0?prefix=h{uuid.uuid4().hex[:8]}&retries=2"
     env = {**LIMITS, "XQUEUE_LOAD_PLUGINS": "http,redis"}
     a = HttpServer(tmp_path_factory.mktemp("api-a"), "serve", backend=url, env=env)
-    b = HttpServer(tmp_path_factory.mktemp("api-b"), "api", backend=url, env=env)
+    b = HttpServer(tmp_path_factory.mktemp("api-b"), "api", app=None, backend=url, env=env)
     try:
         a.start()
         b.start()
@@ -72,6 +73,18 @@ def test_a_task_submitted_on_one_api_is_seen_and_run_everywhere(clients) -> None
     listed = b.get("/tasks", params={"status": "success", "type": "email"}).json()["tasks"]
     assert task["id"] in [t["id"] for t in listed]
     assert a.get("/stats").json()["by_status"] == b.get("/stats").json()["by_status"]
+
+
+def test_an_api_without_handlers_knows_the_announced_types(clients) -> None:
+    _, b = clients
+    handlers = {h["type"]: h for h in b.get("/handlers").json()["handlers"]}
+    assert handlers["email"]["local"] is False and handlers["email"]["last_seen"]
+    assert handlers["email"]["max_retry"] == 3  # the default the worker announced
+    assert submit(b, "email")["max_retry"] == 3
+    message = error_of(b.post("/tasks", json={"type": "nope"}), 422, "unknown_task_type")
+    assert "email" in message
+    types = b.get("/openapi.json").json()["components"]["schemas"]["Submit"]["properties"]
+    assert "email" in types["type"]["enum"]
 
 
 def test_idempotency_and_cancel_across_processes(clients) -> None:

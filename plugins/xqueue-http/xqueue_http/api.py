@@ -35,6 +35,7 @@ LATEST_TIME = 253402300799.0
 MAX_DELAY = 3_155_760_000.0  # a hundred years
 MAX_LIMIT = 1_000_000
 CONCURRENCY_FIELDS = frozenset({"task_type", "max_concurrency"})
+ANNOUNCED_DEFAULTS = ("max_retry", "queue_timeout", "process_timeout", "priority")
 
 
 def _is_number(value: object) -> TypeGuard[float]:
@@ -247,15 +248,15 @@ class Api:
     async def handlers(self, request: Request) -> Response:
         require(self.config, request, "read")
         store = self.app.store
-        announced = {t.name: t.last_seen for t in await store.known_types()} if store else {}
+        announced = {t.name: t for t in await store.known_types()} if store else {}
         out: list[dict[str, Any]] = []
         local = self.app.handlers
         for name in sorted(set(local) | set(announced)):
-            spec = local.get(name)
+            spec, info = local.get(name), announced.get(name)
             entry: dict[str, Any] = {
                 "type": name,
                 "local": spec is not None,
-                "last_seen": iso(announced.get(name)),
+                "last_seen": iso(info.last_seen) if info else None,
             }
             if spec is not None:
                 entry.update(
@@ -266,6 +267,8 @@ class Api:
                     priority=spec.priority,
                     source=spec.source,
                 )
+            elif info is not None:  # the defaults its workers announced
+                entry.update({k: v for k, v in info.defaults.items() if k in ANNOUNCED_DEFAULTS})
             out.append(entry)
         return FastJSON({"handlers": out})
 
