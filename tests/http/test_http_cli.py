@@ -12,7 +12,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from http_helpers import LIMITS, HttpServer, descendants, server_env, submit, wait_status
+from http_helpers import (
+    LIMITS,
+    HttpServer,
+    Stream,
+    descendants,
+    server_env,
+    submit,
+    wait_status,
+)
 
 from xqueue_core.testing.services import wait_until
 
@@ -94,16 +102,23 @@ def test_a_crashed_worker_is_replaced(tmp_path: Path) -> None:
         server.stop()
 
 
-def test_api_runs_no_workers(tmp_path: Path) -> None:
-    server = HttpServer(tmp_path, "api", env=LIMITS).start()
+def test_api_runs_no_workers_and_ends_open_streams_on_sigterm(tmp_path: Path) -> None:
+    server = HttpServer(tmp_path, "api", env={**LIMITS, "XQUEUE_HTTP_SSE_KEEPALIVE": "60"})
+    server.start()
     try:
         with server.client() as client:
             task = submit(client, "email")
             assert client.get("/health").status_code == 200
             assert client.get(f"/tasks/{task['id']}").json()["status"] == "pending"
-        assert server.proc is not None and descendants(server.proc.pid) == []
+            assert server.proc is not None and descendants(server.proc.pid) == []
+            with client.stream("GET", "/events") as response:
+                stream = Stream(response)
+                assert server.proc is not None
+                server.proc.send_signal(signal.SIGTERM)
+                assert stream.next() is None  # the server ends the stream cleanly
+            assert server.proc.wait(10) == 0
     finally:
-        assert server.stop() == 0
+        server.stop()
 
 
 def test_port_zero_picks_a_free_port(tmp_path: Path) -> None:
