@@ -22,6 +22,7 @@ from typing import Any
 from .context import TaskContext
 from .errors import TaskCancelled
 
+CHILD_START_TIMEOUT = 60.0  # seconds a new handler process may take to start
 THREAD_STOP_WAIT = 1.0  # seconds a cancelled thread run gets to unwind before we move on
 
 
@@ -76,6 +77,7 @@ async def run_in_thread(fn: Callable[..., Any], args: tuple[Any, ...], ctx: Task
 def _child_main(conn: multiprocessing.connection.Connection, sys_path: list[str]) -> None:
     """Loop of a child process: run one job at a time, report progress and the outcome."""
     sys.path[:] = sys_path
+    conn.send(("ready", None))
     while True:
         try:
             job = conn.recv()
@@ -106,6 +108,15 @@ class _Child:
         )
         self.process.start()
         child.close()
+        # Wait until the interpreter is up, so a run's timeout does not pay for the start.
+        if not self.conn.poll(CHILD_START_TIMEOUT):
+            self.kill()
+            raise ChildProcessError_(f"handler process did not start in {CHILD_START_TIMEOUT}s")
+        try:
+            self.conn.recv()
+        except (EOFError, OSError):
+            self.kill()
+            raise ChildProcessError_("handler process died while starting") from None
 
     def kill(self) -> None:
         if self.process.is_alive():
@@ -136,8 +147,13 @@ class ProcessExecutor:
         ctx: TaskContext,
         takes_context: bool,
         on_progress: Callable[[float], None],
+        on_start: Callable[[], None] | None = None,
     ) -> Any:
-        """Run ``fn`` in a child; cancelling this await kills the child."""
+        """Run ``fn`` in a child; cancelling this await kills the child.
+
+        ``on_start`` is called when a child is ready and the job is handed over
+        (after waiting for a free slot and spawning a child, which can take a while).
+        """
         async with self._slots:
             loop = asyncio.get_running_loop()
             child = self._idle.pop() if self._idle else None
@@ -152,6 +168,8 @@ class ProcessExecutor:
             }
             finished = False
             try:
+                if on_start is not None:
+                    on_start()
                 child.conn.send((fn, payload, meta, takes_context))
                 while True:
                     kind, value = await loop.run_in_executor(None, child.conn.recv)

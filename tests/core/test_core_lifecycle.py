@@ -113,13 +113,13 @@ async def test_cancel_running_tasks_within_a_second(xenv: Env, client: XQueue) -
     await eventually(lambda: len(xenv.records("start")) == 3, 20, "three runs to start")
     asked: dict[str, float] = {}
     for kind, task in tasks.items():
-        asked[kind] = time.time()
         if kind == "sleep":
             proc = xenv.cli("cancel", task.id)
             assert proc.returncode == 0, proc.stderr
             assert proc.stdout.strip() == f"{task.id} is running; cancel requested"
         else:
             await client.cancel(task.id)
+        asked[kind] = time.time()  # the request is stored by now
     for task in tasks.values():
         await wait_terminal(client, task.id, 10)
     for kind, task in tasks.items():
