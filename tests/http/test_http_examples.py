@@ -79,8 +79,15 @@ def test_compose_file_is_accepted_and_complete() -> None:
         services["redis"]["command"][services["redis"]["command"].index("--appendonly") + 1]
         == "yes"
     )
-    conf = (ROOT / "examples" / "mosquitto.conf").read_text()
+    conf = (ROOT / "examples" / "mqtt" / "mosquitto.conf").read_text()
     assert "protocol websockets" in conf
+    mosquitto = services["mosquitto"]
+    assert any(
+        v.endswith("mqtt/mosquitto.conf:/xqueue/mosquitto.conf:ro")
+        or (isinstance(v, dict) and v.get("source", "").endswith("mqtt/mosquitto.conf"))
+        for v in mosquitto["volumes"]
+    ), mosquitto["volumes"]
+    assert "0.0.0.0" in " ".join(mosquitto["command"])
     for name in ("api", "worker"):
         env = services[name]["environment"]
         assert env["XQUEUE_BROKER"].startswith("kafka://")
