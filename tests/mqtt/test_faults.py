@@ -151,3 +151,25 @@ async def test_hung_broker_is_detected_and_events_follow_once_it_answers(
             assert notifier.connects >= 2
     lost = [e for e in logs if e["event"] == "mqtt connection lost; reconnecting"]
     assert "acknowledged none of" in lost[0]["error"]
+
+
+async def test_close_while_the_broker_is_down_reports_what_was_not_delivered():
+    from xqueue_mqtt import MqttNotifier
+
+    from xqueue_core.models import TaskEvent, TaskStatus
+
+    notifier = MqttNotifier(Mosquitto().url("timeout=0.5"))  # nothing listens there
+    with structlog.testing.capture_logs() as logs:
+        await notifier.open()
+        await notifier.notify(
+            [
+                TaskEvent(str(i), "job", TaskStatus.SUCCESS, 0, None, None, None, 0.0)
+                for i in range(3)
+            ]
+        )
+        assert notifier.stats()["buffered"] == 3
+        await notifier.close()
+        await notifier.close()  # twice is fine
+    undelivered = [e for e in logs if e["event"] == "mqtt notifier closed with undelivered events"]
+    assert [e["count"] for e in undelivered] == [3]
+    assert notifier.stats()["buffered"] == 0

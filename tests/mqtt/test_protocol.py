@@ -196,3 +196,22 @@ async def test_qos_levels_and_retain_off(mosquitto, sqlite_url, mqtt_plugin_only
             probe = await probe_app.submit("job", {})
         await late.wait_for(lambda: late.statuses(probe.id), "a live message after retained ones")
     assert late.statuses(task.id) == []  # nothing was retained
+
+
+async def test_mqtt5_receive_maximum_limits_what_is_in_flight(sqlite_url, mqtt_plugin_only):
+    # mosquitto announces max_inflight_messages as its Receive Maximum to MQTT 5 clients.
+    with Mosquitto(extra="allow_anonymous true\nmax_inflight_messages 3") as broker:
+        app = make_app(sqlite_url, broker.url("prefix=t&protocol=5&inflight=100"), mqtt_plugin_only)
+
+        @app.task("job")
+        async def job(payload):
+            return 1
+
+        async with subscribe(broker.port, ["t/tasks/+/status"]) as rec, app.worker(concurrency=20):
+            notifier = app.notifiers[0]
+            tasks = [await app.submit("job", {}) for _ in range(30)]
+            await rec.wait_for(
+                lambda: all(rec.statuses(t.id)[-1:] == ["success"] for t in tasks), "all final"
+            )
+            assert notifier._link is not None and notifier._link.window == 3
+            assert notifier.stats()["connects"] == 1  # never cut off for exceeding it

@@ -44,8 +44,16 @@ _OPEN: weakref.WeakSet[MqttNotifier] = weakref.WeakSet()
 
 
 def open_notifiers() -> list[MqttNotifier]:
-    """The notifiers of this process that are open now (for the worker hooks)."""
-    return list(_OPEN)
+    """The open notifiers of this process's running event loop (for the worker hooks).
+
+    The worker hooks do not say which app a worker belongs to: with several
+    apps on one loop, each one's notifiers list every worker of the loop.
+    """
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return list(_OPEN)
+    return [n for n in _OPEN if n._runner is not None and n._runner.get_loop() is loop]
 
 
 def _fatal_reason(exc: BaseException) -> str | None:
