@@ -11,12 +11,12 @@ from typing import Any, Literal, Protocol
 from .errors import ValidationError
 
 Executor = Literal["async", "thread", "process"]
-TYPE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+TYPE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 
 
 def check_type_name(name: object) -> str:
     """Validate a task type name (1–128 chars of letters, digits, ``_ . : -``)."""
-    if not isinstance(name, str) or not TYPE_NAME.match(name):
+    if not isinstance(name, str) or not TYPE_NAME.fullmatch(name):
         raise ValidationError(
             f"task type {name!r} is invalid: use 1-128 letters, digits, '_', '.', ':' or '-', "
             "starting with a letter or digit"

@@ -173,6 +173,10 @@ class Store(Backend, Protocol):
         events of kind ``"purged"``.
         """
 
+    async def event_cursor(self) -> str:
+        """The cursor of the newest event in the log (``"0"`` when it is empty):
+        ``read_events(event_cursor())`` then sees exactly the events written later."""
+
     async def read_events(
         self, after: str | None, limit: int, timeout: float
     ) -> list[tuple[str, TaskEvent]]:

@@ -131,12 +131,15 @@ def check_url(name: str, url: str, source: str = "argument") -> str:
         raise SettingsError(
             f"setting {name!r} (from {source}): {url!r} is not a URL like 'scheme://host:port'"
         )
-    try:
-        parts.port  # noqa: B018 - raises on a non-numeric port
-    except ValueError:
-        raise SettingsError(
-            f"setting {name!r} (from {source}): {url!r} has an invalid port"
-        ) from None
+    # Several hosts (kafka://a:9092,b:9092): check each one's port on its own.
+    hosts = parts.netloc.rpartition("@")[2].split(",")
+    for host in hosts:
+        try:
+            urlsplit("//" + host).port  # noqa: B018 - raises on a non-numeric port
+        except ValueError:
+            raise SettingsError(
+                f"setting {name!r} (from {source}): {url!r} has an invalid port in {host!r}"
+            ) from None
     return url
 
 

@@ -16,6 +16,9 @@ from .models import parse_iso
 PRIORITY_RANGE = (-1_000_000, 1_000_000)
 MAX_RETRY_LIMIT = 1000
 MAX_KEY_LENGTH = 256
+MAX_DELAY = 10 * 366 * 24 * 3600.0  # ten years
+MAX_ETA = 253402300799.0  # 9999-12-31T23:59:59Z: later times cannot be shown as ISO 8601
+MAX_LIMIT = 1_000_000
 SUBMIT_FIELDS = frozenset(
     {
         "type",
@@ -109,6 +112,8 @@ def check_submit(data: Mapping[str, Any], max_payload_bytes: int) -> SubmitReque
                 f"max_retry must be between 0 and {MAX_RETRY_LIMIT}, got {max_retry}"
             )
     delay = _non_negative("delay", data.get("delay"))
+    if delay is not None and delay > MAX_DELAY:
+        raise ValidationError(f"delay must be at most {MAX_DELAY:.0f} seconds (ten years)")
     eta_raw = data.get("eta")
     eta: float | None = None
     if eta_raw is not None:
@@ -123,6 +128,8 @@ def check_submit(data: Mapping[str, Any], max_payload_bytes: int) -> SubmitReque
                 ) from None
         else:
             eta = float(_number("eta", eta_raw))
+        if not 0 <= eta <= MAX_ETA:
+            raise ValidationError(f"eta must be between 1970-01-01 and 9999-12-31, got {eta_raw!r}")
     key = data.get("idempotency_key")
     if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= MAX_KEY_LENGTH):
         raise ValidationError(
@@ -144,6 +151,6 @@ def check_submit(data: Mapping[str, Any], max_payload_bytes: int) -> SubmitReque
 def check_limit(value: Any) -> int:
     """A concurrency limit is a whole number >= 0 (0 pauses the type)."""
     number = int(_number("max_concurrency", value, integer=True))
-    if number < 0:
-        raise ValidationError(f"max_concurrency must be 0 or more, got {value!r}")
+    if not 0 <= number <= MAX_LIMIT:
+        raise ValidationError(f"max_concurrency must be between 0 and {MAX_LIMIT}, got {value!r}")
     return number

@@ -53,3 +53,32 @@ async def test_listing_without_workers_shows_overdue_tasks_as_timeout(
         stats = await app.stats()
         assert stats["by_status"]["timeout"] == 1
         assert (await app.get(task.id)).status == TaskStatus.TIMEOUT
+
+
+async def test_out_of_range_times_types_and_limits_are_refused(
+    sqlite_url: str, no_plugin_autoload: None
+) -> None:
+    from xqueue_core import ValidationError
+
+    app = XQueue(store=sqlite_url, broker=sqlite_url)
+
+    @app.task("t")
+    async def handler(payload: dict[str, object]) -> None:
+        return None
+
+    async with app:
+        for bad in ({"delay": 1e12}, {"eta": 1e13}, {"eta": "10000-01-01T00:00:00Z"}):
+            with pytest.raises(ValidationError):
+                await app.submit("t", {}, **bad)
+        with pytest.raises(ValidationError, match="task type"):
+            await app.submit("t\n", {})
+        with pytest.raises(ValidationError, match="between 0 and"):
+            await app.set_concurrency("t", 10**30)
+        assert (await app.stats())["total"] == 0
+
+
+def test_urls_with_several_hosts_are_accepted_and_each_port_checked() -> None:
+    settings = load_settings(env={}, overrides={"broker": "kafka://a:9092,b:9093"})
+    assert settings.broker == "kafka://a:9092,b:9093"
+    with pytest.raises(SettingsError, match="invalid port in 'b:x'"):
+        load_settings(env={}, overrides={"broker": "kafka://a:9092,b:x"})

@@ -669,14 +669,17 @@ class SqliteStore(Store):
         result: list[TaskEvent] = events
         return result
 
+    async def event_cursor(self) -> str:
+        last = await self.db.run(
+            lambda c: c.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
+        )
+        return str(last)
+
     async def read_events(
         self, after: str | None, limit: int, timeout: float
     ) -> list[tuple[str, TaskEvent]]:
         if after is None:
-            last = await self.db.run(
-                lambda c: c.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
-            )
-            after = str(last)
+            after = await self.event_cursor()
         start = int(after)
         loop = asyncio.get_running_loop()
         give_up = loop.time() + timeout

@@ -489,12 +489,16 @@ class StoreContract:
         async def follow() -> list[TaskEvent]:
             return [e for _, e in await other_store.read_events(None, 100, 5.0)]
 
+        head = await other_store.event_cursor()
+        assert await other_store.read_events(head, 100, 0.1) == []
         reader = asyncio.create_task(follow())
         await asyncio.sleep(0.3)  # let the reader take "now" as its starting point
         other = await self._create(store)
         new = await reader
         assert other.id in [e.task_id for e in new]
         assert task.id not in [e.task_id for e in new]
+        since_head = [e.task_id for _, e in await other_store.read_events(head, 100, 1.0)]
+        assert since_head == [other.id]
 
 
 # ---------------------------------------------------------------------------

@@ -264,14 +264,18 @@ class RedisStore(Store):
         )
         return events_from(raw_events)
 
+    async def event_cursor(self) -> str:
+        client = self.conn.client
+        last = await self.conn.call("events", lambda: client.xrevrange(self.keys.events, count=1))
+        return str(last[0][0]) if last else "0-0"
+
     async def read_events(
         self, after: str | None, limit: int, timeout: float
     ) -> list[tuple[str, TaskEvent]]:
         client = self.conn.client
         stream = self.keys.events
         if after is None:
-            last = await self.conn.call("events", lambda: client.xrevrange(stream, count=1))
-            after = last[0][0] if last else "0-0"
+            after = await self.event_cursor()
         loop = asyncio.get_running_loop()
         give_up = loop.time() + timeout
         # Block in slices shorter than the socket timeout, so a long wait is not a timeout.
