@@ -13,6 +13,8 @@ import asyncio
 import ctypes
 import multiprocessing
 import multiprocessing.connection
+import os
+import signal
 import sys
 import threading
 import traceback
@@ -22,6 +24,7 @@ from typing import Any
 from .context import TaskContext
 from .errors import TaskCancelled
 
+PR_SET_PDEATHSIG = 1
 CHILD_START_TIMEOUT = 60.0  # seconds a new handler process may take to start
 THREAD_STOP_WAIT = 1.0  # seconds a cancelled thread run gets to unwind before we move on
 
@@ -74,9 +77,20 @@ async def run_in_thread(fn: Callable[..., Any], args: tuple[Any, ...], ctx: Task
 # -- process executor ---------------------------------------------------------
 
 
-def _child_main(conn: multiprocessing.connection.Connection, sys_path: list[str]) -> None:
+def _child_main(
+    conn: multiprocessing.connection.Connection, sys_path: list[str], parent: int
+) -> None:
     """Loop of a child process: run one job at a time, report progress and the outcome."""
     sys.path[:] = sys_path
+    # The worker decides when this process ends (it kills it at a timeout or cancel): a
+    # Ctrl-C or SIGTERM sent to the whole process group must not cut a run short during
+    # the worker's grace period. If the worker dies, so does this process.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the worker died before we asked
+            return
     conn.send(("ready", None))
     while True:
         try:
@@ -104,7 +118,10 @@ class _Child:
         parent, child = ctx.Pipe()
         self.conn: multiprocessing.connection.Connection = parent
         self.process = ctx.Process(
-            target=_child_main, args=(child, list(sys.path)), daemon=True, name="xqueue-exec"
+            target=_child_main,
+            args=(child, list(sys.path), os.getpid()),
+            daemon=True,
+            name="xqueue-exec",
         )
         self.process.start()
         child.close()

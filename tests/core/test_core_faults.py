@@ -7,7 +7,7 @@ import signal
 import time
 
 import pytest
-from conftest import Env, descendants
+from conftest import Env, descendants, pid_alive
 
 from xqueue_core import XQueue
 from xqueue_core.testing.services import eventually
@@ -123,3 +123,14 @@ async def test_supervisor_replaces_a_killed_worker_process(xenv: Env, client: XQ
     assert len(descendants(supervisor.pid)) == 2
     supervisor.signal(signal.SIGTERM)
     assert supervisor.wait(30) == 0
+
+
+async def test_a_handler_process_dies_with_its_killed_worker(xenv: Env, client: XQueue) -> None:
+    worker = xenv.worker().wait_started()
+    await client.submit("proc_spin", {"seconds": 60})
+    await eventually(lambda: xenv.records("start"), 20, "the handler process to start")
+    handler_pid = xenv.records("start")[0]["pid"]
+    assert handler_pid != worker.pid
+    worker.signal(signal.SIGKILL)  # the worker only, not its process group
+    worker.wait(10)
+    await eventually(lambda: not pid_alive(handler_pid), 10, "the handler process to die")

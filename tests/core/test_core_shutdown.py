@@ -110,3 +110,12 @@ async def test_a_second_signal_hands_running_work_back_at_once(xenv: Env, client
     worker.signal(signal.SIGTERM)
     assert worker.wait(20) == 0  # well before the 60 s grace period
     assert xenv.sql("SELECT status, retry FROM tasks WHERE id=?", task.id) == [("pending", 0)]
+
+
+async def test_ctrl_c_lets_a_process_executor_handler_finish(xenv: Env, client: XQueue) -> None:
+    worker = xenv.worker().wait_started()
+    task = await client.submit("proc_spin", {"seconds": 1.0})
+    await eventually(lambda: xenv.records("start"), 20, "the handler process to start")
+    os.killpg(worker.pid, signal.SIGINT)  # the terminal signals the handler process too
+    assert worker.wait(30) == 0
+    assert (await client.get(task.id)).status == "success"
