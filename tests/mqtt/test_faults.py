@@ -173,3 +173,14 @@ async def test_close_while_the_broker_is_down_reports_what_was_not_delivered():
     undelivered = [e for e in logs if e["event"] == "mqtt notifier closed with undelivered events"]
     assert [e["count"] for e in undelivered] == [3]
     assert notifier.stats()["buffered"] == 0
+
+
+async def test_a_notifier_can_be_opened_again_after_close(mosquitto):
+    from xqueue_mqtt import MqttNotifier
+
+    notifier = MqttNotifier(mosquitto.url("prefix=t"))
+    for _ in range(2):
+        await notifier.open()
+        await notifier.ping()
+        await notifier.close()
+    assert notifier.stats()["connects"] == 2

@@ -106,8 +106,9 @@ class MqttNotifier:
         """
         if self._runner is not None:
             return
-        self._closing = False
+        self._closing, self._fatal = False, None
         self._stop.clear()
+        self._first_attempt.clear()
         self._runner = asyncio.create_task(self._run(), name=f"xqueue-mqtt:{self.url}")
         _OPEN.add(self)
         with contextlib.suppress(TimeoutError):
