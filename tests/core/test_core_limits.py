@@ -63,7 +63,7 @@ async def test_a_saturated_type_does_not_delay_another(xenv: Env, client: XQueue
     await client.set_concurrency("limited", 1)
     # the saturated type has the higher priority, so its messages come first
     backlog = await client.submit_many(
-        [{"type": "limited", "payload": {"seconds": 2}, "priority": 10} for _ in range(10)]
+        [{"type": "limited", "payload": {"seconds": 5}, "priority": 10} for _ in range(10)]
     )
     others = await client.submit_many(
         [{"type": "other", "payload": {"seconds": 0.05}} for _ in range(20)]
