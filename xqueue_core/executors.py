@@ -25,7 +25,6 @@ from .context import TaskContext
 from .errors import TaskCancelled
 
 PR_SET_PDEATHSIG = 1
-CHILD_START_TIMEOUT = 60.0  # seconds a new handler process may take to start
 THREAD_STOP_WAIT = 1.0  # seconds a cancelled thread run gets to unwind before we move on
 
 
@@ -91,7 +90,6 @@ def _child_main(
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:  # the worker died before we asked
             return
-    conn.send(("ready", None))
     while True:
         try:
             job = conn.recv()
@@ -125,15 +123,6 @@ class _Child:
         )
         self.process.start()
         child.close()
-        # Wait until the interpreter is up, so a run's timeout does not pay for the start.
-        if not self.conn.poll(CHILD_START_TIMEOUT):
-            self.kill()
-            raise ChildProcessError_(f"handler process did not start in {CHILD_START_TIMEOUT}s")
-        try:
-            self.conn.recv()
-        except (EOFError, OSError):
-            self.kill()
-            raise ChildProcessError_("handler process died while starting") from None
 
     def kill(self) -> None:
         if self.process.is_alive():
@@ -164,13 +153,8 @@ class ProcessExecutor:
         ctx: TaskContext,
         takes_context: bool,
         on_progress: Callable[[float], None],
-        on_start: Callable[[], None] | None = None,
     ) -> Any:
-        """Run ``fn`` in a child; cancelling this await kills the child.
-
-        ``on_start`` is called when a child is ready and the job is handed over
-        (after waiting for a free slot and spawning a child, which can take a while).
-        """
+        """Run ``fn`` in a child; cancelling this await kills the child."""
         async with self._slots:
             loop = asyncio.get_running_loop()
             child = self._idle.pop() if self._idle else None
@@ -185,8 +169,6 @@ class ProcessExecutor:
             }
             finished = False
             try:
-                if on_start is not None:
-                    on_start()
                 child.conn.send((fn, payload, meta, takes_context))
                 while True:
                     kind, value = await loop.run_in_executor(None, child.conn.recv)

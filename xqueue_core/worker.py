@@ -7,7 +7,7 @@ import os
 import secrets
 import socket
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -350,20 +350,17 @@ class Worker:
                 log.warning("lease lost; abandoning run", task_id=task_id, task_type=run.task.type)
                 self._interrupt(run, "lost")
 
-    async def _call(self, spec: HandlerSpec, run: _Run, start_clock: Callable[[], None]) -> Any:
+    async def _call(self, spec: HandlerSpec, run: _Run) -> Any:
         task, ctx = run.task, run.ctx
         args: tuple[Any, ...] = (task.payload, ctx) if spec.takes_context else (task.payload,)
         if spec.executor == "async":
-            start_clock()
             return await spec.func(*args)
         if spec.executor == "thread":
-            start_clock()
             return await run_in_thread(spec.func, args, ctx)
         if self._process_pool is None:
             self._process_pool = ProcessExecutor(self.settings.process_executor_workers)
-        # the clock starts once a child process is ready, not while one is spawned
         return await self._process_pool.run(
-            spec.func, task.payload, ctx, spec.takes_context, ctx.progress, on_start=start_clock
+            spec.func, task.payload, ctx, spec.takes_context, ctx.progress
         )
 
     async def _execute(self, run: _Run) -> None:
@@ -375,17 +372,11 @@ class Worker:
         error: str | None = None
         result: Any = None
         can_retry = task.retry < task.max_retry
-        deadline = asyncio.timeout(None)
-        loop = asyncio.get_running_loop()
-
-        def start_clock() -> None:
-            if task.process_timeout:
-                deadline.reschedule(loop.time() + task.process_timeout)
-
+        deadline = asyncio.timeout(task.process_timeout or None)
         try:
             hook.xqueue_before_execute(task=task, context=run.ctx)
             async with deadline:
-                result = await self._call(spec, run, start_clock)
+                result = await self._call(spec, run)
             kind = FinishKind.SUCCESS
             try:
                 orjson.dumps(result)
