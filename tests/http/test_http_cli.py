@@ -111,6 +111,12 @@ def test_api_runs_no_workers_and_ends_open_streams_on_sigterm(tmp_path: Path) ->
             assert client.get("/health").status_code == 200
             assert client.get(f"/tasks/{task['id']}").json()["status"] == "pending"
             assert server.proc is not None and descendants(server.proc.pid) == []
+
+            def seen_by_the_hub() -> bool:  # else its pending event may reach the new stream
+                history = client.get(f"/tasks/{task['id']}/history").json()["events"]
+                return any(not step["derived"] for step in history)
+
+            wait_until(seen_by_the_hub, 10, "the API to read the task's pending event")
             with client.stream("GET", "/events") as response:
                 stream = Stream(response)
                 assert server.proc is not None

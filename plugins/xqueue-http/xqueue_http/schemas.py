@@ -7,9 +7,14 @@ from typing import Any
 
 from xqueue_core.handlers import TYPE_NAME
 from xqueue_core.models import TaskStatus
-from xqueue_core.validation import MAX_KEY_LENGTH, MAX_RETRY_LIMIT, PRIORITY_RANGE
-
-from .api import LATEST_TIME, MAX_DELAY, MAX_LIMIT
+from xqueue_core.validation import (
+    MAX_DELAY,
+    MAX_KEY_LENGTH,
+    MAX_LIMIT,
+    MAX_RETRY_LIMIT,
+    PRIORITY_RANGE,
+)
+from xqueue_core.validation import MAX_ETA as LATEST_TIME
 
 STATUSES = [s.value for s in TaskStatus]
 
