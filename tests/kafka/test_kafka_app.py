@@ -49,8 +49,13 @@ async def test_the_app_runs_on_kafka_with_the_embedded_store(
         assert [t.result for t in done] == [n**2 for n in range(60)]
         assert {str(t.status) for t in done} == {"success"}
         assert await app.health() == {"broker": "ok", "store": "ok"}
+
+        async def committed() -> bool:  # offsets are committed asynchronously
+            numbers = (await app.stats())["broker"]
+            return bool(numbers["messages_waiting"] == 0 and numbers["messages_in_flight"] == 0)
+
+        await eventually(committed, 20, "every offset to be committed")
         broker = (await app.stats())["broker"]
-    assert broker["messages_waiting"] == 0 and broker["messages_in_flight"] == 0
     assert set(broker["lag_by_band"]) == {"high", "normal", "low"}
 
 
