@@ -88,7 +88,7 @@ class Worker:
         self._keeper: LeaseKeeper | None = None
         self._finisher: Batcher[tuple[Finish, Delivery], bool] | None = None
         self._progress_pending: dict[str, float] = {}
-        self._progress_tasks: set[asyncio.Task[None]] = set()
+        self._progress_jobs: dict[str, asyncio.Task[None]] = {}
         self.started = asyncio.Event()
         self.stopped = asyncio.Event()
         self.completed = 0
@@ -420,6 +420,7 @@ class Worker:
             hook.xqueue_after_execute(task=task, context=run.ctx, outcome=kind, error=error)
         except Exception:
             bound.exception("xqueue_after_execute hook failed")
+        await self._settle_progress(task.id)
         self._end_run(task.id, keep_slot=True)
         finish = Finish(task.id, self.worker_id, kind, error, result, delay)
         assert self._finisher is not None
@@ -475,8 +476,16 @@ class Worker:
         self._progress_pending[task_id] = value
         if not busy:
             job = asyncio.create_task(self._write_progress(task_id))
-            self._progress_tasks.add(job)
-            job.add_done_callback(self._progress_tasks.discard)
+            self._progress_jobs[task_id] = job
+            job.add_done_callback(lambda _: self._progress_jobs.pop(task_id, None))
+
+    async def _settle_progress(self, task_id: str) -> None:
+        """Store the last progress a run reported before its outcome is recorded, so a
+        report made just before the handler returned is not lost or reordered."""
+        await asyncio.sleep(0)  # reports made from the loop are queued callbacks: run them
+        job = self._progress_jobs.get(task_id)
+        if job is not None:
+            await asyncio.wait([job])
 
     async def _write_progress(self, task_id: str) -> None:
         _, store = self.app._backends()
@@ -498,5 +507,5 @@ class Worker:
                 await self.app.events.emit([event])
 
     async def _drain_progress(self) -> None:
-        if self._progress_tasks:
-            await asyncio.gather(*self._progress_tasks, return_exceptions=True)
+        if self._progress_jobs:
+            await asyncio.gather(*self._progress_jobs.values(), return_exceptions=True)

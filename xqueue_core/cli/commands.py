@@ -33,16 +33,19 @@ def _forwarded(options: dict[str, Any]) -> list[str]:
     "--processes",
     "-p",
     type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Worker processes to start.",
+    help="Worker processes to start (default: the 'processes' setting, 1).",
 )
 @click.option("--types", help="Comma-separated task types to run (default: all registered).")
 def worker(
-    app_ref: str | None, concurrency: int | None, processes: int, types: str | None, **options: Any
+    app_ref: str | None,
+    concurrency: int | None,
+    processes: int | None,
+    types: str | None,
+    **options: Any,
 ) -> None:
     """Run workers for APP's task types (or installed handler packages)."""
-    app = load_app(app_ref, options, concurrency=concurrency)
+    app = load_app(app_ref, options, concurrency=concurrency, processes=processes)
+    processes = app.settings.processes
     if not app.handlers:
         raise UserError(
             "no task handlers: give APP (module:attribute) or install a handler package"

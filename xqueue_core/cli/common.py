@@ -126,10 +126,21 @@ def setup_logging(ctx: click.Context) -> None:
     """Configure structlog from the root options (``--log-level``, ``--log-format``)."""
     root = ctx.find_root()
     params = root.params if root is not None else {}
-    level = params.get("log_level") or os.environ.get("XQUEUE_LOG_LEVEL", "info")
-    fmt = params.get("log_format") or os.environ.get("XQUEUE_LOG_FORMAT", "console")
+    level = params.get("log_level") or os.environ.get("XQUEUE_LOG_LEVEL")
+    fmt = params.get("log_format") or os.environ.get("XQUEUE_LOG_FORMAT")
+    if level is None or fmt is None:
+        from ..settings import load_settings
+
+        try:  # the settings file may set them; a bad file is reported by the command
+            file_settings = load_settings()
+        except SettingsError:
+            file_settings = None
+        level = level or (file_settings.log_level if file_settings else "info")
+        fmt = fmt or (file_settings.log_format if file_settings else "console")
     if level not in ("debug", "info", "warning", "error"):
         raise SettingsError(f"log level must be debug, info, warning or error, got {level!r}")
     if fmt not in ("console", "json"):
         raise SettingsError(f"log format must be console or json, got {fmt!r}")
     configure_logging(level, fmt)
+    # Worker processes started from here log the same way.
+    os.environ["XQUEUE_LOG_LEVEL"], os.environ["XQUEUE_LOG_FORMAT"] = level, fmt

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import click
+import orjson
 
 from ..models import Task, iso
 
@@ -32,7 +33,12 @@ def show_task(task: Task) -> None:
     for key, value in data.items():
         if value is None or (value == {} and key != "payload"):
             continue
-        shown = status_text(value) if key == "status" else value
+        if key == "status":
+            shown = status_text(value)
+        elif isinstance(value, dict | list):
+            shown = orjson.dumps(value).decode()
+        else:
+            shown = value
         click.echo(f"{key.rjust(width)}: {shown}")
 
 

@@ -70,7 +70,8 @@ def _die_with_parent(parent: int) -> None:
             os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _spawn(argv: list[str]) -> subprocess.Popen[bytes]:
+def spawn_worker(argv: list[str]) -> subprocess.Popen[bytes]:
+    """Start one worker process (own process group; SIGTERM when its parent dies)."""
     parent = os.getpid()
     # A process group of its own: a terminal's Ctrl-C reaches the supervisor only, which
     # forwards it once (a second signal would skip the grace period).
@@ -92,7 +93,7 @@ def supervise(argv: list[str], processes: int) -> int:
 
     old = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        children.extend(_spawn(argv) for _ in range(processes))
+        children.extend(spawn_worker(argv) for _ in range(processes))
         log.info("worker processes started", processes=processes, pids=[c.pid for c in children])
         restarts: dict[int, float] = {}
         while True:
@@ -114,7 +115,7 @@ def supervise(argv: list[str], processes: int) -> int:
                         "worker process exited; starting a new one", pid=child.pid, exit_code=code
                     )
                     restarts[i] = time.monotonic()
-                    children[i] = _spawn(argv)
+                    children[i] = spawn_worker(argv)
             time.sleep(0.1)
     finally:
         for s, handler in old.items():

@@ -26,8 +26,7 @@ import uvicorn
 
 from xqueue_core import XQueue
 from xqueue_core.cli.common import app_argument, backend_options, load_app
-from xqueue_core.cli.supervisor import _spawn as spawn_worker
-from xqueue_core.cli.supervisor import child_argv
+from xqueue_core.cli.supervisor import child_argv, spawn_worker
 from xqueue_core.errors import UserError
 
 from .config import HttpConfig, load_config
