@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from conftest import Env, make_app
+from core_helpers import Env, make_app
 
 from xqueue_core import Settings
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import orjson
-from conftest import Env
+from core_helpers import Env
 
 from xqueue_core import Task, XQueue
 from xqueue_core.testing.services import eventually

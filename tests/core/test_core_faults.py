@@ -7,7 +7,7 @@ import signal
 import time
 
 import pytest
-from conftest import Env, descendants, pid_alive
+from core_helpers import Env, descendants, pid_alive
 
 from xqueue_core import XQueue
 from xqueue_core.testing.services import eventually

@@ -8,7 +8,7 @@ import time
 
 import orjson
 import pytest
-from conftest import Env, pid_alive, statuses
+from core_helpers import Env, pid_alive, statuses
 
 from xqueue_core import TaskNotFound, XQueue
 from xqueue_core.testing.services import eventually, wait_until

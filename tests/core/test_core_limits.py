@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import Env, running_counts, statuses
+from core_helpers import Env, running_counts, statuses
 
 from xqueue_core import XQueue
 from xqueue_core.testing.services import eventually, wait_until

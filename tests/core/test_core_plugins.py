@@ -10,7 +10,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from conftest import Env
+from core_helpers import Env
 
 FAKE_PLUGIN = '''
 """A throwaway plugin: a handler, a command, a store scheme, and hooks that record."""

@@ -6,7 +6,7 @@ import os
 import signal
 
 import pytest
-from conftest import Env, descendants, pid_alive, statuses
+from core_helpers import Env, descendants, pid_alive, statuses
 
 from xqueue_core import XQueue
 from xqueue_core.testing.services import eventually, wait_until
