@@ -212,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
             report.table(results),
             "",
             report.ratio_text(rat, ceiling),
+            "",
+            report.costs_table(results, ceiling),
             *(f"SKIPPED {s}: {r}" for s, r in skipped.items()),
         ]
     )

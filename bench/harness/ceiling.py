@@ -12,6 +12,7 @@ rate divided by this loop's is printed as "xqueue's share of the ceiling".
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from typing import Any
@@ -126,6 +127,9 @@ def run_ceiling(redis_url: str, n: int) -> dict[str, Any]:
         create(keys=[prefix], args=args)
     enqueue_s = time.perf_counter() - t0
 
+    redis_pid = int(client.info("server")["process_id"])
+    redis_cpu0, cpu0 = _cpu(redis_pid), time.process_time()
+    commands0 = sum(v["calls"] for v in client.info("commandstats").values())
     t0 = time.perf_counter()
     finished = 0
     while True:
@@ -138,6 +142,14 @@ def run_ceiling(redis_url: str, n: int) -> dict[str, Any]:
             results += [flat[i], json.dumps(None)]  # ... and returns None
         finished += finish(keys=[prefix], args=results)
     drain_s = time.perf_counter() - t0
+    costs = {
+        "worker_cpu_us": (time.process_time() - cpu0) / n * 1e6,
+        "redis_cpu_us": (_cpu(redis_pid) - redis_cpu0) / n * 1e6,
+        "redis_commands": (
+            sum(v["calls"] for v in client.info("commandstats").values()) - commands0
+        )
+        / n,
+    }
     stats = {k.decode(): int(v) for k, v in client.hgetall(prefix + "stats").items()}
     client.flushall()
     if finished != n or stats.get("success") != n:
@@ -149,7 +161,14 @@ def run_ceiling(redis_url: str, n: int) -> dict[str, Any]:
         "total": n,
         "seconds": drain_s,
         "complete": True,
+        "costs": costs,
     }
+
+
+def _cpu(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":

@@ -88,6 +88,62 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (0 if it is gone)."""
+    fields = _stat_fields(pid)
+    if not fields:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Costs:
+    """What the drained tasks cost: worker CPU, and on Redis its CPU, commands and bytes.
+
+    Read at the first completion and at the end of a drain, so worker start-up is
+    not counted. Redis commands include those run inside Lua scripts.
+    """
+
+    def __init__(self, redis_url: str | None) -> None:
+        self.redis: Any = None
+        if redis_url:
+            try:
+                import redis
+
+                self.redis = redis.Redis.from_url(redis_url)
+            except ImportError:
+                self.redis = None
+
+    def _redis_state(self) -> dict[str, Any]:
+        if self.redis is None:
+            return {}
+        stats = self.redis.info("stats")
+        commands = self.redis.info("commandstats")
+        pid = int(self.redis.info("server")["process_id"])
+        return {
+            "cpu": cpu_seconds(pid),
+            "in": stats["total_net_input_bytes"],
+            "out": stats["total_net_output_bytes"],
+            "commands": sum(v["calls"] for v in commands.values()),
+        }
+
+    def mark(self, workers: Workers) -> dict[str, Any]:
+        pids = tree_pids([p.pid for p in workers.procs])
+        return {"workers_cpu": sum(cpu_seconds(p) for p in pids), **self._redis_state()}
+
+    @staticmethod
+    def per_task(start: dict[str, Any], end: dict[str, Any], tasks: int) -> dict[str, float]:
+        if tasks <= 0:
+            return {}
+        out = {"worker_cpu_us": (end["workers_cpu"] - start["workers_cpu"]) / tasks * 1e6}
+        if "cpu" in start:
+            out["redis_cpu_us"] = (end["cpu"] - start["cpu"]) / tasks * 1e6
+            # the polling of this driver is counted too: a few commands per 20 ms
+            out["redis_commands"] = (end["commands"] - start["commands"]) / tasks
+            out["bytes_in"] = (end["in"] - start["in"]) / tasks
+            out["bytes_out"] = (end["out"] - start["out"]) / tasks
+        return out
+
+
 class Workers:
     """Worker commands, each started in its own session (so its group can be killed)."""
 
@@ -178,6 +234,7 @@ class Adapter:
     versions: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     single_process_drain: bool = False  # also measure (a) with one worker process
+    redis_url: str | None = None  # the Redis it uses, for the cost figures
 
 
 @dataclass
@@ -203,12 +260,15 @@ def measure_drain(adapter: Adapter, workers: Workers, total: int, budget: float)
             )
         time.sleep(POLL / 4)  # finely, so the first completion is caught early
     t0, done0 = time.perf_counter(), total - left
+    costs = Costs(adapter.redis_url)
+    mark0 = costs.mark(workers)
     deadline = t0 + budget
     while left > 0 and time.perf_counter() < deadline:
         time.sleep(POLL)
         left = adapter.remaining()
     elapsed = time.perf_counter() - t0
     done = total - left
+    mark1 = costs.mark(workers)
     # None: the whole batch finished between two polls (n is too small to time)
     rate = (done - done0) / elapsed if done > done0 else None
     return {
@@ -217,6 +277,7 @@ def measure_drain(adapter: Adapter, workers: Workers, total: int, budget: float)
         "total": total,
         "seconds": elapsed,
         "complete": left == 0,
+        "costs": Costs.per_task(mark0, mark1, done - done0),
     }
 
 

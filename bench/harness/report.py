@@ -157,3 +157,29 @@ def ratio_text(rat: dict[str, Any], ceiling: dict[str, Any] | None) -> str:
             f"enqueue {ceiling['enqueue_rate']:,.0f}/s, drain {ceiling['rate']:,.0f}/s"
         )
     return "\n".join(lines)
+
+
+def costs_table(results: list[dict[str, Any]], ceiling: dict[str, Any] | None) -> str:
+    """Per drained no-op task in (a): CPU of the workers and of Redis, Redis commands, bytes."""
+    head = (
+        f"{'system':<16} {'worker CPU us':>14} {'Redis CPU us':>13} {'Redis cmds':>11} "
+        f"{'bytes in':>9} {'bytes out':>10}"
+    )
+    lines = [
+        "What one drained no-op task of (a) costs (first to last completion; Redis commands",
+        "include those inside Lua scripts and this harness's polling; Tansu's CPU not counted):",
+        head,
+        "-" * len(head),
+    ]
+    rows = [(r["system"], r.get("noop", {}).get("costs") or {}) for r in results]
+    if ceiling:
+        rows.append(("ceiling", ceiling.get("costs") or {}))
+    for system, c in rows:
+        if not c:
+            continue
+        lines.append(
+            f"{system:<16} {_num(c.get('worker_cpu_us'), ',.0f'):>14} "
+            f"{_num(c.get('redis_cpu_us'), ',.0f'):>13} {_num(c.get('redis_commands'), '.1f'):>11} "
+            f"{_num(c.get('bytes_in'), ',.0f'):>9} {_num(c.get('bytes_out'), ',.0f'):>10}"
+        )
+    return "\n".join(lines)

@@ -157,6 +157,7 @@ def main() -> None:
         ),
         notes=["records every task's full lifecycle (record, events, stats) in the store"],
         single_process_drain=args.system == "xqueue-kafka",
+        redis_url=None if args.system == "xqueue-embedded" else args.redis_url,
     )
     write_result(args.out, run_system(adapter, opts))
 

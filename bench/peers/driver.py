@@ -23,6 +23,7 @@ def main() -> None:
     os.environ["BENCH_REDIS_URL"] = args.redis_url  # read by the peer's app module
     module = importlib.import_module(f"{args.system}_peer")
     adapter = module.make_adapter(args)
+    adapter.redis_url = args.redis_url
     write_result(args.out, run_system(adapter, opts))
 
 

@@ -53,6 +53,13 @@ def parse(argv: list[str] | None = None) -> tuple[Config, bool]:
         metavar=("MIN", "MAX"),
         help="seconds between Redis restarts (default 30 60)",
     )
+    p.add_argument(
+        "--lease",
+        type=float,
+        default=2.0,
+        help="workers' lease TTL in seconds (default 2: a dead worker's tasks come back fast; "
+        "a store outage longer than this makes runs lose their lease)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (0: a new one each run)")
     p.add_argument("--keep", action="store_true", help="keep the work directory (records, logs)")
     p.add_argument("--results", default=str(Path(__file__).resolve().parents[1] / "results"))
@@ -65,6 +72,7 @@ def parse(argv: list[str] | None = None) -> tuple[Config, bool]:
         rate=a.rate,
         workers=a.workers,
         concurrency=a.concurrency,
+        lease=a.lease,
         kill_every=tuple(a.kill_every),
         redis_every=tuple(a.redis_every),
         seed=a.seed,

@@ -76,24 +76,31 @@ def duplicates(
     """Second runs of the same attempt while the first run's worker lived, and runs that
     started after the task had finished."""
     killed_workers: set[str] = set()
-    first_run: dict[tuple[str, int], tuple[str, set[str]]] = {}
+    first_run: dict[tuple[str, int], str] = {}
+    running: set[tuple[str, int, str]] = set()
     alive_dupes: list[str] = []
     after_finish: list[str] = []
     for r in records:
         if r["kind"] == "killed":
             killed_workers.add(r["worker"])
             continue
+        if r["kind"] == "end":
+            running.discard((r["task_id"], r["attempt"], r["worker"]))
+            continue
         if r["kind"] != "start":
             continue
         key = (r["task_id"], r["attempt"])
         if key in first_run:
-            worker, _ = first_run[key]
+            worker = first_run[key]
             if worker not in killed_workers:
+                overlap = (r["task_id"], r["attempt"], worker) in running
+                how = "while it still ran" if overlap else "after it was abandoned"
                 alive_dupes.append(
                     f"{r['task_id']} attempt {r['attempt']}: ran on {worker} "
-                    f"(alive) and again on {r['worker']}"
+                    f"(alive) and again on {r['worker']} {how}"
                 )
-        first_run[key] = (r["worker"], set())
+        first_run[key] = r["worker"]
+        running.add((r["task_id"], r["attempt"], r["worker"]))
         done = finished_at.get(r["task_id"])
         if done is not None and r["t"] > done:
             after_finish.append(f"{r['task_id']} started {r['t'] - done:.3f}s after it finished")

@@ -355,6 +355,10 @@ class Soak:
             "events_followed": self.events_seen,
             "worker_starts": pool.started_total,
             "peak_worker_rss_mb": round(self.peak_rss / 2**20, 1),
+            "runs abandoned after losing their lease (worker logs)": sum(
+                log.read_text(errors="replace").count("lease lost; abandoning run")
+                for log in self.workdir.glob("worker-*.log")
+            ),
             **dict(self.counters),
         }
         return report, facts
