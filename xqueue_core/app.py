@@ -81,7 +81,10 @@ class XQueue:
         if not structlog.is_configured():
             # structlog's own default prints every level; until the program
             # configures logging, show info and above (the CLI configures it).
-            structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(20))
+            structlog.configure(
+                wrapper_class=structlog.make_filtering_bound_logger(20),
+                cache_logger_on_first_use=True,
+            )
         self._init_args = {
             "broker": broker,
             "store": store,

@@ -33,7 +33,7 @@ class Batcher(Generic[In, Out]):
         self._futures.append(future)
         if self._runner is None or self._runner.done():
             self._runner = asyncio.create_task(self._run())
-        return await asyncio.shield(future)
+        return await future
 
     async def _run(self) -> None:
         while self._items:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +15,16 @@ class TaskContext:
     through a proxy, from a child process (``executor="process"``).
     """
 
-    __slots__ = ("_cancel", "_report", "attempt", "payload", "task_id", "type", "worker_id")
+    __slots__ = (
+        "_cancelled",
+        "_report",
+        "_reported",
+        "attempt",
+        "payload",
+        "task_id",
+        "type",
+        "worker_id",
+    )
 
     def __init__(
         self,
@@ -33,24 +41,27 @@ class TaskContext:
         self.worker_id = worker_id
         self.payload = payload
         self._report = report
-        self._cancel = threading.Event()
+        self._reported = False
+        # A plain flag: set by the worker, read by the handler's thread (atomic under the GIL).
+        self._cancelled = False
 
     def progress(self, value: float) -> None:
         """Report progress between 0 and 1; it is stored and sent as an event."""
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"progress must be between 0 and 1, got {value!r}")
         if self._report is not None:
+            self._reported = True
             self._report(float(value))
 
     @property
     def cancelled(self) -> bool:
         """True once the task was cancelled or ran past its process timeout."""
-        return self._cancel.is_set()
+        return self._cancelled
 
     def check_cancelled(self) -> None:
         """Raise :class:`TaskCancelled` if the run should stop (for long sync loops)."""
-        if self._cancel.is_set():
+        if self._cancelled:
             raise TaskCancelled(self.task_id)
 
     def _set_cancelled(self) -> None:
-        self._cancel.set()
+        self._cancelled = True

@@ -89,6 +89,9 @@ class Worker:
         self._finisher: Batcher[tuple[Finish, Delivery], bool] | None = None
         self._progress_pending: dict[str, float] = {}
         self._progress_jobs: dict[str, asyncio.Task[None]] = {}
+        hook = app.plugins.hook  # per-task hooks are called only when implemented
+        self._hooked_before = bool(hook.xqueue_before_execute.get_hookimpls())
+        self._hooked_after = bool(hook.xqueue_after_execute.get_hookimpls())
         self.started = asyncio.Event()
         self.stopped = asyncio.Event()
         self.completed = 0
@@ -365,18 +368,25 @@ class Worker:
 
     async def _execute(self, run: _Run) -> None:
         task = run.task
-        bound = log.bind(task_id=task.id, task_type=task.type, attempt=run.ctx.attempt)
+
+        def bound() -> Any:  # built only when there is something to log
+            return log.bind(task_id=task.id, task_type=task.type, attempt=run.ctx.attempt)
+
         spec = self.app.handlers[task.type]
         hook = self.app.plugins.hook
         kind: FinishKind
         error: str | None = None
         result: Any = None
         can_retry = task.retry < task.max_retry
-        deadline = asyncio.timeout(task.process_timeout or None)
+        deadline = asyncio.timeout(task.process_timeout) if task.process_timeout else None
         try:
-            hook.xqueue_before_execute(task=task, context=run.ctx)
-            async with deadline:
+            if self._hooked_before:
+                hook.xqueue_before_execute(task=task, context=run.ctx)
+            if deadline is None:
                 result = await self._call(spec, run)
+            else:
+                async with deadline:
+                    result = await self._call(spec, run)
             kind = FinishKind.SUCCESS
             try:
                 orjson.dumps(result)
@@ -395,10 +405,10 @@ class Worker:
                 kind = FinishKind.RELEASE
             else:  # lease lost: the task is not ours to finish any more
                 self._end_run(task.id)
-                bound.warning("run abandoned after losing its lease")
+                bound().warning("run abandoned after losing its lease")
                 return
         except Exception as exc:
-            if isinstance(exc, TimeoutError) and deadline.expired():
+            if isinstance(exc, TimeoutError) and deadline is not None and deadline.expired():
                 error = f"process timeout after {task.process_timeout:g}s"
                 kind = FinishKind.RETRY if can_retry else FinishKind.TIMEOUT
             else:
@@ -416,11 +426,13 @@ class Worker:
             delay = retry_delay(
                 task.retry + 1, base, self.settings.retry_backoff_max, self.settings.retry_jitter
             )
-        try:
-            hook.xqueue_after_execute(task=task, context=run.ctx, outcome=kind, error=error)
-        except Exception:
-            bound.exception("xqueue_after_execute hook failed")
-        await self._settle_progress(task.id)
+        if self._hooked_after:
+            try:
+                hook.xqueue_after_execute(task=task, context=run.ctx, outcome=kind, error=error)
+            except Exception:
+                bound().exception("xqueue_after_execute hook failed")
+        if run.ctx._reported:
+            await self._settle_progress(task.id)
         self._end_run(task.id, keep_slot=True)
         finish = Finish(task.id, self.worker_id, kind, error, result, delay)
         assert self._finisher is not None
@@ -431,13 +443,13 @@ class Worker:
             self._slot_free.set()
         self.completed += 1
         if not applied:
-            bound.warning("outcome not recorded: the task changed hands", outcome=str(kind))
+            bound().warning("outcome not recorded: the task changed hands", outcome=str(kind))
         elif kind in (FinishKind.SUCCESS, FinishKind.RELEASE):
-            bound.debug("task finished", outcome=str(kind))
+            log.debug("task finished", task_id=task.id, task_type=task.type, outcome=str(kind))
         elif kind == FinishKind.RETRY:
-            bound.info("task will retry", error=error, delay=round(delay, 3))
+            bound().info("task will retry", error=error, delay=round(delay, 3))
         else:
-            bound.info("task finished", outcome=str(kind), error=error)
+            bound().info("task finished", outcome=str(kind), error=error)
 
     async def _cancel_requested(self, task_id: str) -> bool:
         """Ask the store now whether a cancel of this run is pending."""
