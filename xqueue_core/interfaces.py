@@ -69,10 +69,11 @@ class Store(Backend, Protocol):
         """Insert new pending tasks; ``created_at``/``updated_at`` are set by the store.
 
         A task whose ``idempotency_key`` is already used is not inserted: its
-        pair is ``(existing_task, False)``. New tasks are ``(task, True)`` and are
-        due for publishing at ``max(eta, now + publish_grace)``: unless
-        :meth:`mark_queued` is called first, :meth:`take_due` hands them out
-        again (so a crash between create and publish loses nothing).
+        pair is ``(existing_task, False)``. New tasks are ``(task, True)``. A
+        delayed task (``eta`` set) is due for publishing at its ``eta``; any other
+        at ``now + publish_grace``: unless :meth:`mark_queued` is called first,
+        :meth:`take_due` hands it out then (so a crash between create and
+        publish loses nothing).
         """
 
     async def mark_queued(self, task_ids: Sequence[str]) -> None:
@@ -97,7 +98,8 @@ class Store(Backend, Protocol):
         ``processing`` and holds one of its type's tokens (the lease is the token).
         A ``processing`` task whose lease expired is taken over (a re-run).
         DEFERRED: its type is at its limit; it is parked in the store and becomes
-        due again when a token frees (or after a short safety interval).
+        due again when a token of its type frees (a run finishes, a lease expires,
+        the limit is raised or removed); nothing re-checks it on a timer.
         GONE: nothing to run (terminal, not due yet, running under a live lease,
         unknown); a task past its queue timeout becomes ``timeout`` here.
         """

@@ -99,7 +99,7 @@ class _Tx:
         self.conn.execute(
             "UPDATE tasks SET status=?, error=?, updated_at=?, completed_at=?, result=?, "
             "progress=?, deadline=NULL, publish_at=NULL, parked=0, lease_until=NULL, "
-            "cancel_requested=0, expires_at=? WHERE id=?",
+            "cancel_requested=0, expires_at=?, redeliveries=? WHERE id=?",
             (
                 str(status),
                 error,
@@ -108,6 +108,7 @@ class _Tx:
                 None if task.result is None else orjson.dumps(task.result).decode(),
                 task.progress,
                 self.now + retention,
+                task.redeliveries,
                 task.id,
             ),
         )

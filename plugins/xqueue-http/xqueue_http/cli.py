@@ -250,9 +250,7 @@ def _forwarded(options: dict[str, Any]) -> list[str]:
     "--processes",
     "-p",
     type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Worker processes to start.",
+    help="Worker processes to start (default: the 'processes' setting, 1).",
 )
 def serve(
     app_ref: str | None,
@@ -260,11 +258,11 @@ def serve(
     port: int | None,
     root_path: str | None,
     concurrency: int | None,
-    processes: int,
+    processes: int | None,
     **options: Any,
 ) -> None:
     """Run the REST API, the dashboard and workers for APP in one command."""
-    app = load_app(app_ref, options, concurrency=concurrency)
+    app = load_app(app_ref, options, concurrency=concurrency, processes=processes)
     if not app.handlers:
         raise UserError(
             "no task handlers: give APP (module:attribute) or install a handler package; "
@@ -276,7 +274,7 @@ def serve(
     args = _forwarded(options)
     if concurrency:
         args += ["--concurrency", str(concurrency)]
-    workers = WorkerProcesses(child_argv(app_ref, args), processes)
+    workers = WorkerProcesses(child_argv(app_ref, args), app.settings.processes)
     raise SystemExit(run_blocking(app, config, workers))
 
 
