@@ -34,7 +34,14 @@ def _batch(app: XQueue, size: int) -> list[dict[str, Any]]:
 @app_argument
 @backend_options
 @click.option("--tasks", "size", type=click.IntRange(1, 1_000_000), default=200, show_default=True)
-@click.option("--processes", "-p", type=click.IntRange(1, 64), default=2, show_default=True)
+@click.option(
+    "--processes",
+    "-p",
+    type=click.IntRange(0, 64),
+    default=2,
+    show_default=True,
+    help="Worker processes to start; 0 when workers already run (e.g. 'xqueue serve').",
+)
 @click.option("--concurrency", "-c", type=click.IntRange(1), default=20, show_default=True)
 def demo(app_ref: str | None, size: int, processes: int, concurrency: int, **options: Any) -> None:
     """Start workers, submit a demo batch of APP's task types and show progress until done."""
@@ -50,11 +57,8 @@ def demo(app_ref: str | None, size: int, processes: int, concurrency: int, **opt
     async def go() -> dict[str, int]:
         async with app:
             tasks = await app.submit_many(_batch(app, size))
-            click.echo(
-                f"submitted {len(tasks)} tasks to {processes} worker processes "
-                f"({app.settings.store})",
-                err=True,
-            )
+            where = f"{processes} worker processes" if processes else "the running workers"
+            click.echo(f"submitted {len(tasks)} tasks to {where} ({app.settings.store})", err=True)
             ids = [t.id for t in tasks]
             progress = Progress("demo", total=len(ids))
             counts: dict[str, int] = {}
