@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import time
 import uuid
@@ -12,13 +13,14 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 import xqueue_redis.plugin
+import xqueue_redis.store
 from redis.crc import key_slot
 from redis_services import url_for
 from xqueue_redis import RedisStore, parse_url, redact
 
 from xqueue_core.errors import BackendError, SettingsError
 from xqueue_core.ids import new_id
-from xqueue_core.models import ClaimOutcome, Finish, FinishKind, Task
+from xqueue_core.models import ClaimOutcome, Finish, FinishKind, Task, TaskStatus
 from xqueue_core.plugins import Plugins
 from xqueue_core.settings import Settings
 from xqueue_core.testing.services import ServiceProcess, free_port
@@ -221,6 +223,37 @@ async def test_store_rides_through_a_redis_restart(durable_redis: ServiceProcess
         assert claims[0].outcome == ClaimOutcome.STARTED
     finally:
         await store.close()
+
+
+async def test_reads_time_out_every_overdue_task_past_one_batch(
+    store: RedisStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(xqueue_redis.store, "MAINTAIN_BATCH", 2)  # 5 overdue: three batches
+    await store.create([Task(id=new_id(), type="t", queue_timeout=0.1) for _ in range(5)], 0.0)
+    await asyncio.sleep(0.2)
+    assert (await store.list_tasks(status=TaskStatus.PENDING)).tasks == []
+    await store.create([Task(id=new_id(), type="t", queue_timeout=0.1) for _ in range(5)], 0.0)
+    await asyncio.sleep(0.2)
+    assert (await store.counts())["status"] == {"timeout": 10}
+
+
+async def test_a_parked_task_left_in_the_publish_index_is_not_handed_out(
+    store: RedisStore, redis_server: ServiceProcess
+) -> None:
+    await store.set_limit("t", 0)
+    [(task, _)] = await store.create([Task(id=new_id(), type="t")], 0.0)
+    claims, _ = await store.claim([task.id], "w1", 30.0)
+    assert claims[0].outcome == ClaimOutcome.DEFERRED
+    raw = await _raw(redis_server)
+    try:
+        # an older version kept parked tasks in `pub`, to be looked at again every second
+        await raw.zadd(store.keys.key("pub"), {task.id: 0})
+        assert await store.take_due(100, 30.0) == []
+        assert await raw.zscore(store.keys.key("pub"), task.id) is None
+    finally:
+        await raw.aclose()
+    await store.set_limit("t", 1)
+    assert [m.task_id for m in await store.take_due(100, 30.0)] == [task.id]
 
 
 async def test_round_trips_per_task_life(store: RedisStore) -> None:

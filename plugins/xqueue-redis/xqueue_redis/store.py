@@ -193,8 +193,9 @@ class RedisStore(Store):
     ) -> Page:
         index = self.keys.index(None if status is None else TaskStatus(status), type)
         upper = f"({cursor}" if cursor else "+"
-        rows, _ = await self.conn.script("list", [index, upper, int(limit) + 1])
-        found = [task_from_json(row) for row in rows]
+        args = [index, upper, int(limit) + 1, self._retention, MAINTAIN_BATCH]
+        reply = await self._repairing("list", args)
+        found = [task_from_json(row) for row in reply[1]]
         tasks = [t for t in found[:limit] if t is not None]
         next_cursor = tasks[-1].id if len(found) > limit and tasks else None
         return Page(tasks, next_cursor)
@@ -208,8 +209,16 @@ class RedisStore(Store):
         assert task is not None
         return CancelResult(CancelOutcome(reply[0]), task), events
 
+    async def _repairing(self, op: str, args: Sequence[Any]) -> list[Any]:
+        """Run a read script that first times out overdue pending tasks (as :meth:`get`
+        does), so no read shows one as pending; again while a batch of them was left."""
+        while True:
+            reply, _ = await self.conn.script(op, args)
+            if int(reply[0]) == 0:
+                return list(reply)
+
     async def counts(self) -> dict[str, dict[str, int]]:
-        (by_status, by_type), _ = await self.conn.script("counts", [])
+        _, by_status, by_type = await self._repairing("counts", [self._retention, MAINTAIN_BATCH])
         return {
             "status": {k: int(v) for k, v in pairs(by_status).items()},
             "type": {k: int(v) for k, v in pairs(by_type).items()},
@@ -267,7 +276,7 @@ class RedisStore(Store):
     async def event_cursor(self) -> str:
         client = self.conn.client
         last = await self.conn.call("events", lambda: client.xrevrange(self.keys.events, count=1))
-        return str(last[0][0]) if last else "0-0"
+        return str(last[0][0]) if last else "0"
 
     async def read_events(
         self, after: str | None, limit: int, timeout: float

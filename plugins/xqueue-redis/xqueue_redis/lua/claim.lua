@@ -8,7 +8,7 @@ for i = 6, #ARGV do
   local id = ARGV[i]
   local k = tkey(id)
   local h = redis.call('HMGET', k, 'type', 'status', 'deadline', 'eta', 'lease_until',
-    'redeliveries', 'priority')
+    'redeliveries', 'priority', 'cancel')
   local typ, status = h[1], h[2]
   local gone = false
   if not typ or (status ~= 'pending' and status ~= 'processing') then
@@ -21,6 +21,10 @@ for i = 6, #ARGV do
       gone = true
     end
   elseif h[5] and tonumber(h[5]) > NOW then
+    gone = true
+  elseif h[8] then -- its worker is gone and it was asked to stop: it must not run again
+    terminate(id, 'canceled', CANCELED_LOST, retention)
+    wake_parked(typ, 1)
     gone = true
   else -- processing under an expired lease: its worker is gone
     local red = tonumber(h[6] or '0') + 1
@@ -39,14 +43,16 @@ for i = 6, #ARGV do
     end
     local left = budget[typ]
     if left and left <= 0 then
+      -- parked until a token frees (finish, lease expiry, a raised limit): not handed
+      -- out by take_due while the type stays saturated
       set_status(id, typ, status, 'pending')
       redis.call('HSET', k, 'parked', '1')
       redis.call('HDEL', k, 'lease_until', 'worker_id')
-      redis.call('ZADD', P .. 'pub', num(NOW + PARK_RECHECK), id)
+      if status == 'processing' then redis.call('HDEL', k, 'deadline') end -- it started once
+      redis.call('ZREM', P .. 'pub', id)
       redis.call('ZREM', P .. 'lease', id)
       redis.call('ZREM', P .. 'run:' .. typ, id)
       redis.call('ZADD', P .. 'park:' .. typ, -tonumber(h[7] or '0'), id)
-      if h[3] then redis.call('ZADD', P .. 'dl', h[3], id) end
       out[#out + 1] = {'deferred'}
     else
       if left then budget[typ] = left - 1 end
@@ -54,7 +60,8 @@ for i = 6, #ARGV do
       set_status(id, typ, status, 'processing')
       redis.call('HSET', k, 'worker_id', worker, 'started_at', num(NOW), 'updated_at', num(NOW),
         'lease_until', until_)
-      redis.call('HDEL', k, 'parked', 'progress', 'cancel')
+      -- started: the queue timeout no longer applies (a later retry must not time out)
+      redis.call('HDEL', k, 'parked', 'progress', 'cancel', 'deadline')
       redis.call('ZREM', P .. 'pub', id)
       redis.call('ZREM', P .. 'park:' .. typ, id)
       redis.call('ZREM', P .. 'dl', id)

@@ -6,7 +6,7 @@ local P = ARGV[1]
 local T = redis.call('TIME')
 local NOW = tonumber(T[1]) + tonumber(T[2]) / 1000000
 local EVENTS_MAX = '__EVENTS_MAX__'
-local PARK_RECHECK = tonumber('__PARK_RECHECK__')
+local CANCELED_LOST = 'canceled while running (its worker was lost)'
 local EVENTS = {}
 
 local function num(x)
@@ -110,21 +110,46 @@ local function terminate(id, status, err, retention, result)
   emit(id)
 end
 
--- Back to pending (a retry, a release, a lost run): due at `eta`, or now.
+-- Back to pending (a retry, a release, a lost run): due at `eta`, or now. The task
+-- started once, so its queue timeout no longer applies.
 local function to_pending(id, eta, err, retry)
   local k = tkey(id)
-  local h = redis.call('HMGET', k, 'type', 'status', 'deadline')
+  local h = redis.call('HMGET', k, 'type', 'status')
   local typ = h[1]
   set_status(id, typ, h[2], 'pending')
   set_or_del(k, 'eta', eta and num(eta))
   set_or_del(k, 'error', err)
   redis.call('HSET', k, 'retry', retry, 'updated_at', num(NOW))
-  redis.call('HDEL', k, 'worker_id', 'lease_until', 'cancel')
+  redis.call('HDEL', k, 'worker_id', 'lease_until', 'cancel', 'deadline')
   redis.call('ZADD', P .. 'pub', num(eta or NOW), id)
   redis.call('ZREM', P .. 'lease', id)
   redis.call('ZREM', P .. 'run:' .. typ, id)
-  if h[3] then redis.call('ZADD', P .. 'dl', h[3], id) end
+  redis.call('ZREM', P .. 'dl', id)
   emit(id)
+end
+
+-- Pending tasks past their queue timeout become `timeout` (up to `batch` of them).
+-- Returns how many deadlines it looked at: `batch` means there may be more.
+local function time_out_overdue(retention, batch)
+  local ids = redis.call('ZRANGEBYSCORE', P .. 'dl', '-inf', num(NOW), 'LIMIT', 0, batch)
+  for _, id in ipairs(ids) do
+    if redis.call('HGET', tkey(id), 'status') == 'pending' then
+      terminate(id, 'timeout', 'queue timeout', retention)
+    else
+      redis.call('ZREM', P .. 'dl', id)
+    end
+  end
+  return #ids
+end
+
+-- Safety net behind the wake-ups: wake parked tasks of every type with free tokens.
+local function sweep_parked()
+  for _, typ in ipairs(redis.call('SMEMBERS', P .. 'tt')) do
+    if redis.call('EXISTS', P .. 'park:' .. typ) == 1 then
+      local cap = limit_of(typ)
+      wake_parked(typ, cap and (cap - running(typ)) or nil)
+    end
+  end
 end
 
 -- Delete a task and every index entry that names it.

@@ -1,4 +1,9 @@
--- counts: {status, n, ...} and {type, n, ...} over the tasks kept, as one snapshot.
+-- counts: ARGV[2] retention, ARGV[3] batch. {status, n, ...} and {type, n, ...} over the
+-- tasks kept, as one snapshot, after overdue pending tasks are timed out. Returns {1}
+-- when more overdue tasks are left to time out (the caller runs it again).
+if time_out_overdue(tonumber(ARGV[2]), ARGV[3]) >= tonumber(ARGV[3]) then
+  return {{1}, EVENTS}
+end
 local by_status, by_type = {}, {}
 for _, s in ipairs({'pending', 'processing', 'success', 'failed', 'timeout', 'canceled'}) do
   local n = redis.call('ZCARD', P .. 's:' .. s)
@@ -8,4 +13,4 @@ for _, typ in ipairs(redis.call('SMEMBERS', P .. 'tt')) do
   local n = redis.call('ZCARD', P .. 'y:' .. typ)
   if n > 0 then by_type[#by_type + 1] = typ; by_type[#by_type + 1] = n end
 end
-return {{by_status, by_type}, EVENTS}
+return {{0, by_status, by_type}, EVENTS}

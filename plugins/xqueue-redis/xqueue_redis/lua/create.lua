@@ -24,10 +24,12 @@ for i = 0, tonumber(ARGV[3]) - 1 do
       'priority', ARGV[b + 3], 'retry', '0', 'max_retry', ARGV[b + 4], 'queue_timeout', qt,
       'process_timeout', ARGV[b + 6], 'created_at', num(NOW), 'updated_at', num(NOW),
       'redeliveries', '0'}
+    -- due now: the submitter publishes it, `pub` is the fallback if it crashes first;
+    -- delayed: the scheduler publishes it at its eta
     local publish_at = NOW + grace
     if eta ~= '' then
       fields[#fields + 1] = 'eta'; fields[#fields + 1] = eta
-      if tonumber(eta) > publish_at then publish_at = tonumber(eta) end
+      publish_at = tonumber(eta)
     end
     if has_key then
       fields[#fields + 1] = 'idempotency_key'; fields[#fields + 1] = ikey

@@ -1,20 +1,18 @@
 -- maintain: ARGV[2] max_redeliveries, ARGV[3] retention, ARGV[4] batch size.
--- Queue timeouts, expired leases, then retention; returns the events (purges included).
+-- Queue timeouts, expired leases, retention, then wakes parked tasks of types with free
+-- tokens; returns the events (purges included).
 local max_red, retention, batch = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 local now = num(NOW)
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'dl', '-inf', now, 'LIMIT', 0, batch)) do
-  if redis.call('HGET', tkey(id), 'status') == 'pending' then
-    terminate(id, 'timeout', 'queue timeout', retention)
-  else
-    redis.call('ZREM', P .. 'dl', id)
-  end
-end
+time_out_overdue(retention, batch)
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'lease', '-inf', now, 'LIMIT', 0, batch)) do
-  local h = redis.call('HMGET', tkey(id), 'status', 'type', 'redeliveries', 'error', 'retry')
+  local h = redis.call('HMGET', tkey(id), 'status', 'type', 'redeliveries', 'error', 'retry',
+    'cancel')
   if h[1] == 'processing' then
     local red = tonumber(h[3] or '0') + 1
     redis.call('HSET', tkey(id), 'redeliveries', red)
-    if red > max_red then
+    if h[6] then -- its worker is gone and it was asked to stop: it must not run again
+      terminate(id, 'canceled', CANCELED_LOST, retention)
+    elseif red > max_red then
       terminate(id, 'failed', 'worker lost ' .. red .. ' times', retention)
     else
       to_pending(id, nil, h[4] or nil, tonumber(h[5]))
@@ -33,4 +31,5 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'exp', '-inf', now, 'LIMIT'
     redis.call('ZREM', P .. 'exp', id)
   end
 end
+sweep_parked()
 return {0, EVENTS}
