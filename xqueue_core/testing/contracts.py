@@ -317,6 +317,35 @@ class StoreContract:
         assert got is not None and got.status == TaskStatus.TIMEOUT
         assert got.error == "queue timeout"
 
+    async def test_deadline_is_cleared_at_start(self, store: Store) -> None:
+        task = await self._start(store, await self._create(store, queue_timeout=0.3))
+        await store.finish([Finish(task.id, "w1", FinishKind.RETRY, error="e", retry_delay=0.0)])
+        await asyncio.sleep(0.4)  # past the queue timeout counted from its creation
+        events = await store.maintain(5)
+        assert task.id not in [e.task_id for e in events]  # a started task never times out
+        got = await store.get(task.id)
+        assert got is not None and got.status == TaskStatus.PENDING
+        assert (await store.counts())["status"] == {"pending": 1}
+        await self._start(store, task)
+
+    async def test_cancel_requested_then_lease_expiry_is_canceled(self, store: Store) -> None:
+        reaped = await self._start(store, await self._create(store))
+        claimed = await self._start(store, await self._create(store))
+        for task in (reaped, claimed):
+            result, _ = await store.cancel(task.id)
+            assert result is not None and result.outcome == CancelOutcome.REQUESTED
+            await store.heartbeat("w1", [task.id], 0.1)  # its worker's last renewal: it died
+        await asyncio.sleep(0.2)
+        claims, _ = await store.claim([claimed.id], "w2", LEASE)  # noticed by a claim
+        assert claims[0].outcome == ClaimOutcome.GONE
+        events = await store.maintain(5)  # noticed by upkeep
+        assert (reaped.id, TaskStatus.CANCELED) in [(e.task_id, e.status) for e in events]
+        for task in (reaped, claimed):
+            got = await store.get(task.id)
+            assert got is not None and got.status == TaskStatus.CANCELED
+        assert await store.take_due(100, 30.0) == []  # neither runs again
+        assert (await store.running()).get("t", 0) == 0
+
     async def test_maintain_recovers_expired_leases(self, store: Store) -> None:
         task = await self._start(store, await self._create(store), lease=0.1)
         await asyncio.sleep(0.2)
@@ -333,7 +362,7 @@ class StoreContract:
             await asyncio.sleep(0.1)
             await store.maintain(1)
         got = await store.get(task.id)
-        assert got is not None and got.status == TaskStatus.FAILED
+        assert got is not None and (got.status, got.redeliveries) == (TaskStatus.FAILED, 2)
         assert "lost" in (got.error or "")
 
     async def test_retention_purges_terminal_tasks(self, store_url: str) -> None:
@@ -375,6 +404,18 @@ class StoreContract:
 
         await eventually(due, 5, "the delayed task to become due")
         await self._start(store, task)
+
+    async def test_delayed_task_due_at_its_eta_even_with_a_publish_grace(
+        self, store: Store
+    ) -> None:
+        eta = await store.now() + 1.0
+        [(task, _)] = await store.create([make_task(eta=eta)], 60.0)
+        assert await store.take_due(100, 30.0) == []
+
+        async def due() -> bool:
+            return [m.task_id for m in await store.take_due(100, 30.0)] == [task.id]
+
+        await eventually(due, 15, "the delayed task to be due at its eta, not after the grace")
 
     async def test_discard_removes_unpublished_tasks(self, store: Store) -> None:
         task = await self._create(store)
@@ -434,6 +475,54 @@ class StoreContract:
         await self._start(store, second)
         assert first.id != second.id
 
+    async def _park(self, store: Store, tasks: list[Task]) -> None:
+        await store.mark_queued([t.id for t in tasks])
+        claims, _ = await store.claim([t.id for t in tasks], "w1", LEASE)
+        assert [c.outcome for c in claims] == [ClaimOutcome.DEFERRED] * len(tasks)
+
+    async def test_parked_tasks_are_not_handed_out_while_the_type_stays_saturated(
+        self, store: Store
+    ) -> None:
+        await store.set_limit("t", 1)
+        running = await self._start(store, await self._create(store))
+        parked = await self._create(store)
+        await self._park(store, [parked])
+        until = time.monotonic() + 1.5  # longer than any recheck interval a store might use
+        while time.monotonic() < until:
+            await store.maintain(5)
+            assert parked.id not in [m.task_id for m in await store.take_due(100, 30.0)]
+            await asyncio.sleep(0.2)
+        got = await store.get(parked.id)
+        assert got is not None and got.status == TaskStatus.PENDING
+        await store.finish([Finish(running.id, "w1", FinishKind.SUCCESS)])
+        assert [m.task_id for m in await store.take_due(100, 30.0)] == [parked.id]
+        await self._start(store, parked)
+
+    async def test_an_expired_lease_wakes_a_parked_task(self, store: Store) -> None:
+        await store.set_limit("t", 1)
+        lost = await self._start(store, await self._create(store))
+        parked = await self._create(store)
+        await self._park(store, [parked])
+        await store.heartbeat("w1", [lost.id], 0.1)  # its worker's last renewal: it died
+        await asyncio.sleep(0.2)
+        await store.maintain(5)
+        assert parked.id in [m.task_id for m in await store.take_due(100, 30.0)]
+        await self._start(store, parked)
+
+    async def test_upkeep_wakes_parked_tasks_of_a_type_with_free_tokens(self, store: Store) -> None:
+        await store.set_limit("t", 1)
+        first = await self._start(store, await self._create(store))
+        parked = [await self._create(store), await self._create(store)]
+        await self._park(store, parked)
+        await store.finish([Finish(first.id, "w1", FinishKind.SUCCESS)])
+        [woken] = await store.take_due(100, 30.0)  # one token came free: one task woken
+        await store.cancel(woken.task_id)  # and canceled before it ran: the token stays free
+        [left] = [t for t in parked if t.id != woken.task_id]
+        assert await store.take_due(100, 30.0) == []
+        await store.maintain(5)
+        assert [m.task_id for m in await store.take_due(100, 30.0)] == [left.id]
+        await self._start(store, left)
+
     async def test_limit_is_never_exceeded_under_concurrent_claims(
         self, store: Store, other_store: Store
     ) -> None:
@@ -465,11 +554,29 @@ class StoreContract:
         assert counts["status"].get("pending") == 5 and counts["status"].get("processing") == 1
         assert counts["type"] == {"a": 5, "b": 1}
 
+    async def test_list_and_counts_time_out_overdue_tasks(self, store: Store) -> None:
+        listed = await self._create(store, queue_timeout=0.2)
+        await asyncio.sleep(0.3)
+        assert (await store.list_tasks(status=TaskStatus.PENDING)).tasks == []
+        page = await store.list_tasks()
+        assert [(t.id, t.status) for t in page.tasks] == [(listed.id, TaskStatus.TIMEOUT)]
+        counted = await self._create(store, queue_timeout=0.2)
+        await asyncio.sleep(0.3)
+        assert (await store.counts())["status"] == {"timeout": 2}
+        got = await store.get(counted.id)
+        assert got is not None and (got.status, got.error) == (TaskStatus.TIMEOUT, "queue timeout")
+
     async def test_announced_types(self, store: Store) -> None:
         await store.announce("w1", ["email", "report"])
         types = await store.known_types()
         assert sorted(t.name for t in types) == ["email", "report"]
         assert all(abs(t.last_seen - time.time()) < 60 for t in types)
+
+    async def test_event_cursor_of_an_empty_log(self, store: Store) -> None:
+        head = await store.event_cursor()
+        assert head == "0"
+        task = await self._create(store)
+        assert [e.task_id for _, e in await store.read_events(head, 100, 1.0)] == [task.id]
 
     async def test_event_log_in_order(self, store: Store, other_store: Store) -> None:
         task = await self._create(store)

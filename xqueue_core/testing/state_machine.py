@@ -2,7 +2,8 @@
 
 ``make_store_machine(url_factory)`` returns a ``unittest.TestCase`` class;
 each example gets a fresh store from ``url_factory()``. The model predicts
-every claim, finish and cancel answer, and after each step the store must
+every claim, finish and cancel answer and which tasks ``take_due`` hands out
+(parked tasks only once a token frees), and after each step the store must
 agree with it on every task's status and on the tokens in use per type.
 """
 
@@ -23,10 +24,11 @@ from .contracts import contract_settings, make_task, open_backend
 TYPES = ("a", "b")
 WORKERS = ("w1", "w2")
 LEASE = 600.0
+HOLD = 600.0  # take_due's hold and the publish grace: nothing becomes due by the clock
 
 
 def make_store_machine(
-    url_factory: Callable[[], str], max_examples: int = 25, autoload_plugins: bool = True
+    url_factory: Callable[[], str], max_examples: int = 50, autoload_plugins: bool = True
 ) -> type:
     """Build the state-machine TestCase for stores made from ``url_factory()``."""
 
@@ -42,7 +44,11 @@ def make_store_machine(
             self.status: dict[str, TaskStatus] = {}
             self.owner: dict[str, str] = {}
             self.type_of: dict[str, str] = {}
-            self.limit: dict[str, int | None] = dict.fromkeys(TYPES)
+            # type "a" starts saturated-prone, so deferrals and wake-ups happen often
+            self.limit: dict[str, int | None] = {"a": 1, "b": None}
+            self.run(self.store.set_limit("a", 1))
+            self.due: set[str] = set()  # what take_due hands out next
+            self.parked: set[str] = set()  # deferred, waiting for a token
 
         def run(self, coro: Any) -> Any:
             return self.loop.run_until_complete(coro)
@@ -58,29 +64,48 @@ def make_store_machine(
                 if s == TaskStatus.PROCESSING and self.type_of[i] == task_type
             )
 
+        def wake(self, task_type: str, count: int | None) -> None:
+            """Parked tasks of the type become due, oldest first (all have priority 0)."""
+            waiting = sorted(i for i in self.parked if self.type_of[i] == task_type)
+            for task_id in waiting if count is None else waiting[: max(count, 0)]:
+                self.parked.discard(task_id)
+                self.due.add(task_id)
+
+        def free(self, task_type: str) -> int | None:
+            cap = self.limit[task_type]
+            return None if cap is None else cap - self.running(task_type)
+
         @rule(target=tasks, task_type=st.sampled_from(TYPES))
         def create(self, task_type: str) -> str:
             task = make_task(task_type)
-            [(_, created)] = self.run(self.store.create([task], 600.0))
+            [(_, created)] = self.run(self.store.create([task], HOLD))
             assert created
             self.status[task.id] = TaskStatus.PENDING
             self.type_of[task.id] = task_type
             return task.id
 
-        @rule(task_id=tasks, worker=st.sampled_from(WORKERS))
-        def claim(self, task_id: str, worker: str) -> None:
-            claims, _ = self.run(self.store.claim([task_id], worker, LEASE))
-            outcome = claims[0].outcome
-            task_type = self.type_of[task_id]
-            cap = self.limit[task_type]
-            if self.status[task_id] != TaskStatus.PENDING:
-                assert outcome == ClaimOutcome.GONE
-            elif cap is not None and self.running(task_type) >= cap:
-                assert outcome == ClaimOutcome.DEFERRED
-            else:
-                assert outcome == ClaimOutcome.STARTED
-                self.status[task_id] = TaskStatus.PROCESSING
-                self.owner[task_id] = worker
+        @rule(
+            task_ids=st.lists(tasks, min_size=1, max_size=3, unique=True),
+            worker=st.sampled_from(WORKERS),
+        )
+        def claim(self, task_ids: list[str], worker: str) -> None:
+            claims, _ = self.run(self.store.claim(task_ids, worker, LEASE))
+            assert [c.task_id for c in claims] == task_ids
+            for task_id, claim in zip(task_ids, claims, strict=True):
+                task_type = self.type_of[task_id]
+                cap = self.limit[task_type]
+                if self.status[task_id] != TaskStatus.PENDING:
+                    assert claim.outcome == ClaimOutcome.GONE
+                elif cap is not None and self.running(task_type) >= cap:
+                    assert claim.outcome == ClaimOutcome.DEFERRED
+                    self.due.discard(task_id)
+                    self.parked.add(task_id)
+                else:
+                    assert claim.outcome == ClaimOutcome.STARTED
+                    self.status[task_id] = TaskStatus.PROCESSING
+                    self.owner[task_id] = worker
+                    self.due.discard(task_id)
+                    self.parked.discard(task_id)
 
         @rule(
             task_id=tasks,
@@ -105,11 +130,11 @@ def make_store_machine(
             )
             assert applied == [expected]
             if expected:
-                self.status[task_id] = (
-                    TaskStatus.PENDING
-                    if kind in (FinishKind.RETRY, FinishKind.RELEASE)
-                    else TaskStatus(str(kind))
-                )
+                again = kind in (FinishKind.RETRY, FinishKind.RELEASE)
+                self.status[task_id] = TaskStatus.PENDING if again else TaskStatus(str(kind))
+                if again:
+                    self.due.add(task_id)
+                self.wake(self.type_of[task_id], 1)  # its token came free
 
         @rule(task_id=tasks)
         def cancel(self, task_id: str) -> None:
@@ -119,6 +144,8 @@ def make_store_machine(
             if before == TaskStatus.PENDING:
                 assert result.outcome == CancelOutcome.CANCELED
                 self.status[task_id] = TaskStatus.CANCELED
+                self.due.discard(task_id)
+                self.parked.discard(task_id)
             elif before == TaskStatus.PROCESSING:
                 assert result.outcome == CancelOutcome.REQUESTED
             else:
@@ -128,6 +155,15 @@ def make_store_machine(
         def set_limit(self, task_type: str, limit: int | None) -> None:
             self.run(self.store.set_limit(task_type, limit))
             self.limit[task_type] = limit
+            self.wake(task_type, self.free(task_type))
+
+        @rule()
+        def maintain(self) -> None:
+            # no lease, deadline or retention ends here: upkeep only wakes parked tasks of
+            # types with free tokens (a task woken by a finish may have been canceled since)
+            assert self.run(self.store.maintain(5)) == []
+            for task_type in TYPES:
+                self.wake(task_type, self.free(task_type))
 
         @invariant()
         def store_agrees(self) -> None:
@@ -137,6 +173,13 @@ def make_store_machine(
             running = self.run(self.store.running())
             for task_type in TYPES:
                 assert running.get(task_type, 0) == self.running(task_type)
+
+        @invariant()
+        def due_tasks_agree(self) -> None:
+            # take_due holds what it hands out for HOLD seconds: each is handed out once
+            messages = self.run(self.store.take_due(100, HOLD))
+            assert {m.task_id for m in messages} == self.due
+            self.due.clear()
 
     StoreLifecycle.TestCase.settings = hypothesis_settings(
         max_examples=max_examples, stateful_step_count=30, deadline=None
