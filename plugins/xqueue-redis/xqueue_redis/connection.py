@@ -22,7 +22,6 @@ from .url import RedisURL
 
 T = TypeVar("T")
 EVENTS_MAX = 10_000  # the event log keeps about this many events
-PARK_RECHECK = 1.0  # a parked task is looked at again after this long even if nothing wakes it
 BACKOFF_BASE = 0.05
 BACKOFF_CAP = 2.0
 OPS = (
@@ -50,11 +49,7 @@ def _source(name: str) -> str:
 
 
 def _build_scripts() -> dict[str, tuple[str, str]]:
-    common = (
-        _source("common")
-        .replace("__EVENTS_MAX__", str(EVENTS_MAX))
-        .replace("__PARK_RECHECK__", repr(PARK_RECHECK))
-    )
+    common = _source("common").replace("__EVENTS_MAX__", str(EVENTS_MAX))
     out: dict[str, tuple[str, str]] = {}
     for op in OPS:
         text = common + "\n" + _source(op)
