@@ -1,31 +1,16 @@
-"""Contract suites: the semantics of DESIGN §3–§5 as assertions, one class per role.
-
-Subclass a contract in your test module and provide its URL fixture; every
-test then runs against your backend, built through the factory its plugin
-registered (so discovery is tested too)::
-
-    from xqueue_core.testing.contracts import StoreContract
-
-    class TestRedisStore(StoreContract):
-        @pytest.fixture
-        def store_url(self, redis_server):
-            return f"redis://127.0.0.1:{redis_server.port}/0?prefix=t{uuid4().hex}"
-
-Each URL fixture must give a fresh, empty backend per test.
-"""
+"""StoreContract: what every store must do (DESIGN §3–§4)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from ..ids import new_id
-from ..interfaces import Broker, Notifier, Role, Store
-from ..models import (
+from ...interfaces import Store
+from ...models import (
     CancelOutcome,
     ClaimOutcome,
     Finish,
@@ -35,50 +20,9 @@ from ..models import (
     TaskEvent,
     TaskStatus,
 )
-from ..plugins import Plugins
-from ..settings import Settings
-from .services import eventually
-
-LEASE = 30.0
-
-
-def contract_settings(**changes: Any) -> Settings:
-    """Settings for contract tests: short publish grace, quick redeliveries."""
-    base: dict[str, Any] = {
-        "publish_grace": 0.3,
-        "result_ttl": 3600.0,
-        "lease_ttl": 2.0,
-        "heartbeat_interval": 0.2,
-    }
-    base.update(changes)
-    return Settings().replace(**base)
-
-
-async def open_backend(
-    role: Role,
-    url: str,
-    settings: Settings,
-    autoload: bool = True,
-    plugins: tuple[object, ...] = (),
-) -> Any:
-    """Build a backend through the factory its plugin registered, and open it.
-
-    ``autoload=False`` looks only at the built-in backends and ``plugins``
-    (plugin modules or objects registered explicitly, e.g. one not installed yet).
-    """
-    spec = Plugins(autoload=autoload, extra=plugins).backend_spec(role, url)
-    backend = spec.factory(url, settings)
-    await backend.open()
-    return backend
-
-
-def make_task(task_type: str = "t", **fields: Any) -> Task:
-    return Task(id=new_id(), type=task_type, **fields)
-
-
-# ---------------------------------------------------------------------------
-# Store
-# ---------------------------------------------------------------------------
+from ...settings import Settings
+from ..services import eventually
+from .common import LEASE, contract_settings, make_task, open_backend
 
 
 class StoreContract:
@@ -606,160 +550,3 @@ class StoreContract:
         assert task.id not in [e.task_id for e in new]
         since_head = [e.task_id for _, e in await other_store.read_events(head, 100, 1.0)]
         assert since_head == [other.id]
-
-
-# ---------------------------------------------------------------------------
-# Broker
-# ---------------------------------------------------------------------------
-
-
-class BrokerContract:
-    """What every broker must do. Provide a ``broker_url`` fixture (fresh per test)."""
-
-    settings = contract_settings()
-    autoload_plugins = True
-    plugins: tuple[object, ...] = ()
-
-    @pytest.fixture
-    async def make_broker(self, broker_url: str) -> AsyncIterator[Callable[..., Any]]:
-        opened: list[Broker] = []
-
-        async def make(**changes: Any) -> Broker:
-            settings = contract_settings(**changes) if changes else self.settings
-            broker: Broker = await open_backend(
-                "broker", broker_url, settings, self.autoload_plugins, self.plugins
-            )
-            opened.append(broker)
-            return broker
-
-        try:
-            yield make
-        finally:
-            for broker in opened:
-                await broker.close()
-
-    async def _drain(self, broker: Broker, want: int, timeout: float = 15.0) -> list[Any]:
-        got: list[Any] = []
-        give_up = time.monotonic() + timeout
-        while len(got) < want and time.monotonic() < give_up:
-            got += await broker.fetch(want - len(got), 0.5)
-        return got
-
-    async def test_publish_fetch_ack(self, make_broker: Callable[..., Any]) -> None:
-        broker = await make_broker()
-        messages = [Message(new_id(), "t", 0) for _ in range(5)]
-        await broker.publish(messages)
-        got = await self._drain(broker, 5)
-        assert sorted(d.message.task_id for d in got) == sorted(m.task_id for m in messages)
-        await broker.ack(got)
-        assert await broker.fetch(10, 0.5) == []
-
-    async def test_fetch_waits_then_returns_empty(self, make_broker: Callable[..., Any]) -> None:
-        broker = await make_broker()
-        started = time.monotonic()
-        assert await broker.fetch(10, 0.3) == []
-        assert time.monotonic() - started >= 0.25
-
-    async def test_fetch_respects_max(self, make_broker: Callable[..., Any]) -> None:
-        broker = await make_broker()
-        await broker.publish([Message(new_id(), "t", 0) for _ in range(10)])
-        got = await self._drain(broker, 3)
-        assert len(got) == 3
-        rest = await self._drain(broker, 7)
-        assert len(rest) == 7
-        await broker.ack(got + rest)
-
-    async def test_higher_priority_first_with_a_backlog(
-        self, make_broker: Callable[..., Any]
-    ) -> None:
-        broker = await make_broker(priority_fairness=1000)
-        low = [Message(new_id(), "t", 0) for _ in range(10)]
-        high = [Message(new_id(), "t", 10) for _ in range(10)]
-        await broker.publish(low)
-        await broker.publish(high)
-        first = await self._drain(broker, 10)
-        assert sum(d.message.priority == 10 for d in first) >= 8
-        await broker.ack(first + await self._drain(broker, 10))
-
-    async def test_low_priority_is_not_starved(self, make_broker: Callable[..., Any]) -> None:
-        broker = await make_broker(priority_fairness=5)
-        low = Message(new_id(), "t", -5)
-        await broker.publish([low])
-        seen_low = False
-        for _ in range(40):
-            await broker.publish([Message(new_id(), "t", 10) for _ in range(2)])
-            got = await broker.fetch(1, 1.0)
-            await broker.ack(got)
-            if any(d.message.task_id == low.task_id for d in got):
-                seen_low = True
-                break
-        assert seen_low, "a low-priority message waited through 40 fetches"
-
-    async def test_unacked_message_is_delivered_again(
-        self, make_broker: Callable[..., Any]
-    ) -> None:
-        first = await make_broker(lease_ttl=0.5, heartbeat_interval=0.1)
-        message = Message(new_id(), "t", 0)
-        await first.publish([message])
-        got = await self._drain(first, 1)
-        assert [d.message.task_id for d in got] == [message.task_id]
-        await first.close()  # died without acknowledging
-        second = await make_broker(lease_ttl=0.5, heartbeat_interval=0.1)
-        again = await self._drain(second, 1, timeout=30)
-        assert [d.message.task_id for d in again] == [message.task_id]
-        await second.ack(again)
-
-    async def test_stats_is_a_mapping(self, make_broker: Callable[..., Any]) -> None:
-        broker = await make_broker()
-        assert isinstance(await broker.stats(), dict)
-
-
-# ---------------------------------------------------------------------------
-# Notifier
-# ---------------------------------------------------------------------------
-
-
-class NotifierContract:
-    """What every notifier must do.
-
-    Provide ``notifier_url`` and ``observe``: an async function that returns the
-    ``(task_id, status, kind)`` tuples the outside world has received so far.
-    """
-
-    settings = contract_settings()
-    autoload_plugins = True
-    plugins: tuple[object, ...] = ()
-
-    @pytest.fixture
-    async def notifier(self, notifier_url: str) -> AsyncIterator[Notifier]:
-        notifier: Notifier = await open_backend(
-            "notifier", notifier_url, self.settings, self.autoload_plugins, self.plugins
-        )
-        try:
-            yield notifier
-        finally:
-            await notifier.close()
-
-    def _events(self, task_id: str, statuses: list[TaskStatus]) -> list[TaskEvent]:
-        now = time.time()
-        return [
-            TaskEvent(task_id, "t", s, 0, None, None, "w1", now + i * 0.001)
-            for i, s in enumerate(statuses)
-        ]
-
-    async def test_events_arrive_in_order_per_task(
-        self, notifier: Notifier, observe: Callable[[], Any]
-    ) -> None:
-        ids = [new_id() for _ in range(3)]
-        flow = [TaskStatus.PENDING, TaskStatus.PROCESSING, TaskStatus.SUCCESS]
-        for step in range(3):
-            await notifier.notify([e for i in ids for e in self._events(i, [flow[step]])])
-
-        async def complete() -> bool:
-            seen = await observe()
-            return all(
-                [s for t, s, k in seen if t == i and k == "status"] == [str(s) for s in flow]
-                for i in ids
-            )
-
-        await eventually(complete, 10, "every task's three events in order")
