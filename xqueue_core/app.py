@@ -104,6 +104,7 @@ class XQueue:
         self._open_lock: asyncio.Lock | None = None
         self._known_types: tuple[float, Mapping[str, Mapping[str, Any]]] = (0.0, {})
         self._last_maintain = 0.0
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- configuration ------------------------------------------------------
 
@@ -230,7 +231,14 @@ class XQueue:
         if self._opened == 0:
             await self._close_backends()
 
+    def _background_done(self, job: asyncio.Task[None]) -> None:
+        self._background.discard(job)
+        if not job.cancelled() and job.exception() is not None:
+            log.warning("recording published tasks failed", error=str(job.exception()))
+
     async def _close_backends(self) -> None:
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
         for backend in [*self.notifiers, self.broker, self.store]:
             if backend is not None:
                 try:
@@ -342,7 +350,11 @@ class XQueue:
             except BaseException:
                 await store.discard([t.id for t in new])
                 raise
-            await store.mark_queued([t.id for t in due])
+            # Off the submit path: if it never lands, the task is only published
+            # again after publish_grace, and the duplicate message is a no-op.
+            job = asyncio.create_task(store.mark_queued([t.id for t in due]))
+            self._background.add(job)
+            job.add_done_callback(self._background_done)
         if new and self.events.wanted:
             await self.events.emit([TaskEvent.of(t) for t in new])
         for task in new:

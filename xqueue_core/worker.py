@@ -89,6 +89,7 @@ class Worker:
         self._finisher: Batcher[tuple[Finish, Delivery], bool] | None = None
         self._progress_pending: dict[str, float] = {}
         self._progress_jobs: dict[str, asyncio.Task[None]] = {}
+        self._acks: set[asyncio.Task[None]] = set()
         hook = app.plugins.hook  # per-task hooks are called only when implemented
         self._hooked_before = bool(hook.xqueue_before_execute.get_hookimpls())
         self._hooked_after = bool(hook.xqueue_after_execute.get_hookimpls())
@@ -179,6 +180,8 @@ class Worker:
         await self._drain_progress()
         if self._finisher is not None:
             await self._finisher.drain()
+        if self._acks:
+            await asyncio.gather(*self._acks, return_exceptions=True)
         if self._keeper is not None:
             await self._keeper.stop()
         if self._process_pool is not None:
@@ -476,8 +479,17 @@ class Worker:
             # a token of a saturated type came free and woke a parked task: publish it now
             self._schedule_now.set()
         await self.app.events.emit(events)
-        await broker.ack([d for _, d in items])
+        # The outcome is recorded: acknowledging can go on while the slots are reused
+        # (a lost ack only means a redelivery, which the claim turns into a no-op).
+        job = asyncio.create_task(broker.ack([d for _, d in items]))
+        self._acks.add(job)
+        job.add_done_callback(self._ack_done)
         return applied
+
+    def _ack_done(self, job: asyncio.Task[None]) -> None:
+        self._acks.discard(job)
+        if not job.cancelled() and job.exception() is not None:
+            log.warning("acknowledging messages failed", error=str(job.exception()))
 
     # -- progress -------------------------------------------------------------------
 
