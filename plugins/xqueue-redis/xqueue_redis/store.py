@@ -153,19 +153,18 @@ class RedisStore(Store):
         applied: list[bool] = []
         events: list[TaskEvent] = []
         for chunk in _chunks(finishes):
-            args: list[Any] = [self._retention]
-            for f in chunk:
-                args += [
+            runs = [
+                [
                     f.task_id,
                     f.worker_id,
                     str(f.kind),
-                    "0" if f.error is None else "1",
-                    f.error or "",
-                    "0" if f.result is None else "1",
-                    b"" if f.result is None else json_arg(f.result),
-                    repr(float(f.retry_delay)),
+                    f.error if f.error is not None else False,
+                    json_arg(f.result).decode() if f.result is not None else False,
+                    float(f.retry_delay),
                 ]
-            flags, raw_events = await self.conn.script("finish", args)
+                for f in chunk
+            ]
+            flags, raw_events = await self.conn.script("finish", [self._retention, json_arg(runs)])
             applied.extend(bool(flag) for flag in flags)
             events.extend(events_from(raw_events))
         return applied, events
