@@ -81,11 +81,21 @@ _CHOICES = {
 }
 
 
-def _coerce(name: str, value: Any, source: str) -> Any:
-    kind = _FIELDS[name].type
-    where = f"setting {name!r} (from {source})"
+def coerce_value(kind: str, value: Any, where: str, shown: str | None = None) -> Any:
+    """Convert a raw setting (from TOML, the environment or a flag) to ``kind``.
+
+    :param kind: the field's annotation: ``bool``, ``int``, ``float``,
+        ``tuple[str, ...]`` or ``str``, optionally ``| None``.
+    :param where: names the setting and its source in the error message.
+    :param shown: how to show the value in the message (e.g. hidden for a secret).
+
+    Raises :class:`SettingsError` with the expected form. Plugins with settings
+    of their own use it too, so every setting reads and fails the same way.
+    """
     try:
-        if kind == "bool":
+        if value is None and "None" in kind:
+            return None
+        if kind.startswith("bool"):
             if isinstance(value, bool):
                 return value
             text = str(value).strip().lower()
@@ -94,18 +104,18 @@ def _coerce(name: str, value: Any, source: str) -> Any:
             if text in ("0", "false", "no", "off"):
                 return False
             raise ValueError
-        if kind == "int":
+        if kind.startswith("int"):
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise ValueError
             return int(value)
-        if kind == "float":
+        if kind.startswith("float"):
             if isinstance(value, bool):
                 raise ValueError
             number = float(value)
             if number != number or number in (float("inf"), float("-inf")):
                 raise ValueError
             return number
-        if kind == "tuple[str, ...]":
+        if kind.startswith("tuple[str, ...]"):
             if isinstance(value, str):
                 return tuple(part.strip() for part in value.split(",") if part.strip())
             if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
@@ -119,9 +129,15 @@ def _coerce(name: str, value: Any, source: str) -> Any:
             "bool": "true or false",
             "int": "a whole number",
             "float": "a number",
-            "tuple[str, ...]": "a comma-separated list of URLs",
-        }.get(str(kind), "a string")
-        raise SettingsError(f"{where}: expected {expected}, got {value!r}") from None
+            "tuple[str, ...]": "a comma-separated list",
+        }.get(kind.split(" |")[0], "a string")
+        raise SettingsError(
+            f"{where}: expected {expected}, got {shown if shown is not None else repr(value)}"
+        ) from None
+
+
+def _coerce(name: str, value: Any, source: str) -> Any:
+    return coerce_value(str(_FIELDS[name].type), value, f"setting {name!r} (from {source})")
 
 
 def check_url(name: str, url: str, source: str = "argument") -> str:

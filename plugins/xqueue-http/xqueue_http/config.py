@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xqueue_core.errors import SettingsError
-from xqueue_core.settings import Settings
+from xqueue_core.settings import Settings, coerce_value
 
 ENV_PREFIX = "XQUEUE_HTTP_"
 MAX_PAGE_SIZE = 1000  # the core's own bound for one listing
@@ -81,49 +81,9 @@ _AT_LEAST_ONE = {"max_body_bytes", "max_batch", "max_page_size", "event_buffer",
 
 
 def _coerce(name: str, value: Any, source: str) -> Any:
-    kind = str(_FIELDS[name].type)
     shown = "<hidden>" if name in _SECRET else repr(value)
     where = f"http setting {name!r} (from {source})"
-    try:
-        if kind == "bool":
-            if isinstance(value, bool):
-                return value
-            text = str(value).strip().lower()
-            if text in ("1", "true", "yes", "on"):
-                return True
-            if text in ("0", "false", "no", "off"):
-                return False
-            raise ValueError
-        if kind == "int":
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise ValueError
-            return int(value)
-        if kind == "float":
-            if isinstance(value, bool):
-                raise ValueError
-            number = float(value)
-            if number != number or number in (float("inf"), float("-inf")):
-                raise ValueError
-            return number
-        if kind == "tuple[str, ...]":
-            if isinstance(value, str):
-                return tuple(part.strip() for part in value.split(",") if part.strip())
-            if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
-                return tuple(value)
-            raise ValueError
-        if value is None and "None" in kind:
-            return None
-        if not isinstance(value, str):
-            raise ValueError
-        return value
-    except (TypeError, ValueError):
-        expected = {
-            "bool": "true or false",
-            "int": "a whole number",
-            "float": "a number",
-            "tuple[str, ...]": "a comma-separated list",
-        }.get(kind, "a string")
-        raise SettingsError(f"{where}: expected {expected}, got {shown}") from None
+    return coerce_value(str(_FIELDS[name].type), value, where, shown)
 
 
 def _validate(config: HttpConfig, sources: Mapping[str, str]) -> None:
