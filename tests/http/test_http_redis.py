@@ -7,28 +7,17 @@ workers announced. Both on a private redis-server started for this module.
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 from http_helpers import LIMITS, HttpServer, Stream, error_of, submit, wait_status
 
-from xqueue_core.testing.services import ServiceProcess, wait_until
+from xqueue_core.testing.services import ServiceProcess, redis_command, wait_until
 
-pytest.importorskip("xqueue_redis", reason="xqueue-redis is not installed")
-if shutil.which("redis-server") is None:
-    pytest.skip("redis-server is not installed", allow_module_level=True)
-
-
-def redis_argv(port: int, workdir: Path) -> list[str]:
-    return [
-        "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
-        "--daemonize", "no", "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
-    ]  # fmt: skip
+redis_argv = redis_command(durable=True)
 
 
 @dataclass

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from redis_services import redis_command, url_for
+from redis_services import url_for
 
-from xqueue_core.testing.services import ServiceProcess
+from xqueue_core.testing.services import ServiceProcess, redis_command
 
 
 @pytest.fixture(scope="session")

@@ -8,28 +8,11 @@ import subprocess
 import sys
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 from xqueue_core.testing.services import ServiceProcess, wait_until
 
 WORKER_SCRIPT = Path(__file__).with_name("redis_worker.py")
-
-
-def redis_command(durable: bool = False) -> Callable[[int, Path], list[str]]:
-    """argv for a foreground redis-server; ``durable`` fsyncs every write to the AOF."""
-
-    def command(port: int, workdir: Path) -> list[str]:
-        argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
-        argv += ["--dir", str(workdir), "--daemonize", "no", "--save", ""]
-        argv += ["--maxmemory-policy", "noeviction"]
-        if durable:
-            argv += ["--appendonly", "yes", "--appendfsync", "always"]
-        else:
-            argv += ["--appendonly", "no"]
-        return argv
-
-    return command
 
 
 def url_for(server: ServiceProcess, prefix: str | None = None) -> str:

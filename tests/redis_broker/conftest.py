@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 from rb_app import make_app
-from rb_helpers import Cluster, redis_command, url_for
+from rb_helpers import Cluster, url_for
 
 from xqueue_core import XQueue
-from xqueue_core.testing.services import ServiceProcess
+from xqueue_core.testing.services import ServiceProcess, redis_command
 
 
 def _need_redis() -> None:

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,22 +20,6 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 XQUEUE = str(Path(sys.executable).parent / "xqueue")
 TERMINAL = {s.value for s in TaskStatus} - {"pending", "processing"}
-
-
-def redis_command(durable: bool = False) -> Callable[[int, Path], list[str]]:
-    """argv for a foreground redis-server; ``durable`` fsyncs every write to the AOF."""
-
-    def command(port: int, workdir: Path) -> list[str]:
-        argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
-        argv += ["--dir", str(workdir), "--daemonize", "no", "--save", ""]
-        argv += ["--maxmemory-policy", "noeviction"]
-        if durable:
-            argv += ["--appendonly", "yes", "--appendfsync", "always"]
-        else:
-            argv += ["--appendonly", "no"]
-        return argv
-
-    return command
 
 
 def url_for(server: ServiceProcess, prefix: str | None = None) -> str:

@@ -143,3 +143,23 @@ class ServiceProcess:
     def __exit__(self, *exc: object) -> None:
         self.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def redis_command(durable: bool = False) -> Callable[[int, Path], list[str]]:
+    """argv for a foreground ``redis-server`` on a :class:`ServiceProcess`'s port.
+
+    ``durable`` turns on the AOF with an fsync per write, so a test can kill -9
+    the server and start it again on the same port without losing a key.
+    """
+
+    def command(port: int, workdir: Path) -> list[str]:
+        argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
+        argv += ["--dir", str(workdir), "--daemonize", "no", "--save", ""]
+        argv += ["--maxmemory-policy", "noeviction"]
+        if durable:
+            argv += ["--appendonly", "yes", "--appendfsync", "always"]
+        else:
+            argv += ["--appendonly", "no"]
+        return argv
+
+    return command
