@@ -24,7 +24,6 @@ def run_script(server: HttpServer, **env: str) -> subprocess.CompletedProcess[st
     )
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_walkthrough_passes_against_serve(server: HttpServer) -> None:
     result = run_script(server)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
@@ -32,7 +31,6 @@ def test_walkthrough_passes_against_serve(server: HttpServer) -> None:
     assert "FAIL" not in result.stdout + result.stderr
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_walkthrough_fails_on_a_wrong_answer(tmp_path: Path) -> None:
     env = {**LIMITS, "XQUEUE_HTTP_READ_TOKEN": "a-read-token-only"}
     secured = HttpServer(tmp_path, "api", env=env).start()
@@ -60,7 +58,10 @@ def test_compose_file_is_accepted_and_complete() -> None:
 
     command = compose_command()
     if command is None:
-        pytest.skip("neither 'docker compose' nor 'docker-compose' is installed")
+        pytest.fail(
+            "neither 'docker compose' nor 'docker-compose' is installed "
+            "(./scripts/test installs docker-compose)"
+        )
     result = subprocess.run(
         [*command, "-f", str(ROOT / "examples" / "docker-compose.yml"), "config"],
         cwd=ROOT / "examples",

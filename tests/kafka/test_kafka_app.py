@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -102,10 +100,6 @@ def test_tls_and_sasl_options_reach_the_clients(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    importlib.util.find_spec("xqueue_redis") is None or shutil.which("redis-server") is None,
-    reason="needs xqueue-redis and redis-server",
-)
 async def test_two_hosts_share_kafka_and_the_redis_store(
     kafka_servers: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -16,7 +16,7 @@ from xqueue_core.testing.services import ServiceProcess, redis_command
 
 def _need_redis() -> None:
     if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+        pytest.fail("redis-server is not installed (apt-get install redis-server)")
 
 
 @pytest.fixture(autouse=True)
