@@ -206,7 +206,7 @@ def evaluate(
         rep.add(
             f"max simultaneous runs of {task_type!r}",
             conc["peak"].get(task_type, 0),
-            f"<= limit (now {conc['final_limits'].get(task_type)})",
+            f"<= its limit then (last: {conc['final_limits'].get(task_type)})",
             None,
         )
     rep.add(
