@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 
 import structlog
@@ -35,8 +36,12 @@ class LeaseKeeper:
         self.worker_id = worker_id
         self.lease = lease
         self.interval = interval
+        # Give a run up before its lease can have expired in the store: the store
+        # set it to (store time at the request) + lease, which is no earlier than
+        # our send time + lease, minus what a slow answer or clock rate may cost.
+        self.fence_after = lease - max(interval, lease / 4)
         self._on_heartbeat = on_heartbeat
-        self._ids: set[str] = set()
+        self._confirmed: dict[str, float] = {}  # task id -> when its lease was last renewed
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -45,12 +50,13 @@ class LeaseKeeper:
         self._error: BaseException | None = None
 
     def add(self, task_id: str) -> None:
+        """Renew this task's lease from now on (its claim just set the lease)."""
         with self._lock:
-            self._ids.add(task_id)
+            self._confirmed[task_id] = time.monotonic()
 
     def discard(self, task_id: str) -> None:
         with self._lock:
-            self._ids.discard(task_id)
+            self._confirmed.pop(task_id, None)
 
     async def start(self) -> None:
         self._main_loop = asyncio.get_running_loop()
@@ -82,21 +88,55 @@ class LeaseKeeper:
         try:
             while not self._stop.is_set():
                 with self._lock:
-                    ids = list(self._ids)
+                    ids = list(self._confirmed)
                 if ids:
-                    try:
-                        beat = await store.heartbeat(self.worker_id, ids, self.lease)
-                    except Exception as exc:
-                        log.warning("lease renewal failed", error=str(exc))
-                    else:
-                        if beat.cancel_requested or beat.lost:
-                            assert self._main_loop is not None
-                            try:
-                                self._main_loop.call_soon_threadsafe(self._on_heartbeat, beat)
-                            except RuntimeError:  # the worker's loop is closed
-                                return
+                    await self._renew(store, ids)
+                if not self._fence():
+                    return
                 await asyncio.get_running_loop().run_in_executor(
                     None, self._stop.wait, self.interval
                 )
         finally:
             await store.close()
+
+    async def _renew(self, store: Store, ids: list[str]) -> None:
+        sent = time.monotonic()
+        with self._lock:
+            oldest = min(self._confirmed.values(), default=sent)
+        # Bounded, so a store that hangs or retries cannot hold up the fencing.
+        limit = max(
+            0.01, min(max(self.interval, self.fence_after / 3), oldest + self.fence_after - sent)
+        )
+        try:
+            beat = await asyncio.wait_for(store.heartbeat(self.worker_id, ids, self.lease), limit)
+        except Exception as exc:
+            log.warning("lease renewal failed", error=str(exc) or type(exc).__name__)
+            return
+        with self._lock:
+            for task_id in ids:
+                if task_id in self._confirmed and task_id not in beat.lost:
+                    self._confirmed[task_id] = sent
+        if beat.cancel_requested or beat.lost:
+            self._report(beat)
+
+    def _fence(self) -> bool:
+        """Give up runs whose lease may have expired unrenewed (the store unreachable):
+        the worker stops them before another worker can be handed the task or its
+        token. Returns False when the worker's loop is gone."""
+        now = time.monotonic()
+        with self._lock:
+            stale = [i for i, t in self._confirmed.items() if now - t > self.fence_after]
+            for task_id in stale:
+                del self._confirmed[task_id]
+        if not stale:
+            return True
+        log.warning("leases not renewed in time; stopping runs", tasks=len(stale))
+        return self._report(Heartbeat(lost=frozenset(stale)))
+
+    def _report(self, beat: Heartbeat) -> bool:
+        assert self._main_loop is not None
+        try:
+            self._main_loop.call_soon_threadsafe(self._on_heartbeat, beat)
+        except RuntimeError:  # the worker's loop is closed
+            return False
+        return True
