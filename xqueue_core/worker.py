@@ -281,7 +281,7 @@ class Worker:
                         self._limited.add(delivery.message.type)
                     done.append(delivery)
             if done:
-                await broker.ack(done)
+                self._ack_later(done)
 
     async def _schedule_loop(self) -> None:
         """Publish tasks whose time has come: delayed submits, retries, woken parked tasks."""
@@ -473,18 +473,22 @@ class Worker:
             self._slot_free.set()
 
     async def _flush_finishes(self, items: Sequence[tuple[Finish, Delivery]]) -> list[bool]:
-        broker, store = self.app._backends()
+        _, store = self.app._backends()
         applied, events = await store.finish([f for f, _ in items])
         if any(d.message.type in self._limited for _, d in items):
             # a token of a saturated type came free and woke a parked task: publish it now
             self._schedule_now.set()
         await self.app.events.emit(events)
-        # The outcome is recorded: acknowledging can go on while the slots are reused
-        # (a lost ack only means a redelivery, which the claim turns into a no-op).
-        job = asyncio.create_task(broker.ack([d for _, d in items]))
+        self._ack_later([d for _, d in items])
+        return applied
+
+    def _ack_later(self, deliveries: list[Delivery]) -> None:
+        """Acknowledge off the hot path: the outcome (or the claim's verdict) is already
+        recorded, and a lost ack only means a redelivery that the claim turns into a no-op."""
+        broker, _ = self.app._backends()
+        job = asyncio.create_task(broker.ack(deliveries))
         self._acks.add(job)
         job.add_done_callback(self._ack_done)
-        return applied
 
     def _ack_done(self, job: asyncio.Task[None]) -> None:
         self._acks.discard(job)
