@@ -16,10 +16,17 @@ if ! command -v npm >/dev/null 2>&1; then
     exit 1
 fi
 if [ ! -f "$CACHE/node_modules/mqtt/dist/mqtt.min.js" ]; then
-    mkdir -p "$CACHE"
-    npm install --prefix "$CACHE" --no-audit --no-fund --no-save --loglevel=error "mqtt@$VERSION" >&2
+    # install into a private directory, then move it into place in one rename:
+    # several checkouts may run this at the same time
+    mkdir -p "$(dirname "$CACHE")"
+    tmp=$(mktemp -d "$CACHE.tmp.XXXXXX")
+    trap 'rm -rf "$tmp"' EXIT
+    npm install --prefix "$tmp" --no-audit --no-fund --no-save --loglevel=error "mqtt@$VERSION" >&2
+    [ -f "$CACHE/node_modules/mqtt/dist/mqtt.min.js" ] || rm -rf "$CACHE"  # a broken leftover
+    mv -T "$tmp" "$CACHE" 2>/dev/null || true  # another run got there first: use its copy
 fi
 mkdir -p "$DEST"
-cp "$CACHE/node_modules/mqtt/dist/mqtt.min.js" "$DEST/mqtt.min.js"
+cp "$CACHE/node_modules/mqtt/dist/mqtt.min.js" "$DEST/mqtt.min.js.$$"
+mv "$DEST/mqtt.min.js.$$" "$DEST/mqtt.min.js"
 echo "$VERSION" > "$DEST/VERSION"
 echo "vendored MQTT.js $VERSION into $DEST"
