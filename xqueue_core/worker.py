@@ -39,6 +39,7 @@ log = structlog.get_logger("xqueue.worker")
 ANNOUNCE_INTERVAL = 15.0
 SCHEDULE_INTERVAL = 0.05
 SCHEDULE_BATCH = 500
+OUTCOME_BACKLOG = 2  # runs in a worker (running or awaiting their outcome's write): x concurrency
 FOREIGN_BACKOFF = 0.02  # first pause after a fetch brought only types this worker does not run
 
 
@@ -53,6 +54,7 @@ class _Run:
     ctx: TaskContext
     job: asyncio.Task[None] | None = None
     stop_reason: str | None = None  # "canceled" | "lost" | "shutdown"
+    executing: bool = True  # its handler has not returned yet (it holds a slot)
 
 
 class Worker:
@@ -77,7 +79,8 @@ class Worker:
         self.worker_id = worker_id or make_worker_id()
         handlers = app.handlers
         self.task_types = list(task_types) if task_types is not None else sorted(handlers)
-        self._runs: dict[str, _Run] = {}
+        self._runs: dict[str, _Run] = {}  # runs not yet recorded, handlers done or not
+        self._executing = 0  # runs whose handler has not returned: at most `concurrency`
         self._slot_free = asyncio.Event()
         self._schedule_now = asyncio.Event()
         self._limited: set[str] = set()  # types whose claims were deferred (at their limit)
@@ -246,7 +249,12 @@ class Worker:
         mine = set(self.task_types)
         idle = 0.0
         while not self._stopping.is_set():
-            free = self.concurrency - len(self._runs)
+            # A slot frees when a handler returns; its outcome is written while the next
+            # batch is fetched and claimed. Runs awaiting that write are capped too.
+            free = min(
+                self.concurrency - self._executing,
+                OUTCOME_BACKLOG * self.concurrency - len(self._runs),
+            )
             if free <= 0:
                 self._slot_free.clear()
                 await self._slot_free.wait()
@@ -333,6 +341,7 @@ class Worker:
         ctx = TaskContext(task.id, task.type, task.retry + 1, self.worker_id, task.payload, report)
         run = _Run(task, delivery, ctx)
         self._runs[task.id] = run
+        self._executing += 1
         assert self._keeper is not None
         self._keeper.add(task.id)
         run.job = asyncio.create_task(self._execute(run), name=f"xqueue-task:{task.id}")
@@ -400,6 +409,8 @@ class Worker:
             reason = run.stop_reason
             if reason is None:
                 if isinstance(exc, asyncio.CancelledError):
+                    self._handler_returned(run)  # cancelled from outside: nothing to record
+                    self._end_run(task.id)
                     raise
                 reason = "canceled"  # the handler raised TaskCancelled itself
             if reason == "canceled":
@@ -407,6 +418,7 @@ class Worker:
             elif reason == "shutdown":
                 kind = FinishKind.RELEASE
             else:  # lease lost: the task is not ours to finish any more
+                self._handler_returned(run)
                 self._end_run(task.id)
                 bound().warning("run abandoned after losing its lease")
                 return
@@ -437,6 +449,7 @@ class Worker:
         if run.ctx._reported:
             await self._settle_progress(task.id)
         self._end_run(task.id, keep_slot=True)
+        self._handler_returned(run)
         finish = Finish(task.id, self.worker_id, kind, error, result, delay)
         assert self._finisher is not None
         try:
@@ -463,6 +476,12 @@ class Worker:
             log.warning("cancel check failed", task_id=task_id, error=str(exc))
             return False
         return task_id in beat.cancel_requested
+
+    def _handler_returned(self, run: _Run) -> None:
+        if run.executing:
+            run.executing = False
+            self._executing -= 1
+            self._slot_free.set()
 
     def _end_run(self, task_id: str, keep_slot: bool = False) -> None:
         if self._keeper is not None:
