@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 log = structlog.get_logger("xqueue")
 KNOWN_TYPES_TTL = 2.0
+WAIT_PAUSE_MIN = 0.05  # wait(): the record is read again after this long without an event,
+WAIT_PAUSE_MAX = 1.0  # the pause doubling up to this
+WAIT_READ_BATCH = 500
 MAX_LIST_LIMIT = 1000
 
 
@@ -339,11 +342,12 @@ class XQueue:
                 raise type(exc)(f"task {index}: {exc}") from None
         for task_type in {r.type for r in requests}:
             await self._check_type(task_type)
-        now = await store.now()
+        # the store's clock is read only when a delay needs it (one round trip less)
+        now = await store.now() if any(r.delay for r in requests) else 0.0
         tasks = [self._build(r, now) for r in requests]
         created = await store.create(tasks, self.settings.publish_grace)
         new = [task for task, is_new in created if is_new]
-        due = [t for t in new if t.eta is None or t.eta <= now]
+        due = [t for t in new if t.eta is None or t.eta <= t.created_at]
         if due:
             try:
                 await broker.publish([Message(t.id, t.type, t.priority) for t in due])
@@ -381,9 +385,11 @@ class XQueue:
 
         ``on_change`` is called whenever the status or progress changes.
         """
+        _, store = self._backends()
         deadline = None if timeout is None else time.monotonic() + timeout
         last: tuple[Any, ...] | None = None
-        delay = 0.002
+        cursor = await store.event_cursor()  # taken first: no change can slip past
+        pause = WAIT_PAUSE_MIN
         while True:
             task = await self.get(task_id)
             state = (task.status, task.progress, task.retry)
@@ -393,10 +399,29 @@ class XQueue:
                     on_change(task)
             if task.terminal:
                 return task
-            if deadline is not None and time.monotonic() >= deadline:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
                 raise TimeoutError(f"task {task_id} is still {task.status} after {timeout}s")
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.1)
+            cursor, changed = await self._next_event_of(store, task_id, cursor, pause, left)
+            # reading the record again at growing intervals is the safety net behind the
+            # event log (a capped log can drop events under load)
+            pause = WAIT_PAUSE_MIN if changed else min(pause * 2, WAIT_PAUSE_MAX)
+
+    async def _next_event_of(
+        self, store: Store, task_id: str, cursor: str, pause: float, left: float | None
+    ) -> tuple[str, bool]:
+        """Read the event log from ``cursor`` until an event of the task shows up or
+        ``pause`` (at most ``left``) has passed; returns the new cursor and whether one did."""
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + (pause if left is None else min(pause, left))
+        while True:
+            remaining = give_up - loop.time()
+            if remaining <= 0:
+                return cursor, False
+            for position, event in await store.read_events(cursor, WAIT_READ_BATCH, remaining):
+                cursor = position
+                if event.task_id == task_id:
+                    return cursor, True
 
     async def cancel(self, task_id: str) -> Task:
         """Cancel a task: pending never runs, running is stopped within a second.

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,6 @@ from xqueue_core.logs import configure_logging  # noqa: E402
 
 XQUEUE = str(Path(sys.executable).parent / "xqueue")
 ENQUEUE_CHUNK = 1000
-POLL = 0.001  # round trip: the client polls the task record every millisecond
 PLUGINS = {"xqueue-embedded": "", "xqueue-redis": "redis", "xqueue-kafka": "redis,kafka"}
 
 
@@ -93,11 +91,7 @@ class XQueueBench:
 
         async def go() -> None:
             task = await app.submit("echo", {})
-            give_up = time.monotonic() + 30
-            while not (await app.get(task.id)).terminal:
-                if time.monotonic() > give_up:
-                    raise TimeoutError(f"task {task.id} not done after 30 s")
-                await asyncio.sleep(POLL)
+            await app.wait(task.id, timeout=30)  # follows the store's event log
 
         self.run(go())
 
@@ -137,7 +131,7 @@ def main() -> None:
     }[args.system]
     config = {
         "noop": f"{backends}; 2 processes, {per_process}; submit_many x{ENQUEUE_CHUNK}",
-        "latency": f"{backends}; 2 processes; client polls the task every 1 ms",
+        "latency": f"{backends}; 2 processes; client waits with app.wait() (event log)",
         "sleep": f"{backends}; 2 processes, concurrency {args.io_concurrency}, async handler",
         "noop_single": f"{backends}; 1 process, {per_process}",
     }

@@ -684,6 +684,7 @@ class SqliteStore(Store):
         start = int(after)
         loop = asyncio.get_running_loop()
         give_up = loop.time() + timeout
+        pause = 0.002  # short first (a waiting client sees a change soon), then backs off
         while True:
             rows = await self.db.run(
                 lambda c: c.execute(
@@ -693,4 +694,5 @@ class SqliteStore(Store):
             )
             if rows or loop.time() >= give_up:
                 return [(str(r[0]), TaskEvent.from_dict(orjson.loads(r[1]))) for r in rows]
-            await asyncio.sleep(min(0.05, max(0.0, give_up - loop.time())))
+            await asyncio.sleep(min(pause, max(0.0, give_up - loop.time())))
+            pause = min(pause * 2, 0.05)
