@@ -57,5 +57,5 @@ async def test_wait_times_out_with_the_status_it_saw(
 
     async with app:
         task = await app.submit("never", {})  # no worker runs it
-        with pytest.raises(TimeoutError, match="still pending after 0.2s"):
+        with pytest.raises(TimeoutError, match=r"still pending after 0\.2s"):
             await app.wait(task.id, timeout=0.2)
