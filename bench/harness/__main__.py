@@ -50,8 +50,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--concurrency",
         type=int,
-        default=0,
-        help="xqueue tasks at once per process in (a)/(b) (default: its default)",
+        default=100,
+        help="xqueue tasks at once per process in (a)/(b) (default 100, as docs/operations.md "
+        "recommends for async handlers; 0 = xqueue's default of 10)",
     )
     p.add_argument(
         "--io-concurrency",

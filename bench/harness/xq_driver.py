@@ -122,7 +122,9 @@ def main() -> None:
     }
     os.environ["XQUEUE_LOAD_PLUGINS"] = PLUGINS[args.system]
     per_process = (
-        f"concurrency {args.concurrency}" if args.concurrency else "concurrency 10 (default)"
+        f"concurrency {args.concurrency} (async handlers: docs/operations.md, Tuning)"
+        if args.concurrency
+        else "concurrency 10 (default)"
     )
     backends = {
         "xqueue-embedded": "sqlite broker+store (one file, WAL)",
