@@ -12,12 +12,13 @@ _last_ms = 0
 _last_rand = 0
 
 
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]  # 10 bits -> 2 characters
+
+
 def _encode(value: int, length: int) -> str:
-    out = []
-    for _ in range(length):
-        out.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(out))
+    """``value`` in ``length`` (even) base32 characters, most significant first."""
+    out = [_PAIRS[(value >> shift) & 1023] for shift in range(5 * length - 10, -1, -10)]
+    return "".join(out)
 
 
 def new_id() -> str:
