@@ -11,12 +11,12 @@ from typing import Any
 from ..interfaces import Broker
 from ..models import Delivery, Message
 from ..settings import Settings
-from .database import Database, path_from_url, placeholders
+from .database import OnDatabase, placeholders
 
 POLL_INTERVAL = 0.005  # checking PRAGMA data_version is a few microseconds
 
 
-class SqliteBroker(Broker):
+class SqliteBroker(OnDatabase, Broker):
     """Messages ordered by priority, then age; every ``priority_fairness``-th fetch
     takes the oldest messages whatever their priority, so low priority never starves.
 
@@ -25,36 +25,10 @@ class SqliteBroker(Broker):
     """
 
     def __init__(self, url: str, settings: Settings) -> None:
-        self.url = url
-        self.path = path_from_url(url)
+        self._attach(url)
         self.settings = settings
         self.visibility = 2 * settings.lease_ttl
-        self._db: Database | None = None
         self._fetches = 0
-
-    @property
-    def db(self) -> Database:
-        if self._db is None:
-            raise RuntimeError("SqliteBroker is not open")
-        return self._db
-
-    async def open(self) -> None:
-        if self._db is None:
-            db = Database.acquire(self.path)
-            try:
-                await db.open()
-            except BaseException:
-                await db.release()
-                raise
-            self._db = db
-
-    async def close(self) -> None:
-        if self._db is not None:
-            db, self._db = self._db, None
-            await db.release()
-
-    async def ping(self) -> None:
-        await self.db.run(lambda c: c.execute("SELECT 1").fetchone())
 
     async def publish(self, messages: Sequence[Message]) -> None:
         if not messages:

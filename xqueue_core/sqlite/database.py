@@ -202,5 +202,42 @@ class Database:
         )
 
 
+class OnDatabase:
+    """Open/close/ping of a backend on a shared :class:`Database` (broker and store)."""
+
+    url: str
+    path: str
+    _db: Database | None
+
+    def _attach(self, url: str) -> None:
+        self.url = url
+        self.path = path_from_url(url)
+        self._db = None
+
+    @property
+    def db(self) -> Database:
+        if self._db is None:
+            raise RuntimeError(f"{type(self).__name__} is not open")
+        return self._db
+
+    async def open(self) -> None:
+        if self._db is None:
+            db = Database.acquire(self.path)
+            try:
+                await db.open()
+            except BaseException:
+                await db.release()
+                raise
+            self._db = db
+
+    async def close(self) -> None:
+        if self._db is not None:
+            db, self._db = self._db, None
+            await db.release()
+
+    async def ping(self) -> None:
+        await self.db.run(lambda c: c.execute("SELECT 1").fetchone())
+
+
 def placeholders(n: int) -> str:
     return ",".join("?" * n)

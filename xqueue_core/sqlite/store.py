@@ -27,7 +27,7 @@ from ..models import (
     TypeInfo,
 )
 from ..settings import Settings
-from .database import Database, path_from_url, placeholders
+from .database import OnDatabase, placeholders
 
 COLUMNS = (
     "id, type, payload, priority, status, retry, max_retry, queue_timeout, process_timeout, "
@@ -162,38 +162,12 @@ class _Tx:
         )
 
 
-class SqliteStore(Store):
+class SqliteStore(OnDatabase, Store):
     """The store of the embedded backend; shares its file with :class:`SqliteBroker`."""
 
     def __init__(self, url: str, settings: Settings) -> None:
-        self.url = url
-        self.path = path_from_url(url)
+        self._attach(url)
         self.settings = settings
-        self._db: Database | None = None
-
-    @property
-    def db(self) -> Database:
-        if self._db is None:
-            raise RuntimeError("SqliteStore is not open")
-        return self._db
-
-    async def open(self) -> None:
-        if self._db is None:
-            db = Database.acquire(self.path)
-            try:
-                await db.open()
-            except BaseException:
-                await db.release()
-                raise
-            self._db = db
-
-    async def close(self) -> None:
-        if self._db is not None:
-            db, self._db = self._db, None
-            await db.release()
-
-    async def ping(self) -> None:
-        await self.db.run(lambda c: c.execute("SELECT 1").fetchone())
 
     async def now(self) -> float:
         return time.time()
