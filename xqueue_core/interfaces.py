@@ -91,7 +91,7 @@ class Store(Backend, Protocol):
 
     async def claim(
         self, task_ids: Sequence[str], worker_id: str, lease: float
-    ) -> tuple[list[Claim], list[TaskEvent]]:
+    ) -> tuple[list[Claim], Sequence[TaskEvent]]:
         """Try to start each task for ``worker_id`` under a lease of ``lease`` seconds.
 
         STARTED: it was pending and due, its type was below its limit; it is now
@@ -110,7 +110,7 @@ class Store(Backend, Protocol):
         Returns the ids whose cancel was requested and those no longer owned.
         """
 
-    async def finish(self, finishes: Sequence[Finish]) -> tuple[list[bool], list[TaskEvent]]:
+    async def finish(self, finishes: Sequence[Finish]) -> tuple[list[bool], Sequence[TaskEvent]]:
         """Record how runs ended; each is applied only if ``worker_id`` still owns the task.
 
         Frees the token and wakes one parked task of the same type.

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from xqueue_core.events import LazyEvents
 from xqueue_core.interfaces import Store
 from xqueue_core.models import (
     CancelOutcome,
@@ -33,6 +34,7 @@ from xqueue_core.models import (
 from xqueue_core.settings import Settings
 
 from .codec import (
+    event_from_json,
     event_from_stream,
     events_from,
     json_arg,
@@ -117,9 +119,9 @@ class RedisStore(Store):
 
     async def claim(
         self, task_ids: Sequence[str], worker_id: str, lease: float
-    ) -> tuple[list[Claim], list[TaskEvent]]:
+    ) -> tuple[list[Claim], Sequence[TaskEvent]]:
         claims: list[Claim] = []
-        events: list[TaskEvent] = []
+        events = LazyEvents(event_from_json)
         for chunk in _chunks(task_ids):
             args = [
                 worker_id,
@@ -129,7 +131,7 @@ class RedisStore(Store):
                 *chunk,
             ]
             rows, raw_events = await self.conn.script("claim", args)
-            events.extend(events_from(raw_events))
+            events.add(raw_events or ())
             for task_id, row in zip(chunk, rows, strict=True):
                 outcome = ClaimOutcome(row[0])
                 task = task_from_json(row[1]) if outcome == ClaimOutcome.STARTED else None
@@ -149,9 +151,9 @@ class RedisStore(Store):
             lost.update(gone)
         return Heartbeat(cancel_requested=frozenset(cancel), lost=frozenset(lost))
 
-    async def finish(self, finishes: Sequence[Finish]) -> tuple[list[bool], list[TaskEvent]]:
+    async def finish(self, finishes: Sequence[Finish]) -> tuple[list[bool], Sequence[TaskEvent]]:
         applied: list[bool] = []
-        events: list[TaskEvent] = []
+        events = LazyEvents(event_from_json)
         for chunk in _chunks(finishes):
             runs = [
                 [
@@ -166,7 +168,7 @@ class RedisStore(Store):
             ]
             flags, raw_events = await self.conn.script("finish", [self._retention, json_arg(runs)])
             applied.extend(bool(flag) for flag in flags)
-            events.extend(events_from(raw_events))
+            events.add(raw_events or ())
         return applied, events
 
     async def report_progress(
