@@ -1,0 +1,94 @@
+"""Worker processes for fault tests: start, wait until ready, kill, and read their run logs.
+
+Each process runs a test's worker script; the script writes ``ready.<pid>`` in the
+directory once it takes work, and appends one line per run to ``runs.<pid>``
+(``start|done task_id ...``). Tests kill processes with SIGKILL and then check
+from the run logs that no task ran twice or got lost.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from .services import wait_until
+
+
+class WorkerProcesses:
+    """Processes running ``script`` with ``env``; their output goes to ``worker-N.log``."""
+
+    ready_what = "a worker process to start"
+
+    def __init__(self, directory: Path, script: Path, env: dict[str, str]) -> None:
+        self.directory = directory
+        self.script = script
+        self.env = env
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, count: int = 1, wait: bool = True, **env: str) -> list[subprocess.Popen[bytes]]:
+        """Start ``count`` processes; with ``wait``, until each says it is ready."""
+        new = []
+        for _ in range(count):
+            log = (self.directory / f"worker-{len(self.procs)}.log").open("ab")
+            proc = subprocess.Popen(
+                [sys.executable, str(self.script)],
+                env={**os.environ, **self.env, **env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            log.close()
+            self.procs.append(proc)
+            new.append(proc)
+        if wait:
+            for proc in new:
+                self.wait_ready(proc)
+        return new
+
+    def wait_ready(self, proc: subprocess.Popen[bytes]) -> None:
+        wait_until(
+            lambda: (self.directory / f"ready.{proc.pid}").exists() or proc.poll() is not None,
+            30,
+            self.ready_what,
+        )
+        assert proc.poll() is None, self.logs()
+
+    def kill(self, proc: subprocess.Popen[bytes]) -> None:
+        """SIGKILL: no chance to hand anything back."""
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+
+    def terminate(self, proc: subprocess.Popen[bytes]) -> None:
+        """SIGTERM: a graceful stop."""
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+
+    def stop(self) -> None:
+        """Stop every process (SIGTERM, then SIGKILL after 15 seconds)."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+    def alive(self) -> list[int]:
+        return [p.pid for p in self.procs if p.poll() is None]
+
+    def run_lines(self) -> Iterator[list[str]]:
+        """Every run-log line, split into words, process by process in order."""
+        for path in sorted(self.directory.glob("runs.*")):
+            for line in path.read_text().splitlines():
+                yield line.split()
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}"
+            for p in sorted(self.directory.glob("worker-*.log"))
+        )
