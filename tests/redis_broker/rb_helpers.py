@@ -10,11 +10,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from rb_app import read_records
-
 from xqueue_core import XQueue
 from xqueue_core.models import TaskStatus
 from xqueue_core.testing.services import ServiceProcess, wait_until
+from xqueue_core.testing.workers import read_records
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]

@@ -8,12 +8,17 @@ from the run logs that no task ran twice or got lost.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 from .services import wait_until
 
@@ -92,3 +97,26 @@ class WorkerProcesses:
             f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}"
             for p in sorted(self.directory.glob("worker-*.log"))
         )
+
+
+def append_record(path: str | os.PathLike[str] | None, kind: str, **fields: Any) -> None:
+    """Append one JSON line (``kind``, time, pid and ``fields``) to the record file at
+    ``path``, under an exclusive lock, so the file order is the real order across
+    processes. A no-op when ``path`` is empty."""
+    if not path:
+        return
+    line = orjson.dumps({"kind": kind, "t": time.time(), "pid": os.getpid(), **fields})
+    with open(path, "ab", buffering=0) as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        fh.write(line + b"\n")
+
+
+def read_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Every line :func:`append_record` wrote to ``path`` (none if there is no file)."""
+    try:
+        with open(path, "rb") as fh:
+            fcntl.flock(fh, fcntl.LOCK_SH)
+            data = fh.read()
+    except FileNotFoundError:
+        return []
+    return [orjson.loads(line) for line in data.splitlines() if line]

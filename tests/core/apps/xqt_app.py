@@ -8,35 +8,17 @@ across processes). Settings come from the ``XQUEUE_*`` environment of the worker
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import os
 import time
 from typing import Any
 
-import orjson
-
 from xqueue_core import TaskContext, XQueue
+from xqueue_core.testing.workers import append_record, read_records
 
 
 def record(kind: str, **fields: Any) -> None:
     """Append one line to the record file (a no-op when ``$XQT_RECORD`` is unset)."""
-    path = os.environ.get("XQT_RECORD")
-    if not path:
-        return
-    line = orjson.dumps({"kind": kind, "t": time.time(), "pid": os.getpid(), **fields})
-    with open(path, "ab", buffering=0) as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        fh.write(line + b"\n")
-
-
-def read_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    try:
-        with open(path, "rb") as fh:
-            fcntl.flock(fh, fcntl.LOCK_SH)
-            data = fh.read()
-    except FileNotFoundError:
-        return []
-    return [orjson.loads(line) for line in data.splitlines() if line]
+    append_record(os.environ.get("XQT_RECORD"), kind, **fields)
 
 
 def _runs_before(task_id: str) -> int:
