@@ -13,9 +13,10 @@ entries of consumers that died or hung. See ``docs/redis_streams.md``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
+import orjson
 import structlog
 
 from xqueue_core.interfaces import Broker
@@ -43,6 +44,7 @@ from .url import parse_url
 
 log = structlog.get_logger("xqueue.redis.broker")
 CHUNK = 500  # ids per XCLAIM / XACK command
+PUBLISH_CHUNK = 5000  # messages per publish script call
 LEAVE_IDLE_MS = 365 * 24 * 3600 * 1000  # "idle forever": reclaimed by the next XAUTOCLAIM
 
 
@@ -112,18 +114,25 @@ class RedisBroker(Broker):
     # -- publish ----------------------------------------------------------------------
 
     async def publish(self, messages: Sequence[Message]) -> None:
-        """XADD each message to its band's stream, all in one pipelined round trip."""
+        """XADD each message to its band's stream: one script call per chunk of messages."""
         if not messages:
             return
         layout = self.layout
+        keys = list(layout.streams)
+        index = {band: keys.index(layout.stream(band)) + 1 for band in BANDS}
+        script = self._scripts["broker_publish"]
+        for start in range(0, len(messages), PUBLISH_CHUNK):
+            batch = orjson.dumps(
+                [
+                    [index[layout.band(m.priority)], m.task_id, m.type, m.priority]
+                    for m in messages[start : start + PUBLISH_CHUNK]
+                ]
+            )
 
-        async def send() -> None:
-            pipe = self.conn.client.pipeline(transaction=False)
-            for message in messages:
-                pipe.xadd(layout.stream(layout.band(message.priority)), entry_fields(message))
-            await pipe.execute()
+            def send(batch: bytes = batch) -> Awaitable[Any]:
+                return script(keys=keys, args=[batch])  # type: ignore[no-any-return]
 
-        await self.conn.call("publish", send)
+            await self.conn.call("publish", send)
 
     # -- fetch ------------------------------------------------------------------------
 
