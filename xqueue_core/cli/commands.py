@@ -12,7 +12,7 @@ from ..models import Task, TaskStatus
 from ..plugins import Plugins
 from .common import app_argument, backend_options, dump_json, json_option, load_app, run
 from .display import Progress, short_time, show_task, status_text, table
-from .supervisor import child_argv, run_worker, supervise
+from .supervisor import child_argv, exec_supervisor, run_worker
 
 
 def _forwarded(options: dict[str, Any]) -> list[str]:
@@ -64,7 +64,7 @@ def worker(
             args += ["--concurrency", str(concurrency)]
         if types:
             args += ["--types", types]
-        raise SystemExit(supervise(child_argv(app_ref, args), processes))
+        exec_supervisor(child_argv(app_ref, args), processes)
     run(run_worker(app, concurrency, task_types))
 
 
