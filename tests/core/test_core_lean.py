@@ -43,11 +43,35 @@ def test_the_supervisor_loads_neither_the_app_nor_asyncio(xenv: Env) -> None:
         assert "_sqlite3" not in mapped(supervisor.pid)
         for pid in workers:
             assert "_asyncio" in mapped(pid) and "_sqlite3" in mapped(pid)
+            assert b"xqueue_core.cli.worker_process" in Path(f"/proc/{pid}/cmdline").read_bytes()
         assert "worker processes started" in supervisor.text()
     finally:
         supervisor.signal(signal.SIGTERM)
     assert supervisor.wait(30) == 0
     assert supervisor.text().count("worker stopped") == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["xqt_app:nope"], "error: module 'xqt_app' has no attribute 'nope'"),
+        (["xqt_app:app", "--types", "sleep,nope"], "error: no handler for type(s) nope"),
+        (["xqt_app:app", "--concurrency", "0"], "--concurrency/-c: 0 is smaller than 1"),
+    ],
+)
+def test_a_worker_process_reports_user_errors_with_exit_2(
+    xenv: Env, args: list[str], message: str
+) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "xqueue_core.cli.worker_process", *args],
+        env=xenv.vars,
+        cwd=xenv.dir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert message in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_the_cli_imports_structlog_without_rich_but_leaves_rich_importable() -> None:

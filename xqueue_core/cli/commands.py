@@ -10,6 +10,7 @@ import orjson
 from ..errors import UserError
 from ..models import Task, TaskStatus
 from ..plugins import Plugins
+from .apps import worker_types
 from .common import app_argument, backend_options, dump_json, json_option, load_app, run
 from .display import Progress, short_time, show_task, status_text, table
 from .supervisor import child_argv, exec_supervisor, run_worker
@@ -46,17 +47,7 @@ def worker(
     """Run workers for APP's task types (or installed handler packages)."""
     app = load_app(app_ref, options, concurrency=concurrency, processes=processes)
     processes = app.settings.processes
-    if not app.handlers:
-        raise UserError(
-            "no task handlers: give APP (module:attribute) or install a handler package"
-        )
-    task_types = [t.strip() for t in types.split(",") if t.strip()] if types else None
-    unknown = [t for t in task_types or [] if t not in app.handlers]
-    if unknown:
-        raise UserError(
-            f"no handler for type(s) {', '.join(unknown)}; registered: "
-            f"{', '.join(sorted(app.handlers))}"
-        )
+    task_types = worker_types(app, types)
     if processes > 1:
         run(_preflight(app))  # a bad URL fails here once, not in a restart loop of children
         args = _forwarded(options)

@@ -69,10 +69,11 @@ async def run_worker(
 
 
 def child_argv(app_ref: str | None, args: Sequence[str]) -> list[str]:
-    argv = [sys.executable, "-m", "xqueue_core.cli.main", "worker"]
+    """The command of one worker process: ``args`` are options of ``xqueue worker``."""
+    argv = [sys.executable, "-m", "xqueue_core.cli.worker_process"]
     if app_ref:
         argv.append(app_ref)
-    return [*argv, *args, "--processes", "1"]
+    return [*argv, *args]
 
 
 def _die_with_parent(parent: int) -> None:
