@@ -10,7 +10,10 @@ every system:
 (a) ``n`` no-op tasks enqueued by one producer with no worker running
     (enqueue/s), then the workers start and drain them (drain/s, measured from
     the first completed task to the last, so worker start-up is not counted);
-(d) the RSS of the whole worker process tree right after (a);
+(d) the RSS of the whole worker process tree right after (a): VmRSS of each process
+    (shared pages counted in every process, as ``ps`` shows it), summed; each
+    process's RSS and PSS (shared pages split between the processes sharing them)
+    is kept in the JSON too;
 (b) sequential submit→done round trips on idle, warmed-up workers;
 (c) ``n`` tasks that sleep 10 ms, drained by workers configured for I/O.
 """
@@ -88,6 +91,53 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
+def pss_bytes(pid: int) -> int | None:
+    """Proportional set size of one process (None if the kernel does not say)."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def command_line(pid: int, limit: int = 160) -> str:
+    """The command line of a process, shortened ('' if it is gone)."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return ""
+    return raw.replace(b"\0", b" ").decode(errors="replace").strip()[:limit]
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, all cores (/proc/stat).
+
+    Busy is everything but idle and iowait; (0, 0) where there is no /proc/stat.
+    """
+    try:
+        with open("/proc/stat") as fh:
+            fields = [int(v) for v in fh.readline().split()[1:]]
+    except OSError:
+        return 0.0, 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    # user nice system idle iowait irq softirq steal (guest time is already in user/nice)
+    total = sum(fields[:8])
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (total - idle) / tick, total / tick
+
+
+def busy_share(start: tuple[float, float], end: tuple[float, float]) -> dict[str, float] | None:
+    """How busy the machine was between two :func:`machine_cpu` readings: ``busy_pct``
+    of all cores together (200 = two cores fully busy) out of ``of_pct``."""
+    busy, total = end[0] - start[0], end[1] - start[1]
+    cores = os.cpu_count() or 1
+    if total <= 0:
+        return None
+    return {"busy_pct": 100.0 * cores * busy / total, "of_pct": 100.0 * cores}
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU a process has used so far (0 if it is gone)."""
     fields = _stat_fields(pid)
@@ -128,7 +178,11 @@ class Costs:
 
     def mark(self, workers: Workers) -> dict[str, Any]:
         pids = tree_pids([p.pid for p in workers.procs])
-        return {"workers_cpu": sum(cpu_seconds(p) for p in pids), **self._redis_state()}
+        return {
+            "workers_cpu": sum(cpu_seconds(p) for p in pids),
+            "machine_cpu": machine_cpu(),
+            **self._redis_state(),
+        }
 
     @staticmethod
     def per_task(start: dict[str, Any], end: dict[str, Any], tasks: int) -> dict[str, float]:
@@ -187,6 +241,21 @@ class Workers:
         """(total RSS in bytes, number of processes) of every process the workers started."""
         pids = tree_pids([p.pid for p in self.procs])
         return sum(rss_bytes(pid) for pid in pids), len(pids)
+
+    def memory(self) -> dict[str, Any]:
+        """RSS of the whole worker tree: the total, and each process's RSS, PSS and command."""
+        pids = tree_pids([p.pid for p in self.procs])
+        per_process = [
+            {"pid": pid, "rss": rss_bytes(pid), "pss": pss_bytes(pid), "command": command_line(pid)}
+            for pid in pids
+        ]
+        pss = [p["pss"] for p in per_process]
+        return {
+            "bytes": sum(p["rss"] for p in per_process),
+            "processes": len(per_process),
+            "pss_bytes": None if None in pss else sum(pss),
+            "per_process": per_process,
+        }
 
     def stop(self, grace: float = 8.0) -> None:
         """SIGTERM every worker command, SIGKILL whatever of their trees is left after
@@ -271,6 +340,9 @@ def measure_drain(adapter: Adapter, workers: Workers, total: int, budget: float)
     mark1 = costs.mark(workers)
     # None: the whole batch finished between two polls (n is too small to time)
     rate = (done - done0) / elapsed if done > done0 else None
+    cpu = busy_share(mark0["machine_cpu"], mark1["machine_cpu"])
+    if cpu is not None and elapsed > 0:  # the workers' part of it (this driver polls too)
+        cpu["workers_pct"] = 100.0 * (mark1["workers_cpu"] - mark0["workers_cpu"]) / elapsed
     return {
         "rate": rate,
         "done": done,
@@ -278,6 +350,7 @@ def measure_drain(adapter: Adapter, workers: Workers, total: int, budget: float)
         "seconds": elapsed,
         "complete": left == 0,
         "costs": Costs.per_task(mark0, mark1, done - done0),
+        "cpu": cpu,
     }
 
 
@@ -303,7 +376,9 @@ def _drain_workload(
     finally:
         workers.stop()
     drain["enqueue_rate"] = count / enqueue_s
-    log(f"{adapter.name}: drained {drain['done']}/{count} at {drain['rate'] or 0:.0f}/s")
+    cpu = drain["cpu"]
+    busy = f" (machine CPU {cpu['busy_pct']:.0f}%/{cpu['of_pct']:.0f}%)" if cpu else ""
+    log(f"{adapter.name}: drained {drain['done']}/{count} at {drain['rate'] or 0:.0f}/s{busy}")
     return drain
 
 
@@ -355,8 +430,7 @@ def run_system(adapter: Adapter, opts: Options) -> dict[str, Any]:
             log(f"{adapter.name}: {key} failed: {out['errors'][key]}")
 
     def keep_rss(workers: Workers) -> None:
-        total, procs = workers.rss()
-        out["rss"] = {"bytes": total, "processes": procs}
+        out["rss"] = workers.memory()
 
     try:
         if "a" in opts.workloads:

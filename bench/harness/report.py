@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 PEERS = ("celery", "dramatiq", "rq", "arq", "taskiq", "huey")
@@ -32,11 +33,17 @@ def _num(value: float | None, fmt: str) -> str:
     return "-" if value is None else format(value, fmt)
 
 
+def _busy(result: dict[str, Any], key: str) -> str:
+    """How busy the whole machine was during a drain, e.g. '187%' (of 200% on 2 cores)."""
+    value = _get(result, key, "cpu", "busy_pct")
+    return "-" if value is None else f"{value:.0f}%"
+
+
 def table(results: list[dict[str, Any]]) -> str:
     """One row per system, its configuration (per workload) beside it."""
     head = (
-        f"{'system':<16} {'enqueue/s':>10} {'drain/s':>9} {'p50 ms':>8} {'p90 ms':>8} "
-        f"{'p99 ms':>8} {'10ms-io/s':>10} {'RSS MB':>10} {'record':>7}  configuration"
+        f"{'system':<16} {'enqueue/s':>10} {'drain/s':>9} {'cpu':>5} {'p50 ms':>8} {'p90 ms':>8} "
+        f"{'p99 ms':>8} {'10ms-io/s':>10} {'cpu':>5} {'RSS MB':>10} {'record':>7}  configuration"
     )
     lines = [head, "-" * len(head)]
     for r in results:
@@ -47,21 +54,30 @@ def table(results: list[dict[str, Any]]) -> str:
         record = "full" if r["system"] in FULL_RECORD else "partial"
         lines.append(
             f"{r['system']:<16} {_num(_get(r, 'noop', 'enqueue_rate'), ',.0f'):>10} "
-            f"{_rate(r, 'noop'):>9} {_num(_get(r, 'latency', 'p50'), '.2f'):>8} "
+            f"{_rate(r, 'noop'):>9} {_busy(r, 'noop'):>5} "
+            f"{_num(_get(r, 'latency', 'p50'), '.2f'):>8} "
             f"{_num(_get(r, 'latency', 'p90'), '.2f'):>8} "
             f"{_num(_get(r, 'latency', 'p99'), '.2f'):>8} {_rate(r, 'sleep'):>10} "
-            f"{rss_text:>10} {record:>7}  (a,d) {config.get('noop', '')}"
+            f"{_busy(r, 'sleep'):>5} {rss_text:>10} {record:>7}  (a,d) {config.get('noop', '')}"
         )
         pad = " " * (len(head) - len("configuration"))
         for key, label in (("latency", "(b)"), ("sleep", "(c)"), ("noop_single", "(a1)")):
             if key in config and (key != "noop_single" or "noop_single" in r):
                 lines.append(f"{pad}{label} {config[key]}")
         if "noop_single" in r:
-            lines.append(f"{pad}(a1) drain with 1 process: {_rate(r, 'noop_single')}/s")
+            lines.append(
+                f"{pad}(a1) drain with 1 process: {_rate(r, 'noop_single')}/s, "
+                f"machine CPU {_busy(r, 'noop_single')}"
+            )
         for key, error in r.get("errors", {}).items():
             lines.append(f"{pad}ERROR in {key}: {error}")
+    cores = os.cpu_count() or 1
     lines += [
         "",
+        f"cpu: how busy the whole machine was during the drain beside it, all {cores} cores",
+        f"together (max {100 * cores}%; workers, broker, this harness and anything else running;",
+        "the workers' own share is cpu.workers_pct in the JSON).",
+        "RSS: VmRSS summed over the worker process tree after (a) (per process in the JSON).",
         "record: 'full' = xqueue keeps every task's whole lifecycle in the store (record with",
         "all fields, status indexes, lease, stats, one event per transition); peers keep less",
         "(see each row's notes in the JSON). * = partial drain within the time budget.",

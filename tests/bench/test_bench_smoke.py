@@ -57,6 +57,18 @@ def test_harness_tiny_run_reports_every_workload(tmp_path: Path) -> None:
     assert result["noop"]["enqueue_rate"] > 0
     assert 0 < result["latency"]["p50"] <= result["latency"]["p90"] <= result["latency"]["p99"]
     assert result["rss"]["bytes"] > 0 and result["rss"]["processes"] >= 2
+    per_process = result["rss"]["per_process"]
+    assert len(per_process) == result["rss"]["processes"]
+    assert sum(p["rss"] for p in per_process) == result["rss"]["bytes"]
+    assert all(p["command"] and p["pss"] <= p["rss"] for p in per_process)
+    for workload in ("noop", "sleep"):
+        cpu = result[workload]["cpu"]
+        if cpu is None:  # no clock tick between the first and the last completion
+            assert result[workload]["rate"] is None
+            continue
+        assert cpu["of_pct"] == 100 * os.cpu_count() and 0 <= cpu["busy_pct"] <= cpu["of_pct"] + 1
+        assert cpu["workers_pct"] >= 0
+    assert "cpu: how busy the whole machine was" in proc.stdout
     assert data["machine"]["cores"] == os.cpu_count()
 
 

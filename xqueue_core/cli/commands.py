@@ -10,9 +10,10 @@ import orjson
 from ..errors import UserError
 from ..models import Task, TaskStatus
 from ..plugins import Plugins
+from .apps import worker_types
 from .common import app_argument, backend_options, dump_json, json_option, load_app, run
 from .display import Progress, short_time, show_task, status_text, table
-from .supervisor import child_argv, run_worker, supervise
+from .supervisor import child_argv, exec_supervisor, run_worker
 
 
 def _forwarded(options: dict[str, Any]) -> list[str]:
@@ -46,17 +47,7 @@ def worker(
     """Run workers for APP's task types (or installed handler packages)."""
     app = load_app(app_ref, options, concurrency=concurrency, processes=processes)
     processes = app.settings.processes
-    if not app.handlers:
-        raise UserError(
-            "no task handlers: give APP (module:attribute) or install a handler package"
-        )
-    task_types = [t.strip() for t in types.split(",") if t.strip()] if types else None
-    unknown = [t for t in task_types or [] if t not in app.handlers]
-    if unknown:
-        raise UserError(
-            f"no handler for type(s) {', '.join(unknown)}; registered: "
-            f"{', '.join(sorted(app.handlers))}"
-        )
+    task_types = worker_types(app, types)
     if processes > 1:
         run(_preflight(app))  # a bad URL fails here once, not in a restart loop of children
         args = _forwarded(options)
@@ -64,7 +55,7 @@ def worker(
             args += ["--concurrency", str(concurrency)]
         if types:
             args += ["--types", types]
-        raise SystemExit(supervise(child_argv(app_ref, args), processes))
+        exec_supervisor(child_argv(app_ref, args), processes)
     run(run_worker(app, concurrency, task_types))
 
 

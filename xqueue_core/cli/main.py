@@ -1,6 +1,11 @@
 """The ``xqueue`` command: core commands plus those plugins add."""
 
+# ruff: noqa: E402
 from __future__ import annotations
+
+from ..logs import import_structlog
+
+import_structlog()  # before anything else imports it, so it leaves rich out: see there
 
 import sys
 import traceback
@@ -77,9 +82,23 @@ def _add_plugin_commands() -> None:
             )
 
 
+def _command_name(argv: list[str]) -> str | None:
+    """The subcommand ``argv`` names (skipping the root options), if any."""
+    args = iter(argv)
+    for arg in args:
+        if arg in ("--log-level", "--log-format"):
+            next(args, None)
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``xqueue`` script."""
-    _add_plugin_commands()
+    # A core command does not need the plugins' commands, nor the packages those import
+    # (a web server for 'serve'): every worker process starts with 'worker'.
+    if _command_name(sys.argv[1:] if argv is None else argv) not in cli.commands:
+        _add_plugin_commands()
     try:
         code = cli.main(args=argv, prog_name="xqueue", standalone_mode=False)
     except click.UsageError as exc:  # bad flags or arguments: one line, like our own errors

@@ -1,22 +1,32 @@
-"""Runs workers: one in this process, or several child processes supervised here."""
+"""Runs workers: one in this process, or several child processes supervised here.
+
+The supervisor of several worker processes only starts, restarts and signals them:
+``xqueue worker --processes N`` checks the app and its backends, then replaces
+itself (same pid) with ``python -m xqueue_core.cli.supervisor``, which imports
+neither the app nor asyncio, structlog or any plugin. That keeps it at a third of
+a worker's memory.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
 
-import structlog
+from ..logs import LineLogger
 
-from ..app import XQueue
+TYPE_CHECKING = False  # not typing's: this module must stay light (see above)
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import NoReturn
 
-log = structlog.get_logger("xqueue.cli")
+    from ..app import XQueue
+
 PR_SET_PDEATHSIG = 1
+USAGE = "usage: python -m xqueue_core.cli.supervisor PROCESSES -- WORKER_ARGV..."
 
 
 async def run_worker(
@@ -26,6 +36,11 @@ async def run_worker(
     ready_message: bool = True,
 ) -> None:
     """Run one worker until SIGTERM/SIGINT; a second signal skips the grace period."""
+    import asyncio
+
+    import structlog
+
+    log = structlog.get_logger("xqueue.cli")
     worker = app.worker(concurrency=concurrency, task_types=task_types)
     loop = asyncio.get_running_loop()
     signals = 0
@@ -54,10 +69,11 @@ async def run_worker(
 
 
 def child_argv(app_ref: str | None, args: Sequence[str]) -> list[str]:
-    argv = [sys.executable, "-m", "xqueue_core.cli.main", "worker"]
+    """The command of one worker process: ``args`` are options of ``xqueue worker``."""
+    argv = [sys.executable, "-m", "xqueue_core.cli.worker_process"]
     if app_ref:
         argv.append(app_ref)
-    return [*argv, *args, "--processes", "1"]
+    return [*argv, *args]
 
 
 def _die_with_parent(parent: int) -> None:
@@ -81,6 +97,7 @@ def spawn_worker(argv: list[str]) -> subprocess.Popen[bytes]:
 def supervise(argv: list[str], processes: int) -> int:
     """Start ``processes`` children running ``argv``; restart any that crash;
     forward SIGTERM/SIGINT and wait for all of them to stop."""
+    log = LineLogger()
     children: list[subprocess.Popen[bytes]] = []
     stopping = False
 
@@ -122,3 +139,27 @@ def supervise(argv: list[str], processes: int) -> int:
             signal.signal(s, handler)
     codes = [c.returncode or 0 for c in children]
     return 2 if 2 in codes else int(any(codes))
+
+
+def exec_supervisor(argv: list[str], processes: int) -> NoReturn:
+    """Become the supervisor of ``processes`` children running ``argv``: a fresh
+    interpreter in this process (same pid, so signals sent to it still arrive) that
+    has nothing of the app loaded."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(
+        sys.executable,
+        [sys.executable, "-m", "xqueue_core.cli.supervisor", str(processes), "--", *argv],
+    )
+
+
+def main(args: Sequence[str]) -> int:
+    """``python -m xqueue_core.cli.supervisor PROCESSES -- WORKER_ARGV...``."""
+    if len(args) < 3 or args[1] != "--" or not args[0].isdigit() or int(args[0]) < 1:
+        print(USAGE, file=sys.stderr)
+        return 2
+    return supervise(list(args[2:]), int(args[0]))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
