@@ -4,9 +4,31 @@
 
     from xqueue_http import create_app
     asgi = create_app(app)          # any ASGI server; or: xqueue serve module:app
+
+The names are imported on first use: loading the plugin (every xqueue process
+does, through its entry point) does not import Starlette.
 """
 
-from .config import HttpConfig, load_config
-from .server import create_app
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .config import HttpConfig, load_config
+    from .server import create_app
+
+_LAZY = {"HttpConfig": "config", "load_config": "config", "create_app": "server"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = ["HttpConfig", "create_app", "load_config"]

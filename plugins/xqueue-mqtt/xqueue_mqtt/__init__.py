@@ -6,18 +6,55 @@ to ``XQUEUE_NOTIFY``; every task event is then published to
 progress to ``{prefix}/tasks/{task_id}/progress``. See ``docs/mqtt.md``.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from . import plugin
-from .buffer import EventBuffer
-from .config import MqttSettings, parse_settings
-from .messages import (
-    PAYLOAD_VERSION,
-    event_payload,
-    presence_topic,
-    progress_topic,
-    status_topic,
-    stream_topic,
-)
-from .notifier import MqttNotifier
+
+if TYPE_CHECKING:
+    from .buffer import EventBuffer
+    from .config import MqttSettings, parse_settings
+    from .messages import (
+        PAYLOAD_VERSION,
+        event_payload,
+        presence_topic,
+        progress_topic,
+        status_topic,
+        stream_topic,
+    )
+    from .notifier import MqttNotifier
+
+# imported on first use: loading the plugin does not import the MQTT client
+_LAZY = {
+    "EventBuffer": "buffer",
+    "MqttSettings": "config",
+    "parse_settings": "config",
+    **dict.fromkeys(
+        [
+            "PAYLOAD_VERSION",
+            "event_payload",
+            "presence_topic",
+            "progress_topic",
+            "status_topic",
+            "stream_topic",
+        ],
+        "messages",
+    ),
+    "MqttNotifier": "notifier",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __version__ = "0.1.0"
 
