@@ -190,9 +190,11 @@ class RedisStore(Store):
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page:
-        index = self.keys.index(None if status is None else TaskStatus(status), type)
+        wanted = None if status is None else TaskStatus(status)
+        index = self.keys.index(wanted, type)
         upper = f"({cursor}" if cursor else "+"
-        args = [index, upper, int(limit) + 1, self._retention, MAINTAIN_BATCH]
+        args = [index or "", upper, int(limit) + 1, self._retention, MAINTAIN_BATCH]
+        args.append(str(wanted) if index is None else "")
         reply = await self._repairing("list", args)
         found = [task_from_json(row) for row in reply[1]]
         tasks = [t for t in found[:limit] if t is not None]

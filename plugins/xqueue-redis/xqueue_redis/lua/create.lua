@@ -4,6 +4,7 @@
 -- {2, task} (this id exists: the same call retried after a lost reply).
 local grace = tonumber(ARGV[2])
 local out = {}
+local typed = {}
 for i = 0, tonumber(ARGV[3]) - 1 do
   local b = 4 + i * 10
   local id, typ = ARGV[b], ARGV[b + 1]
@@ -20,10 +21,10 @@ for i = 0, tonumber(ARGV[3]) - 1 do
   elseif existing then
     out[#out + 1] = {0, task_json(existing)}
   else
-    local fields = {'HSET', k, 'id', id, 'type', typ, 'payload', ARGV[b + 2],
-      'priority', ARGV[b + 3], 'retry', '0', 'max_retry', ARGV[b + 4], 'queue_timeout', qt,
-      'process_timeout', ARGV[b + 6], 'created_at', num(NOW), 'updated_at', num(NOW),
-      'redeliveries', '0'}
+    local fields = {'HSET', k, 'id', id, 'type', typ, 'status', 'pending',
+      'payload', ARGV[b + 2], 'priority', ARGV[b + 3], 'retry', '0', 'max_retry', ARGV[b + 4],
+      'queue_timeout', qt, 'process_timeout', ARGV[b + 6], 'created_at', NOW_S,
+      'updated_at', NOW_S, 'redeliveries', '0'}
     -- due now: the submitter publishes it, `pub` is the fallback if it crashes first;
     -- delayed: the scheduler publishes it at its eta
     local publish_at = NOW + grace
@@ -41,13 +42,17 @@ for i = 0, tonumber(ARGV[3]) - 1 do
       redis.call('ZADD', P .. 'dl', deadline, id)
     end
     redis.call(unpack(fields))
-    set_status(id, typ, false, 'pending')
+    redis.call('ZADD', P .. 'ys:' .. typ .. ':pending', '0', id)
     redis.call('ZADD', P .. 'pub', num(publish_at), id)
-    redis.call('ZADD', P .. 'all', 0, id)
-    redis.call('ZADD', P .. 'y:' .. typ, 0, id)
-    redis.call('SADD', P .. 'tt', typ)
-    emit(id)
+    redis.call('ZADD', P .. 'all', '0', id)
+    redis.call('ZADD', P .. 'y:' .. typ, '0', id)
+    if not typed[typ] then
+      redis.call('SADD', P .. 'tt', typ)
+      typed[typ] = true
+    end
+    -- the caller makes its own events for new tasks: only the log gets this one
+    log_event({id, typ, 'pending', '0', false, false, false, NOW_S, 'status'})
     out[#out + 1] = {1}
   end
 end
-return {{num(NOW), out}, {}}  -- the caller makes its own events for new tasks
+return {{NOW_S, out}, {}}
