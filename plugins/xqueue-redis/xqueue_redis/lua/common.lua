@@ -27,12 +27,13 @@ local function tkey(id)
 end
 
 -- The fields a transition may look at (the payload and result text are not read).
--- Each field read costs Redis time (the reply becomes Lua strings): a finish reads
--- only what ending or retrying a run needs (FINISH_FIELDS).
+-- Each field read costs Redis time (HMGET looks each one up, and the reply becomes
+-- Lua strings): a finish reads only what ending or retrying a run needs. A task
+-- being processed has no `deadline` and no `parked` (the claim that started it
+-- removed them) but always a `worker_id` and a `lease_until`.
 local FIELDS = {'type', 'status', 'retry', 'error', 'progress', 'worker_id', 'deadline',
   'parked', 'cancel', 'eta', 'lease_until', 'redeliveries', 'priority', 'idempotency_key'}
-local FINISH_FIELDS = {'type', 'status', 'retry', 'error', 'progress', 'worker_id',
-  'deadline', 'parked', 'cancel', 'eta', 'lease_until'}
+local FINISH_FIELDS = {'type', 'status', 'retry', 'error', 'progress', 'worker_id', 'cancel'}
 
 -- The record's FIELDS (or those given) as a table (nil when there is no such task).
 local function load(id, fields)
@@ -200,9 +201,14 @@ local function to_pending(id, r, eta, err, retry)
   move(id, typ, r.status, 'pending')
   local set = {'status', 'pending', 'retry', tostring(retry), 'updated_at', NOW_S}
   local del = {}
-  if eta then set[#set + 1] = 'eta'; set[#set + 1] = num(eta) else drop(r, del, 'eta') end
+  if eta then set[#set + 1] = 'eta'; set[#set + 1] = num(eta) end
   if err then set[#set + 1] = 'error'; set[#set + 1] = err else drop(r, del, 'error') end
-  drop(r, del, 'worker_id', 'lease_until', 'cancel', 'deadline')
+  -- always some to delete (a processing task has a worker and a lease): the HDEL
+  -- runs anyway, so it names these whether or not the record was read for them
+  del[#del + 1] = 'worker_id'; del[#del + 1] = 'lease_until'
+  del[#del + 1] = 'deadline'
+  if not eta then del[#del + 1] = 'eta' end
+  drop(r, del, 'cancel')
   write(id, r, set, del)
   redis.call('ZADD', P .. 'pub', num(eta or NOW), id)
   emit(id, r)
