@@ -28,7 +28,7 @@ SETTINGS_TABLE = "redis_broker"
 BLOCK_CAP = 2.0  # longest single XREADGROUP BLOCK (checks for reclaimable entries between)
 MAINTAIN_EVERY = 30.0  # seconds between stream trims / dead-consumer cleanups per worker
 CONSUMER_IDLE_LIMIT = 3600.0  # a consumer with nothing pending and idle this long is removed
-SCRIPT_NAMES = ("broker_fetch", "broker_leave", "broker_trim")
+SCRIPT_NAMES = ("broker_fetch", "broker_leave", "broker_publish", "broker_trim")
 
 
 def script_source(name: str) -> str:
