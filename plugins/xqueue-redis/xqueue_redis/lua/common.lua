@@ -173,8 +173,9 @@ end
 local function terminate(id, r, status, err, retention, result)
   leave_working(id, r)
   move(id, r.type, r.status, status)
+  local expires = num(NOW + retention)
   local set = {'status', status, 'updated_at', NOW_S, 'completed_at', NOW_S,
-    'expires_at', num(NOW + retention)}
+    'expires_at', expires}
   local del = {}
   if err then
     set[#set + 1] = 'error'; set[#set + 1] = err
@@ -188,7 +189,7 @@ local function terminate(id, r, status, err, retention, result)
   end
   drop(r, del, 'deadline', 'cancel', 'parked')
   write(id, r, set, del)
-  redis.call('ZADD', P .. 'exp', num(NOW + retention), id)
+  redis.call('ZADD', P .. 'exp', expires, id)
   emit(id, r)
 end
 
