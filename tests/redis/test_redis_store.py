@@ -23,7 +23,7 @@ from xqueue_core.ids import new_id
 from xqueue_core.models import ClaimOutcome, Finish, FinishKind, Task, TaskStatus
 from xqueue_core.plugins import Plugins
 from xqueue_core.settings import Settings
-from xqueue_core.testing.services import ServiceProcess, free_port
+from xqueue_core.testing.services import ServiceProcess, free_port, redis_command
 
 SETTINGS = Settings(publish_grace=0.0)
 
@@ -272,3 +272,83 @@ async def test_round_trips_per_task_life(store: RedisStore) -> None:
         await _life(store, count)
         # TIME, then create, mark_queued, claim, finish: five calls for one task or a hundred
         assert sent == ["TIME"] + ["EVALSHA"] * 4
+
+
+async def test_listing_by_status_merges_every_types_index_newest_first(store: RedisStore) -> None:
+    # ids a user chose: byte order (as the lex indexes sort) is not a locale's order
+    ids = ["Ab", "aB", "a-b", "a_b", "a.b", "B", "b", "_z", "Z9", "9z", "-x", "x-", "~", "A"]
+    tasks = [Task(id=task_id, type=("t1", "t2", "t3")[i % 3]) for i, task_id in enumerate(ids)]
+    await store.create(tasks, 10.0)
+    started = ["aB", "Z9", "~"]
+    claims, _ = await store.claim(started, "w1", 30.0)
+    assert {c.outcome for c in claims} == {ClaimOutcome.STARTED}
+    pending = sorted((i for i in ids if i not in started), key=str.encode, reverse=True)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = await store.list_tasks(status=TaskStatus.PENDING, limit=4, cursor=cursor)
+        assert all(t.status == TaskStatus.PENDING for t in page.tasks)
+        seen += [t.id for t in page.tasks]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == pending
+    running = await store.list_tasks(status=TaskStatus.PROCESSING)
+    assert [t.id for t in running.tasks] == sorted(started, key=str.encode, reverse=True)
+    assert await store.counts() == {
+        "status": {"pending": len(pending), "processing": 3},
+        "type": {"t1": 5, "t2": 5, "t3": 4},
+    }
+
+
+async def test_a_started_tasks_publish_entry_is_dropped_not_handed_out(
+    store: RedisStore, redis_server: ServiceProcess
+) -> None:
+    # claimed before mark_queued: the claim leaves its `pub` entry for take_due to drop
+    [(task, _)] = await store.create([Task(id=new_id(), type="t")], 0.0)
+    claims, _ = await store.claim([task.id], "w1", 30.0)
+    assert claims[0].outcome == ClaimOutcome.STARTED
+    raw = await _raw(redis_server)
+    try:
+        assert await raw.zscore(store.keys.key("pub"), task.id) is not None
+        assert await store.take_due(100, 30.0) == []
+        assert await raw.zscore(store.keys.key("pub"), task.id) is None
+    finally:
+        await raw.aclose()
+    # once it is pending again (a retry due now), it is handed out as before
+    applied, _ = await store.finish([Finish(task.id, "w1", FinishKind.RETRY, error="x")])
+    assert applied == [True]
+    assert [m.task_id for m in await store.take_due(100, 30.0)] == [task.id]
+
+
+async def test_redis_commands_per_claimed_and_finished_task() -> None:
+    """What Redis runs per task (commands inside scripts included) for the worker's two
+    store calls, claim and finish, in batches of 10: the record is read once per call,
+    written with one HSET, and only the indexes the task is in are touched."""
+    with ServiceProcess("redis", redis_command()) as server:
+        store = RedisStore(url_for(server), SETTINGS)
+        await store.open()
+        raw = await _raw(server)
+        try:
+            tasks = [Task(id=new_id(), type="t") for _ in range(100)]
+            await store.create(tasks, 10.0)
+            await store.mark_queued([t.id for t in tasks])
+            await store.claim([tasks[0].id], "w0", 30.0)  # loads the scripts
+            await store.finish([Finish(tasks[0].id, "w0", FinishKind.SUCCESS)])
+            await raw.config_resetstat()
+            for start in range(0, 100, 10):
+                ids = [t.id for t in tasks[start : start + 10] if t is not tasks[0]]
+                await store.claim(ids, "w1", 30.0)
+                await store.finish([Finish(i, "w1", FinishKind.SUCCESS) for i in ids])
+            stats = await raw.info("commandstats")
+        finally:
+            await raw.aclose()
+            await store.close()
+    calls = {k.removeprefix("cmdstat_"): v["calls"] for k, v in stats.items()}
+    calls.pop("config|resetstat", None)
+    assert calls.pop("evalsha") == 20
+    # claim: HGETALL, ZREM + ZADD (status index), HSET, ZADD (token), XADD (event);
+    # finish: HMGET, ZREM + ZADD, HSET, ZREM (token), ZADD (retention), XADD;
+    # per call (10 of each): TIME, and the type's limit (claim) or parked set (finish)
+    assert calls["hgetall"] == calls["hmget"] == 99
+    assert sum(calls.values()) <= 13 * 99 + 2 * 20

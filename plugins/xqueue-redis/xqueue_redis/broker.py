@@ -13,7 +13,7 @@ entries of consumers that died or hung. See ``docs/redis_streams.md``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -44,7 +44,7 @@ from .url import parse_url
 
 log = structlog.get_logger("xqueue.redis.broker")
 CHUNK = 500  # ids per XCLAIM / XACK command
-PUBLISH_CHUNK = 5000  # messages per publish script call
+PUBLISH_CHUNK = 1000  # messages per publish script call (no single call holds Redis long)
 LEAVE_IDLE_MS = 365 * 24 * 3600 * 1000  # "idle forever": reclaimed by the next XAUTOCLAIM
 
 
@@ -114,23 +114,23 @@ class RedisBroker(Broker):
     # -- publish ----------------------------------------------------------------------
 
     async def publish(self, messages: Sequence[Message]) -> None:
-        """XADD each message to its band's stream: one script call per chunk of messages."""
+        """XADD each message to its band's stream: one script call per chunk, its
+        messages in one JSON argument (cheaper to encode than a command each)."""
         if not messages:
             return
         layout = self.layout
-        keys = list(layout.streams)
-        index = {band: keys.index(layout.stream(band)) + 1 for band in BANDS}
+        keys = list(layout.streams)  # in BANDS order
+        index = {band: i + 1 for i, band in enumerate(BANDS)}
         script = self._scripts["broker_publish"]
         for start in range(0, len(messages), PUBLISH_CHUNK):
-            batch = orjson.dumps(
-                [
-                    [index[layout.band(m.priority)], m.task_id, m.type, m.priority]
-                    for m in messages[start : start + PUBLISH_CHUNK]
-                ]
-            )
+            rows = [
+                [index[layout.band(m.priority)], m.task_id, m.type, str(int(m.priority))]
+                for m in messages[start : start + PUBLISH_CHUNK]
+            ]
+            arg = orjson.dumps(rows)
 
-            def send(batch: bytes = batch) -> Awaitable[Any]:
-                return script(keys=keys, args=[batch])  # type: ignore[no-any-return]
+            async def send(arg: bytes = arg) -> None:
+                await script(keys=keys, args=[arg])
 
             await self.conn.call("publish", send)
 

@@ -82,20 +82,21 @@ def events_from(rows: Sequence[str] | None) -> list[TaskEvent]:
     return [event_from_json(row) for row in rows or ()]
 
 
-def task_args(task: Task) -> list[Any]:
-    """The 10 values ``create.lua`` reads per task."""
+def task_args(task: Task) -> list[str | bool]:
+    """What ``create.lua`` reads per task, as text (sent in one JSON argument per call):
+    id, type, payload (JSON text), priority, max_retry, queue_timeout, process_timeout,
+    eta ('' for none), idempotency key (false for none)."""
     key = task.idempotency_key
     return [
         task.id,
         task.type,
-        orjson.dumps(task.payload),
-        int(task.priority),
-        int(task.max_retry),
+        orjson.dumps(task.payload).decode(),
+        str(int(task.priority)),
+        str(int(task.max_retry)),
         repr(float(task.queue_timeout)),
         repr(float(task.process_timeout)),
         "" if task.eta is None else repr(float(task.eta)),
-        "0" if key is None else "1",
-        key or "",
+        False if key is None else key,
     ]
 
 

@@ -11,15 +11,17 @@ key                    type          holds
 =====================  ============  =================================================
 ``t:{id}``             hash          one task record (plus lease, deadline, flags)
 ``all``                zset (lex)    every task id, for listing newest first
-``s:{status}``         zset (lex)    task ids by status
 ``y:{type}``           zset (lex)    task ids by type
-``ys:{type}:{status}`` zset (lex)    task ids by type and status
+``ys:{type}:{status}`` zset (lex)    task ids by type and status (by status alone:
+                                     merged over the types)
 ``tt``                 set           types that have tasks (for counts)
 ``idem``               hash          idempotency key -> task id
 ``pub``                zset          pending task -> when to hand it to ``take_due``
+                                     (an entry of a task no longer pending is dropped
+                                     there)
 ``dl``                 zset          pending task -> queue-timeout deadline
-``lease``              zset          processing task -> lease expiry
 ``run:{type}``         zset          the type's tokens: running task -> lease expiry
+                                     (upkeep finds expired leases here)
 ``park:{type}``        zset          deferred tasks of a saturated type, by priority
 ``exp``                zset          terminal task -> when retention ends
 ``limits``             hash          type -> cluster-wide concurrency limit
@@ -77,12 +79,13 @@ class Keys:
     def task(self, task_id: str) -> str:
         return self.key(f"t:{task_id}")
 
-    def index(self, status: TaskStatus | None, task_type: str | None) -> str:
-        """The listing index for a filter (both, one or neither)."""
+    def index(self, status: TaskStatus | None, task_type: str | None) -> str | None:
+        """The listing index for a filter (both, one or neither); None for a status
+        alone, which has one index per type (``list.lua`` merges them)."""
         if status is not None and task_type is not None:
             return self.key(f"ys:{task_type}:{status}")
         if status is not None:
-            return self.key(f"s:{status}")
+            return None
         if task_type is not None:
             return self.key(f"y:{task_type}")
         return self.key("all")

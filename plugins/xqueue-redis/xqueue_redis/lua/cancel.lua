@@ -1,14 +1,14 @@
 -- cancel: ARGV[2] id, ARGV[3] retention. Returns {outcome, task} or {'none'}.
 local id = ARGV[2]
-local status = redis.call('HGET', tkey(id), 'status')
-if not status then
+local r = load(id)
+if not r then
   return {{'none'}, EVENTS}
 end
 local outcome
-if status == 'pending' then
-  terminate(id, 'canceled', 'canceled', tonumber(ARGV[3]))
+if r.status == 'pending' then
+  terminate(id, r, 'canceled', 'canceled', tonumber(ARGV[3]))
   outcome = 'canceled'
-elseif status == 'processing' then
+elseif r.status == 'processing' then
   redis.call('HSET', tkey(id), 'cancel', '1')
   outcome = 'requested'
 else

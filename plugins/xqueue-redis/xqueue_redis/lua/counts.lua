@@ -4,13 +4,20 @@
 if time_out_overdue(tonumber(ARGV[2]), ARGV[3]) >= tonumber(ARGV[3]) then
   return {{1}, EVENTS}
 end
-local by_status, by_type = {}, {}
-for _, s in ipairs({'pending', 'processing', 'success', 'failed', 'timeout', 'canceled'}) do
-  local n = redis.call('ZCARD', P .. 's:' .. s)
-  if n > 0 then by_status[#by_status + 1] = s; by_status[#by_status + 1] = n end
-end
+local per_status = {}
+local by_type = {}
 for _, typ in ipairs(redis.call('SMEMBERS', P .. 'tt')) do
   local n = redis.call('ZCARD', P .. 'y:' .. typ)
-  if n > 0 then by_type[#by_type + 1] = typ; by_type[#by_type + 1] = n end
+  if n > 0 then
+    by_type[#by_type + 1] = typ; by_type[#by_type + 1] = n
+    for _, s in ipairs(STATUSES) do
+      per_status[s] = (per_status[s] or 0) + redis.call('ZCARD', P .. 'ys:' .. typ .. ':' .. s)
+    end
+  end
+end
+local by_status = {}
+for _, s in ipairs(STATUSES) do
+  local n = per_status[s] or 0
+  if n > 0 then by_status[#by_status + 1] = s; by_status[#by_status + 1] = n end
 end
 return {{0, by_status, by_type}, EVENTS}

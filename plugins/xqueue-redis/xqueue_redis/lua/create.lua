@@ -1,14 +1,17 @@
--- create: ARGV[2] publish_grace, ARGV[3] n, then 10 values per task:
--- id, type, payload, priority, max_retry, queue_timeout, process_timeout, eta|'', has_key, key.
+-- create: ARGV[2] publish_grace, ARGV[3] a JSON list with one entry per task, all text:
+-- [id, type, payload, priority, max_retry, queue_timeout, process_timeout, eta or '',
+-- idempotency key or false]. (One argument for the whole batch: the client encodes it
+-- in one call.)
 -- Returns {now, results}: per task {1} (new), {0, task} (idempotency key used) or
 -- {2, task} (this id exists: the same call retried after a lost reply).
 local grace = tonumber(ARGV[2])
 local out = {}
-for i = 0, tonumber(ARGV[3]) - 1 do
-  local b = 4 + i * 10
-  local id, typ = ARGV[b], ARGV[b + 1]
-  local qt, eta = ARGV[b + 5], ARGV[b + 7]
-  local has_key, ikey = ARGV[b + 8] == '1', ARGV[b + 9]
+local typed = {}
+for _, t in ipairs(cjson.decode(ARGV[3])) do
+  local id, typ = t[1], t[2]
+  local qt, eta = t[6], t[8]
+  local ikey = t[9]
+  local has_key = ikey ~= false
   local k = tkey(id)
   local existing = nil
   if has_key then
@@ -20,10 +23,10 @@ for i = 0, tonumber(ARGV[3]) - 1 do
   elseif existing then
     out[#out + 1] = {0, task_json(existing)}
   else
-    local fields = {'HSET', k, 'id', id, 'type', typ, 'payload', ARGV[b + 2],
-      'priority', ARGV[b + 3], 'retry', '0', 'max_retry', ARGV[b + 4], 'queue_timeout', qt,
-      'process_timeout', ARGV[b + 6], 'created_at', num(NOW), 'updated_at', num(NOW),
-      'redeliveries', '0'}
+    local fields = {'HSET', k, 'id', id, 'type', typ, 'status', 'pending',
+      'payload', t[3], 'priority', t[4], 'retry', '0', 'max_retry', t[5],
+      'queue_timeout', qt, 'process_timeout', t[7], 'created_at', NOW_S,
+      'updated_at', NOW_S, 'redeliveries', '0'}
     -- due now: the submitter publishes it, `pub` is the fallback if it crashes first;
     -- delayed: the scheduler publishes it at its eta
     local publish_at = NOW + grace
@@ -41,13 +44,17 @@ for i = 0, tonumber(ARGV[3]) - 1 do
       redis.call('ZADD', P .. 'dl', deadline, id)
     end
     redis.call(unpack(fields))
-    set_status(id, typ, false, 'pending')
+    redis.call('ZADD', P .. 'ys:' .. typ .. ':pending', '0', id)
     redis.call('ZADD', P .. 'pub', num(publish_at), id)
-    redis.call('ZADD', P .. 'all', 0, id)
-    redis.call('ZADD', P .. 'y:' .. typ, 0, id)
-    redis.call('SADD', P .. 'tt', typ)
-    emit(id)
+    redis.call('ZADD', P .. 'all', '0', id)
+    redis.call('ZADD', P .. 'y:' .. typ, '0', id)
+    if not typed[typ] then
+      redis.call('SADD', P .. 'tt', typ)
+      typed[typ] = true
+    end
+    -- the caller makes its own events for new tasks: only the log gets this one
+    log_event({id, typ, 'pending', '0', false, false, false, NOW_S, 'status'})
     out[#out + 1] = {1}
   end
 end
-return {{num(NOW), out}, {}}  -- the caller makes its own events for new tasks
+return {{NOW_S, out}, {}}

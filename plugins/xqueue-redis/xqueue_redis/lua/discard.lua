@@ -1,5 +1,6 @@
 -- discard: ARGV[2..] task ids to delete (created but never published).
 for i = 2, #ARGV do
-  purge(ARGV[i])
+  local r = load(ARGV[i])
+  if r then purge(ARGV[i], r) end
 end
 return {0, EVENTS}

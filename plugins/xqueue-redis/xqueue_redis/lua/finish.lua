@@ -8,18 +8,18 @@ for _, run in ipairs(cjson.decode(ARGV[3])) do
   local id, worker, kind = run[1], run[2], run[3]
   local err = run[4] or nil
   local result = run[5] or nil
-  local h = redis.call('HMGET', tkey(id), 'status', 'worker_id', 'type', 'retry', 'error')
-  if h[1] ~= 'processing' or h[2] ~= worker then
+  local r = load(id, FINISH_FIELDS)
+  if not r or r.status ~= 'processing' or r.worker_id ~= worker then
     applied[#applied + 1] = 0
   else
     if kind == 'retry' then
-      to_pending(id, NOW + tonumber(run[6]), err, tonumber(h[4]) + 1)
+      to_pending(id, r, NOW + tonumber(run[6]), err, tonumber(r.retry) + 1)
     elseif kind == 'release' then
-      to_pending(id, nil, h[5] or nil, tonumber(h[4]))
+      to_pending(id, r, nil, r.error, tonumber(r.retry))
     else
-      terminate(id, kind, err, retention, result)
+      terminate(id, r, kind, err, retention, result)
     end
-    wake_parked(h[3], 1)
+    wake_one(r.type)
     applied[#applied + 1] = 1
   end
 end

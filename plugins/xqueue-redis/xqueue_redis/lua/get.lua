@@ -1,7 +1,10 @@
 -- get: ARGV[2] id, ARGV[3] retention. An overdue pending task becomes timeout first.
 local id = ARGV[2]
-local h = redis.call('HMGET', tkey(id), 'status', 'deadline')
-if h[1] == 'pending' and h[2] and tonumber(h[2]) <= NOW then
-  terminate(id, 'timeout', 'queue timeout', tonumber(ARGV[3]))
+local r = load_all(id)
+if not r then
+  return {false, EVENTS}
 end
-return {task_json(id), EVENTS}
+if r.status == 'pending' and r.deadline and tonumber(r.deadline) <= NOW then
+  terminate(id, r, 'timeout', 'queue timeout', tonumber(ARGV[3]))
+end
+return {record_json(r), EVENTS}

@@ -10,7 +10,6 @@ for i = 4, #ARGV do
   local h = redis.call('HMGET', tkey(id), 'status', 'worker_id', 'cancel', 'type', 'lease_until')
   if h[1] == 'processing' and h[2] == worker and tonumber(h[5]) > NOW then
     redis.call('HSET', tkey(id), 'lease_until', until_)
-    redis.call('ZADD', P .. 'lease', until_, id)
     redis.call('ZADD', P .. 'run:' .. h[4], until_, id)
     if h[3] then cancel[#cancel + 1] = id end
   else
