@@ -9,10 +9,7 @@ import orjson
 
 from xqueue_core.models import Task, TaskEvent, TaskStatus
 
-_INT_FIELDS = ("priority", "retry", "max_retry", "redeliveries")
-_FLOAT_FIELDS = ("queue_timeout", "process_timeout", "created_at", "updated_at")
-_OPTIONAL_FLOATS = ("started_at", "completed_at", "eta", "progress")
-_OPTIONAL_TEXT = ("error", "worker_id", "idempotency_key")
+_STATUSES = {str(s): s for s in TaskStatus}
 
 
 def pairs(flat: Sequence[Any]) -> dict[str, Any]:
@@ -20,22 +17,37 @@ def pairs(flat: Sequence[Any]) -> dict[str, Any]:
     return {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
 
 
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
 def task_from_hash(data: Mapping[str, Any]) -> Task:
     """Build a Task from its hash fields (internal fields are ignored)."""
-    task = Task(id=data["id"], type=data["type"], payload=orjson.loads(data["payload"]))
-    task.status = TaskStatus(data["status"])
-    for name in _INT_FIELDS:
-        setattr(task, name, int(data.get(name) or 0))
-    for name in _FLOAT_FIELDS:
-        setattr(task, name, float(data.get(name) or 0.0))
-    for name in _OPTIONAL_FLOATS:
-        value = data.get(name)
-        setattr(task, name, None if value is None else float(value))
-    for name in _OPTIONAL_TEXT:
-        setattr(task, name, data.get(name))
-    raw = data.get("result")
-    task.result = None if raw is None else orjson.loads(raw)
-    return task
+    get = data.get
+    raw = get("result")
+    # one constructor call: this runs for every claimed task
+    return Task(
+        id=data["id"],
+        type=data["type"],
+        payload=orjson.loads(data["payload"]),
+        priority=int(get("priority") or 0),
+        status=_STATUSES[data["status"]],
+        retry=int(get("retry") or 0),
+        max_retry=int(get("max_retry") or 0),
+        queue_timeout=float(get("queue_timeout") or 0.0),
+        process_timeout=float(get("process_timeout") or 0.0),
+        created_at=float(get("created_at") or 0.0),
+        updated_at=float(get("updated_at") or 0.0),
+        started_at=_float_or_none(get("started_at")),
+        completed_at=_float_or_none(get("completed_at")),
+        eta=_float_or_none(get("eta")),
+        error=get("error"),
+        worker_id=get("worker_id"),
+        result=None if raw is None else orjson.loads(raw),
+        progress=_float_or_none(get("progress")),
+        idempotency_key=get("idempotency_key"),
+        redeliveries=int(get("redeliveries") or 0),
+    )
 
 
 def task_from_json(text: str | None) -> Task | None:
@@ -52,7 +64,7 @@ def event_from_json(text: str) -> TaskEvent:
     return TaskEvent(
         task_id=row[0],
         type=row[1],
-        status=TaskStatus(row[2]),
+        status=_STATUSES[row[2]],
         retry=int(row[3] or 0),
         error=row[4],
         progress=None if row[5] is None else float(row[5]),
