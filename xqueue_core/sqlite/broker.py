@@ -14,6 +14,7 @@ from ..settings import Settings
 from .database import OnDatabase, placeholders
 
 POLL_INTERVAL = 0.005  # checking PRAGMA data_version is a few microseconds
+POLL_FAST = 0.001  # right after the file changed
 
 
 class SqliteBroker(OnDatabase, Broker):
@@ -48,6 +49,7 @@ class SqliteBroker(OnDatabase, Broker):
         loop = asyncio.get_running_loop()
         give_up = loop.time() + timeout
         seen = None
+        pause = POLL_INTERVAL
         while True:
             version = await self.db.version()
             if version != seen:
@@ -55,9 +57,14 @@ class SqliteBroker(OnDatabase, Broker):
                 got = await self._take(max_messages)
                 if got:
                     return got
+                # the file changed without a message for us: a submit commits its task
+                # before its message, so look again soon
+                pause = POLL_FAST
+            else:
+                pause = min(pause * 2, POLL_INTERVAL)
             if loop.time() >= give_up:
                 return []
-            await asyncio.sleep(POLL_INTERVAL)
+            await asyncio.sleep(pause)
 
     async def _take(self, limit: int) -> list[Delivery]:
         self._fetches += 1

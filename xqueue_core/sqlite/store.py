@@ -658,7 +658,9 @@ class SqliteStore(OnDatabase, Store):
         start = int(after)
         loop = asyncio.get_running_loop()
         give_up = loop.time() + timeout
-        pause = 0.002  # short first (a waiting client sees a change soon), then backs off
+        # every millisecond for the first 0.1 s (a waiting client sees a change at once;
+        # a query for new rows costs tens of microseconds), then backing off to 50 ms
+        pause, fast_until = 0.001, loop.time() + 0.1
         while True:
             rows = await self.db.run(
                 lambda c: c.execute(
@@ -669,4 +671,5 @@ class SqliteStore(OnDatabase, Store):
             if rows or loop.time() >= give_up:
                 return [(str(r[0]), TaskEvent.from_dict(orjson.loads(r[1]))) for r in rows]
             await asyncio.sleep(min(pause, max(0.0, give_up - loop.time())))
-            pause = min(pause * 2, 0.05)
+            if loop.time() > fast_until:
+                pause = min(pause * 2, 0.05)
