@@ -303,6 +303,9 @@ class Adapter:
     versions: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     single_process_drain: bool = False  # also measure (a) with one worker process
+    # (worker, completion time) of every task of the last batch, where the system keeps
+    # them: gives the drain rate from the moment every worker process was taking work
+    completions: Callable[[], list[tuple[str, float]]] | None = None
     redis_url: str | None = None  # the Redis it uses, for the cost figures
 
 
@@ -376,10 +379,33 @@ def _drain_workload(
     finally:
         workers.stop()
     drain["enqueue_rate"] = count / enqueue_s
+    if adapter.completions is not None and drain["complete"]:
+        drain["all_working"] = all_working_rate(adapter.completions())
     cpu = drain["cpu"]
     busy = f" (machine CPU {cpu['busy_pct']:.0f}%/{cpu['of_pct']:.0f}%)" if cpu else ""
     log(f"{adapter.name}: drained {drain['done']}/{count} at {drain['rate'] or 0:.0f}/s{busy}")
     return drain
+
+
+def all_working_rate(completions: list[tuple[str, float]]) -> dict[str, Any] | None:
+    """Tasks per second from the moment every worker had finished one task to the last
+    completion (a consumer group that is still rebalancing is left out), and how many
+    workers took part."""
+    firsts: dict[str, float] = {}
+    for worker, at in completions:
+        firsts[worker] = min(at, firsts.get(worker, at))
+    if not firsts:
+        return None
+    start = max(firsts.values())
+    times = sorted(at for _, at in completions if at >= start)
+    if len(times) < 2 or times[-1] <= start:
+        return None
+    return {
+        "rate": (len(times) - 1) / (times[-1] - start),
+        "workers": len(firsts),
+        "tasks": len(times),
+        "from_s": start - min(firsts.values()),
+    }
 
 
 def _latency(adapter: Adapter, opts: Options) -> dict[str, Any]:

@@ -136,6 +136,13 @@ def ratios(results: list[dict[str, Any]], ceiling: dict[str, Any] | None) -> dic
                 "target": "2 processes >= 1.8x one",
                 "met": ratio >= 1.8,
             }
+            working = (r.get("noop") or {}).get("all_working")
+            if working and working.get("workers") == 2:
+                entry["scale_2_vs_1_working"] = {
+                    "ratio": working["rate"] / single,
+                    "rate": working["rate"],
+                    "from_s": working["from_s"],
+                }
         if ceiling and double:
             entry["ceiling_share"] = {"ratio": double / ceiling["rate"], "ceiling": ceiling["rate"]}
         out[r["system"]] = entry
@@ -161,6 +168,13 @@ def ratio_text(rat: dict[str, Any], ceiling: dict[str, Any] | None) -> str:
                     f"    drain 2 processes / 1 process = {e['ratio']:.2f}x [{e['target']}: {mark}]"
                 )
                 continue
+            if name == "scale_2_vs_1_working":
+                lines.append(
+                    f"    drain 2 processes / 1 process = {e['ratio']:.2f}x counted from when "
+                    f"both were taking work ({e['from_s']:.2f} s after the first completion; "
+                    f"{e['rate']:,.0f}/s)"
+                )
+                continue
             mark = "" if e["met"] is None else (" met" if e["met"] else " NOT met")
             scale, unit = (2**20, " MB") if name == "rss" else (1, "")
             lines.append(
@@ -178,8 +192,8 @@ def ratio_text(rat: dict[str, Any], ceiling: dict[str, Any] | None) -> str:
 def costs_table(results: list[dict[str, Any]], ceiling: dict[str, Any] | None) -> str:
     """Per drained no-op task in (a): CPU of the workers and of Redis, Redis commands, bytes."""
     head = (
-        f"{'system':<16} {'worker CPU us':>14} {'Redis CPU us':>13} {'Redis cmds':>11} "
-        f"{'bytes in':>9} {'bytes out':>10}"
+        f"{'system':<16} {'worker CPU us':>14} {'Redis CPU us':>13} {'Redis busy':>11} "
+        f"{'Redis cmds':>11} {'bytes in':>9} {'bytes out':>10}"
     )
     lines = [
         "What one drained no-op task of (a) costs (first to last completion; Redis commands",
@@ -187,15 +201,24 @@ def costs_table(results: list[dict[str, Any]], ceiling: dict[str, Any] | None) -
         head,
         "-" * len(head),
     ]
-    rows = [(r["system"], r.get("noop", {}).get("costs") or {}) for r in results]
+    rows = [
+        (r["system"], r.get("noop", {}).get("costs") or {}, r.get("noop", {}).get("rate"))
+        for r in results
+    ]
     if ceiling:
-        rows.append(("ceiling", ceiling.get("costs") or {}))
-    for system, c in rows:
+        rows.append(("ceiling", ceiling.get("costs") or {}, ceiling.get("rate")))
+    for system, c, rate in rows:
         if not c:
             continue
+        # Redis runs commands on one thread: the share of one core it was busy
+        redis_us = c.get("redis_cpu_us")
+        busy = f"{redis_us * rate / 1e4:.0f}%" if redis_us and rate else "-"
         lines.append(
             f"{system:<16} {_num(c.get('worker_cpu_us'), ',.0f'):>14} "
-            f"{_num(c.get('redis_cpu_us'), ',.0f'):>13} {_num(c.get('redis_commands'), '.1f'):>11} "
+            f"{_num(redis_us, ',.0f'):>13} {busy:>11} {_num(c.get('redis_commands'), '.1f'):>11} "
             f"{_num(c.get('bytes_in'), ',.0f'):>9} {_num(c.get('bytes_out'), ',.0f'):>10}"
         )
+    lines.append(
+        "Redis busy: Redis CPU per task x drain rate, as a share of the one core Redis runs on."
+    )
     return "\n".join(lines)

@@ -85,6 +85,27 @@ class XQueueBench:
         counts = self.run(self.app.store.counts())["status"]
         return int(counts.get("pending", 0) + counts.get("processing", 0))
 
+    def completions(self) -> list[tuple[str, float]]:
+        """(worker, completed_at) of every finished task in the store."""
+        assert self.app is not None and self.app.store is not None
+        store = self.app.store
+
+        async def go() -> list[tuple[str, float]]:
+            out: list[tuple[str, float]] = []
+            cursor = None
+            while True:
+                page = await store.list_tasks(limit=1000, cursor=cursor)
+                out.extend(
+                    (t.worker_id or "?", t.completed_at)
+                    for t in page.tasks
+                    if t.completed_at is not None
+                )
+                if page.next_cursor is None:
+                    return out
+                cursor = page.next_cursor
+
+        return list(self.run(go()))
+
     def roundtrip(self) -> None:
         assert self.app is not None
         app = self.app
@@ -153,6 +174,7 @@ def main() -> None:
         ),
         notes=["records every task's full lifecycle (record, events, stats) in the store"],
         single_process_drain=args.system == "xqueue-kafka",
+        completions=bench.completions,
         redis_url=None if args.system == "xqueue-embedded" else args.redis_url,
     )
     write_result(args.out, run_system(adapter, opts))
