@@ -243,8 +243,8 @@ class Soak:
                 return
             self.submitting.clear()
             try:
-                if not await self.drain_kafka(30.0):
-                    self.counters["Tansu restarts skipped (lag not 0 within 30 s)"] += 1
+                if not await self.drain_kafka(10.0):
+                    self.counters["Tansu restarts skipped (lag not 0 within 10 s)"] += 1
                     continue
                 await asyncio.to_thread(self.kafka.restart)
             finally:
