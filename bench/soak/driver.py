@@ -416,7 +416,8 @@ class Soak:
                 # Workers and the driver flush their notifiers as they close; then a
                 # fresh subscriber reads what the broker retained.
                 await asyncio.to_thread(pool.stop_all)
-                self.notifier_stats = self.app.notifiers[0].stats()
+                notifier: Any = self.app.notifiers[0]  # an MqttNotifier: it has stats()
+                self.notifier_stats = notifier.stats()
                 await self.app.close()
                 self.retained = await read_retained(self.mosquitto.port)
                 (self.workdir / "retained.json").write_bytes(orjson.dumps(self.retained))
