@@ -17,6 +17,8 @@ from typing import Any
 import orjson
 
 from xqueue_core import TaskContext, XQueue
+from xqueue_core.hookspecs import hookimpl
+from xqueue_core.models import TaskEvent
 
 LIMITS = {"long": 4, "blocking": 2}  # fixed limits; "limited" changes during the run
 TYPES = ("quick", "limited", "flaky", "slow", "long", "blocking")
@@ -53,8 +55,38 @@ class Recorded:
         record("end", **self.fields, outcome=outcome)
 
 
-def make_app(**options: Any) -> XQueue:
-    """The app with every soak type (the driver submits through the same app)."""
+class EventRecorder:
+    """Records every status event this process emits (``event`` lines), for the MQTT check.
+
+    The hook runs in the process that made the change, before the notifiers get
+    the event, so the record says which process was to publish what, and when.
+    """
+
+    def __init__(self, process: str) -> None:
+        self.process = process
+
+    @hookimpl
+    def xqueue_task_event(self, event: TaskEvent) -> None:
+        if event.kind != "status":
+            return
+        record(
+            "event",
+            task_id=event.task_id,
+            status=str(event.status),
+            retry=event.retry,
+            proc=self.process,
+        )
+
+
+def make_app(process: str | None = None, **options: Any) -> XQueue:
+    """The app with every soak type (the driver submits through the same app).
+
+    With ``$SOAK_EVENTS`` set, every status event the process emits is recorded
+    too, tagged with ``process`` (default: ``$SOAK_WORKER``).
+    """
+    if os.environ.get("SOAK_EVENTS"):
+        tag = process or os.environ.get("SOAK_WORKER", "?")
+        options["plugins"] = [*options.get("plugins", ()), EventRecorder(tag)]
     app = XQueue("soak", **options)
 
     async def sleeper(payload: dict[str, Any], ctx: TaskContext) -> None:

@@ -272,3 +272,152 @@ def memory_trend(samples: list[tuple[float, int]]) -> tuple[float, float, float]
     var = sum((t - mean_t) ** 2 for t, _ in samples)
     slope = sum((t - mean_t) * (b - mean_b) for t, b in samples) / var if var else 0.0
     return first, last, slope * 60 / 2**20
+
+
+TERMINAL = frozenset({"success", "failed", "timeout", "canceled"})
+
+
+def mqtt(
+    rep: Report,
+    records: list[dict[str, Any]],
+    finals: dict[str, Any],
+    retained: dict[str, dict[str, Any]],
+) -> None:
+    """The MQTT notifier's invariants, from the ``event`` lines (what each process
+    emitted, and when), mosquitto's outages and what a fresh subscriber read.
+
+    What the notifier guarantees, and so what is checked: it never holds up a
+    task (tasks finish while mosquitto is down); a process that lives on
+    publishes, in order, at least the latest state of every task it changed
+    (its buffer keeps every task's latest state, and re-sends what a dead
+    connection did not acknowledge). Outside that guarantee, and only counted:
+    a SIGKILLed process loses what it had not published; a broker killed with
+    kill -9 forgets its retained states; and two processes' events of one task
+    reach the broker in any order, so the retained status can be another
+    process's older event (the race ``docs/mqtt.md`` tells subscribers to
+    order away by retry, timestamp and rank).
+    """
+    windows: list[tuple[float, float]] = []
+    down_at: float | None = None
+    last_down = float("-inf")
+    for r in records:
+        if r["kind"] == "mqtt_down":
+            down_at = last_down = r["t"]
+        elif r["kind"] == "mqtt_up" and down_at is not None:
+            windows.append((down_at, r["t"]))
+            down_at = None
+    killed = {r["worker"] for r in records if r["kind"] == "killed"}
+    terminal_event: dict[str, dict[str, Any]] = {}
+    emitted: dict[str, set[tuple[str, int, str]]] = defaultdict(set)
+    for r in records:
+        if r["kind"] == "event":
+            emitted[r["task_id"]].add((r["status"], r["retry"], r["proc"]))
+            if r["status"] in TERMINAL:
+                terminal_event[r["task_id"]] = r
+
+    def in_outage(t: float) -> bool:
+        return any(a <= t <= b for a, b in windows)
+
+    downtime = sum(b - a for a, b in windows)
+    finished_down = sum(1 for e in terminal_event.values() if in_outage(e["t"]))
+    runs_down = sum(1 for r in records if r["kind"] == "end" and in_outage(r["t"]))
+    rep.facts["mqtt_outages"] = len(windows)
+    rep.facts["mqtt_downtime_s"] = round(downtime, 1)
+    rep.add(
+        "tasks finished while mosquitto was down",
+        f"{finished_down} ({runs_down} runs ended, {downtime:.1f} s down)",
+        "> 0 when down 1 s or more in all",
+        finished_down > 0 if downtime >= 1.0 else None,
+        "no task reached a terminal state during any outage: the notifier held workers up",
+    )
+
+    wrong: list[str] = []
+    missing: list[str] = []
+    own_stale: list[str] = []
+    raced: Counter[str] = Counter()  # retained status -> tasks
+    forgotten = killed_first = never_emitted = checked = held = 0
+    for tid, task in finals.items():
+        if task is None or not task.terminal:
+            continue
+        status = str(task.status)
+        got = retained.get(tid)
+        got_status = got.get("status") if got else None
+        if got_status == status:
+            held += 1
+        if got_status in TERMINAL and got_status != status:
+            wrong.append(f"{tid}: retained {got_status}, store {status}")
+        event = terminal_event.get(tid)
+        if event is None:
+            never_emitted += 1  # its process died between the store's change and the event
+            continue
+        if event["t"] <= last_down or event["proc"] in killed:
+            # Not guaranteed: maybe published to a broker that was killed later, or
+            # still buffered in a process that was killed.
+            if got is None:
+                if event["t"] <= last_down:
+                    forgotten += 1
+                else:
+                    killed_first += 1
+            elif got_status != status and got_status not in TERMINAL:
+                raced[str(got_status)] += 1
+            continue
+        checked += 1
+        if got_status == status:
+            continue
+        if got is None:
+            missing.append(f"{tid} ({status} by {event['proc']}): nothing retained")
+            continue
+        if got_status in TERMINAL:
+            continue  # counted in ``wrong``
+        others = {
+            proc
+            for s, retry, proc in emitted[tid]
+            if s == got_status and retry == got.get("retry") and proc != event["proc"]
+        }
+        if others:
+            raced[str(got_status)] += 1
+        else:
+            own_stale.append(
+                f"{tid}: retained {got_status} (retry {got.get('retry')}) after "
+                f"{event['proc']} published {status}"
+            )
+
+    rep.add(
+        "retained final status contradicting the store",
+        len(wrong),
+        "0",
+        not wrong,
+        "; ".join(wrong[:5]),
+    )
+    rep.add(
+        "guaranteed final statuses mosquitto does not hold",
+        f"{len(missing) + len(own_stale)} of {checked}",
+        "0 (finished after the last mosquitto kill, by a process never killed)",
+        not missing and not own_stale,
+        "; ".join((missing + own_stale)[:5]),
+    )
+    terminal_count = sum(1 for t in finals.values() if t is not None and t.terminal)
+    rep.add(
+        "terminal tasks whose retained status is their final status",
+        f"{held} of {terminal_count}",
+        "informational (the rest: below)",
+        None,
+    )
+    rep.add(
+        "retained states gone with a killed mosquitto (finished before its last kill)",
+        forgotten,
+        "informational (no persistence survives kill -9)",
+        None,
+    )
+    rep.add(
+        "final statuses of SIGKILLed workers not retained",
+        killed_first + never_emitted,
+        "informational (unpublished events die with the process)",
+        None,
+    )
+    rep.add(
+        "retained status is another process's older event",
+        f"{sum(raced.values())} {dict(sorted(raced.items()))}",
+        "informational (cross-process order, docs/mqtt.md)",
+        None,
+    )

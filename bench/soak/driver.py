@@ -1,5 +1,6 @@
-"""The soak: submit a mixed workload while killing workers, restarting Redis and changing
-limits; then wait until everything settled and check the invariants (``checks.py``)."""
+"""The soak: submit a mixed workload while killing workers, restarting Redis, Tansu and
+mosquitto and changing limits; then wait until everything settled and check the
+invariants (``checks.py``)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from xqueue_core.errors import TaskAlreadyFinished, XQueueError
 
 from . import checks
 from .app import LIMITS, make_app, record
+from .mqtt import MQTT_PREFIX, notifier_counts, read_retained
+from .services import kill_and_wait_closed, mosquitto_service
 from .workers import WorkerPool
 
 BENCH = Path(__file__).resolve().parents[1]
@@ -39,6 +42,10 @@ class Config:
     lease: float = 2.0
     kill_every: tuple[float, float] = (4.0, 10.0)
     redis_every: tuple[float, float] = (30.0, 60.0)
+    kafka_every: tuple[float, float] | None = None  # Tansu restarts: opt-in (see README)
+    mqtt: bool = False
+    mqtt_every: tuple[float, float] = (20.0, 40.0)
+    mqtt_down: tuple[float, float] = (1.0, 4.0)
     limit_every: tuple[float, float] = (3.0, 10.0)
     seed: int = 0
     results: str = str(BENCH / "results")
@@ -59,6 +66,10 @@ class Soak:
         self.app: XQueue | None = None
         self.redis: Any = None
         self.kafka: Any = None
+        self.submitting = asyncio.Event()  # cleared while Tansu is drained for a restart
+        self.mosquitto: Any = None
+        self.retained: dict[str, dict[str, Any]] = {}
+        self.notifier_stats: dict[str, Any] = {}
         self.limit = 3
         self.t0 = time.monotonic()
         self._jobs: set[asyncio.Future[None]] = set()
@@ -70,9 +81,11 @@ class Soak:
         if self.cfg.backend == "sqlite":
             url = f"sqlite:///{self.workdir / 'soak.db'}"
             return url, url, ""
-        from harness.services import redis_service
+        from xqueue_core.testing.services import ServiceProcess, redis_command
 
-        self.redis = redis_service(appendonly=True).start()
+        # fsync per write: with everysec, a kill -9 loses up to a second of acknowledged
+        # writes (a claim, a result), and the re-run that follows is Redis's doing.
+        self.redis = ServiceProcess("redis", redis_command(durable=True)).start()
         store = f"redis://127.0.0.1:{self.redis.port}/0"
         if self.cfg.backend == "kafka":
             from harness.services import tansu_service
@@ -96,11 +109,12 @@ class Soak:
     def describe(self, broker: str, store: str) -> str:
         names = {
             "sqlite": "sqlite (embedded)",
-            "redis": "Redis (AOF everysec)",
-            "kafka": "Kafka (Tansu)",
+            "redis": "Redis (AOF always)",
+            "kafka": "Kafka (Tansu, memory storage)",
         }
         b, s = broker.split(":")[0], store.split(":")[0]
-        return f"broker {names.get(b, b)}, store {names.get(s, s)}"
+        text = f"broker {names.get(b, b)}, store {names.get(s, s)}"
+        return text + (", notifier MQTT (mosquitto)" if self.cfg.mqtt else "")
 
     # -- workload ----------------------------------------------------------------------
 
@@ -149,6 +163,7 @@ class Soak:
         interval = 1.0 / self.cfg.rate
         next_at = time.monotonic()
         while time.monotonic() < until:
+            await self.submitting.wait()
             item = self.make_task()
             task_id = await self.submit(item)
             if task_id is not None:
@@ -211,6 +226,64 @@ class Soak:
             await asyncio.to_thread(self.redis.restart)  # kill -9, then start on the same port
             record("redis_restart")
             self.counters["Redis restarts (kill -9, AOF)"] += 1
+
+    async def kafka_restarter(self, until: float) -> None:
+        """kill -9 Tansu and start it again on the same port, once it holds nothing unread.
+
+        Tansu keeps messages and offsets in memory only (its durable storage is S3,
+        on which its consumer groups stall here), and a task whose message a broker
+        loses stays pending: xqueue promises nothing lost only with the broker's
+        own persistence on. So submitting pauses until the group's lag is 0, and
+        Tansu is killed then; workers keep running, retrying and publishing.
+        """
+        every = self.cfg.kafka_every
+        if self.kafka is None or every is None:
+            return
+        while True:
+            await asyncio.sleep(self.rng.uniform(*every))
+            if time.monotonic() >= until:
+                return
+            self.submitting.clear()
+            try:
+                if not await self.drain_kafka(10.0):
+                    self.counters["Tansu restarts skipped (lag not 0 within 10 s)"] += 1
+                    continue
+                await asyncio.to_thread(self.kafka.restart)
+            finally:
+                self.submitting.set()
+            record("kafka_restart")
+            self.counters["Tansu restarts (kill -9 once drained, memory storage)"] += 1
+
+    async def drain_kafka(self, timeout: float) -> bool:
+        """Until the worker group has read and committed every message (lag 0)."""
+        assert self.app is not None and self.app.broker is not None
+        give_up = time.monotonic() + timeout
+        while time.monotonic() < give_up:
+            try:
+                if (await self.app.broker.stats())["messages_waiting"] == 0:
+                    return True
+            except ERRORS:
+                pass
+            await asyncio.sleep(0.1)
+        return False
+
+    async def mqtt_restarter(self, until: float) -> None:
+        """kill -9 mosquitto, keep it down a while, start it again on the same port."""
+        if self.mosquitto is None:
+            return
+        while True:
+            await asyncio.sleep(self.rng.uniform(*self.cfg.mqtt_every))
+            # None in the last MIN seconds: what mosquitto retains at the end is checked
+            # for the tasks that finished after its last kill.
+            if time.monotonic() + self.cfg.mqtt_every[0] >= until:
+                return
+            await asyncio.to_thread(kill_and_wait_closed, self.mosquitto)
+            # Recorded once it is dead: an event emitted later cannot have reached it.
+            record("mqtt_down")
+            await asyncio.sleep(self.rng.uniform(*self.cfg.mqtt_down))
+            await asyncio.to_thread(self.mosquitto.start)
+            record("mqtt_up")
+            self.counters["mosquitto restarts (kill -9, down a while)"] += 1
 
     async def limit_changer(self, until: float) -> None:
         assert self.app is not None
@@ -289,6 +362,12 @@ class Soak:
     async def run(self) -> tuple[checks.Report, dict[str, Any]]:
         cfg = self.cfg
         broker, store, plugins = self.urls()
+        notify: list[str] = []
+        if cfg.mqtt:
+            self.mosquitto = mosquitto_service().start()
+            notify = [f"mqtt://127.0.0.1:{self.mosquitto.port}?prefix={MQTT_PREFIX}"]
+            plugins = f"{plugins},mqtt" if plugins else "mqtt"
+            os.environ["SOAK_EVENTS"] = "1"
         os.environ["XQUEUE_LOAD_PLUGINS"] = plugins
         os.environ["SOAK_RECORD"] = str(self.record_file)
         env = {
@@ -300,8 +379,11 @@ class Soak:
             "XQUEUE_LEASE_TTL": str(cfg.lease),
             "XQUEUE_LOG_LEVEL": "info",
             "XQUEUE_GRACE_PERIOD": "5",
+            **({"XQUEUE_NOTIFY": notify[0]} if notify else {}),
         }
-        self.app = make_app(broker=broker, store=store, lease_ttl=cfg.lease)
+        self.app = make_app(
+            "driver", broker=broker, store=store, lease_ttl=cfg.lease, notify=notify
+        )
         pool = WorkerPool(cfg.workers, cfg.concurrency, env, self.workdir)
         await self.app.open()
         background: list[asyncio.Task[None]] = []
@@ -314,11 +396,14 @@ class Soak:
                 await asyncio.to_thread(pool.wait_started, slot)
             self.t0 = time.monotonic()
             until = self.t0 + cfg.seconds
+            self.submitting.set()
             background = [asyncio.create_task(c) for c in (self.follower(), self.sampler(pool))]
             await asyncio.gather(
                 self.submitter(until),
                 self.killer(pool, until),
                 self.redis_restarter(until),
+                self.kafka_restarter(until),
+                self.mqtt_restarter(until),
                 self.limit_changer(until),
             )
             if self._jobs:
@@ -327,12 +412,21 @@ class Soak:
             finals = await self.settle(pool, settle_timeout)
             await asyncio.sleep(2 * self.cfg.lease)  # let the follower catch up, leases lapse
             running = await self.app.store.running() if self.app.store else {}
+            if self.mosquitto is not None:
+                # Workers and the driver flush their notifiers as they close; then a
+                # fresh subscriber reads what the broker retained.
+                await asyncio.to_thread(pool.stop_all)
+                notifier: Any = self.app.notifiers[0]  # an MqttNotifier: it has stats()
+                self.notifier_stats = notifier.stats()
+                await self.app.close()
+                self.retained = await read_retained(self.mosquitto.port)
+                (self.workdir / "retained.json").write_bytes(orjson.dumps(self.retained))
         finally:
             for job in background:
                 job.cancel()
             await asyncio.to_thread(pool.stop_all)
             await self.app.close()
-            for service in (self.redis, self.kafka):
+            for service in (self.redis, self.kafka, self.mosquitto):
                 if service is not None:
                     service.stop()
         records = (
@@ -349,6 +443,8 @@ class Soak:
             {**LIMITS, "limited": 3},
         )
         self.add_memory(report)
+        if self.mosquitto is not None:
+            checks.mqtt(report, records, finals, self.retained)
         facts = {
             "backend": self.describe(broker, store),
             "seconds": cfg.seconds,
@@ -361,6 +457,8 @@ class Soak:
             ),
             **dict(self.counters),
         }
+        if self.mosquitto is not None:
+            facts.update(notifier_counts(self.notifier_stats, self.workdir))
         return report, facts
 
     def add_memory(self, report: checks.Report) -> None:

@@ -111,3 +111,58 @@ def test_short_soak_on_the_embedded_backend_holds_every_invariant(tmp_path: Path
     assert facts["submitted"] > 50
     assert facts["workers_killed"] >= 1
     assert sum(facts["terminal_states"].values()) == facts["submitted"]
+
+
+@pytest.mark.slow
+def test_short_soak_restarting_mosquitto_and_redis_holds_every_invariant(tmp_path: Path) -> None:
+    """The MQTT path: workers and the submitter publish through xqueue-mqtt while
+    mosquitto is killed, kept down and started again (and Redis restarted)."""
+    proc = subprocess.run(
+        [
+            str(ROOT / "bench" / "soak" / "run"),
+            "--seconds",
+            "12",
+            "--backend",
+            "redis",
+            "--mqtt",
+            "--mqtt-every",
+            "2",
+            "4",
+            "--mqtt-down",
+            "0.5",
+            "1.5",
+            "--redis-every",
+            "4",
+            "8",
+            "--kill-every",
+            "1.5",
+            "3",
+            "--rate",
+            "20",
+            "--results",
+            str(tmp_path),
+        ],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
+    assert "RESULT: all invariants hold" in proc.stdout
+    data = only_json(tmp_path, "soak")
+    assert [i for i in data["invariants"] if i["ok"] is False] == []
+    invariants = {i["name"]: i for i in data["invariants"]}
+    facts = data["facts"]
+    assert facts["mosquitto restarts (kill -9, down a while)"] >= 1
+    assert facts["mqtt_outages"] >= 1
+    assert facts["Redis restarts (kill -9, AOF)"] >= 1
+    assert facts["workers_killed"] >= 1
+    assert facts["mqtt driver notifier: connects"] >= 2  # it reconnected after a kill
+    assert "mqtt notifier intermediate events dropped (driver + worker logs)" in facts
+    assert invariants["retained final status contradicting the store"]["ok"] is True
+    guaranteed = invariants["guaranteed final statuses mosquitto does not hold"]
+    assert guaranteed["ok"] is True
+    missing, checked = (int(n) for n in guaranteed["value"].split(" of "))
+    assert missing == 0 and checked > 0, guaranteed
+    assert invariants["tasks finished while mosquitto was down"]["ok"] is not False
+    assert sum(facts["terminal_states"].values()) == facts["submitted"]

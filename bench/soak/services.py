@@ -1,0 +1,66 @@
+"""mosquitto for the soak: a child of the soak on a free loopback port, like Redis and
+Tansu (``harness.services``), killed with SIGKILL and started again on the same port."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from pathlib import Path
+
+from xqueue_core.testing.services import ServiceProcess, port_open, wait_until
+
+
+def mosquitto_reason() -> str | None:
+    """Why the MQTT part cannot run (None: mosquitto and xqueue-mqtt are there)."""
+    if shutil.which("mosquitto") is None:
+        return "mosquitto is not installed (apt-get install mosquitto)"
+    try:
+        import xqueue_mqtt  # noqa: F401
+    except ImportError:
+        return "xqueue-mqtt is not installed (pip install -e plugins/xqueue-mqtt)"
+    return None
+
+
+def mosquitto_service() -> ServiceProcess:
+    """A private mosquitto on a free port, not started.
+
+    No persistence: a kill -9 loses whatever a persistence file had not saved
+    anyway, so the retained states of the killed instance are gone after each
+    restart (the soak's MQTT check accounts for that). No limit on queued
+    messages, so the final reader of every retained status gets them all.
+    """
+
+    def command(port: int, workdir: Path) -> list[str]:
+        conf = workdir / "mosquitto.conf"
+        conf.write_text(
+            "\n".join(
+                [
+                    "per_listener_settings false",
+                    "allow_anonymous true",
+                    "persistence false",
+                    "log_dest stdout",
+                    "log_type error",
+                    "log_type warning",
+                    "user root",
+                    "set_tcp_nodelay true",
+                    "max_queued_messages 0",
+                    "max_inflight_messages 100",
+                    f"listener {port} 127.0.0.1",
+                    "protocol mqtt",
+                    "",
+                ]
+            )
+        )
+        return ["mosquitto", "-c", str(conf)]
+
+    return ServiceProcess("mosquitto", command)
+
+
+def kill_and_wait_closed(service: ServiceProcess) -> None:
+    """SIGKILL a service and wait until its port is free again (for a later start)."""
+    if service.proc is not None and service.proc.poll() is None:
+        os.killpg(service.proc.pid, signal.SIGKILL)
+        service.proc.wait(10)
+    service.proc = None
+    wait_until(lambda: not port_open(service.port), 10, f"{service.name} port to close")
