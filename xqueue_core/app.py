@@ -348,19 +348,23 @@ class XQueue:
         created = await store.create(tasks, self.settings.publish_grace)
         new = [task for task, is_new in created if is_new]
         due = [t for t in new if t.eta is None or t.eta <= t.created_at]
+        wanted = bool(new) and self.events.wanted
+        if wanted:
+            # before the message exists, so no worker's later event can be overtaken by it
+            await self.events.emit([TaskEvent.of(t) for t in new])
         if due:
             try:
                 await broker.publish([Message(t.id, t.type, t.priority) for t in due])
             except BaseException:
                 await store.discard([t.id for t in new])
+                if wanted:
+                    await self.events.emit([TaskEvent.of(t, kind="purged") for t in new])
                 raise
             # Off the submit path: if it never lands, the task is only published
             # again after publish_grace, and the duplicate message is a no-op.
             job = asyncio.create_task(store.mark_queued([t.id for t in due]))
             self._background.add(job)
             job.add_done_callback(self._background_done)
-        if new and self.events.wanted:
-            await self.events.emit([TaskEvent.of(t) for t in new])
         for task in new:
             log.debug("task submitted", task_id=task.id, task_type=task.type)
         return [task for task, _ in created]
