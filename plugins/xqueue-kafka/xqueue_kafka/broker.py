@@ -167,9 +167,7 @@ class KafkaBroker(Broker):
 
     async def _quietly(self, closing: Any, what: str) -> None:
         try:
-            await asyncio.wait_for(
-                closing, min(self.options.request_timeout_ms / 1000, CLOSE_TIMEOUT)
-            )
+            await within(closing, min(self.options.request_timeout_ms / 1000, CLOSE_TIMEOUT))
         except DRIVER_ERRORS as exc:  # includes TimeoutError
             log.warning("closing kafka client failed", client=what, error=describe(exc))
 
@@ -351,7 +349,7 @@ class KafkaBroker(Broker):
                 return
             try:
                 limit = self.options.request_timeout_ms / 1000
-                await asyncio.wait_for(consumer.commit(offsets), min(limit, timeout or limit))
+                await within(consumer.commit(offsets), min(limit, timeout or limit))
             except DRIVER_ERRORS as exc:  # includes TimeoutError
                 # Not fatal: uncommitted records are delivered again and the
                 # store's compare-and-set makes the finished ones no-ops.
@@ -395,3 +393,30 @@ class KafkaBroker(Broker):
             "messages_in_flight": self._tracker.in_flight(),
             "rebalances": self.revocations,
         }
+
+
+async def within(awaitable: Any, seconds: float) -> Any:
+    """``await awaitable``, raising TimeoutError after ``seconds``.
+
+    Unlike ``asyncio.wait_for`` it does not wait for the cancelled call to finish:
+    a client call that ignores cancellation (seen in aiokafka's close and commit when
+    the broker stops answering) cannot hold us up for ever.
+    """
+    job = asyncio.ensure_future(awaitable)
+    try:
+        done, _ = await asyncio.wait({job}, timeout=seconds)
+    except asyncio.CancelledError:
+        job.cancel()
+        job.add_done_callback(_consume_outcome)
+        raise
+    if not done:
+        job.cancel()
+        job.add_done_callback(_consume_outcome)
+        raise TimeoutError(f"no answer within {seconds:g} s")
+    return job.result()
+
+
+def _consume_outcome(job: asyncio.Future[Any]) -> None:
+    """Retrieve an abandoned call's outcome, so asyncio does not log it as never read."""
+    if not job.cancelled():
+        job.exception()
