@@ -10,10 +10,10 @@ not pay for the rest (asyncio, structlog, pluggy) in start-up time and memory.
 
 from __future__ import annotations
 
+from .lazy import lazy_exports
+
 TYPE_CHECKING = False  # not typing's: importing typing (and re) costs 1.5 MB
 if TYPE_CHECKING:
-    from typing import Any
-
     from .app import XQueue
     from .client import BlockingClient
     from .context import TaskContext
@@ -67,19 +67,7 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
 
 
 __all__ = [

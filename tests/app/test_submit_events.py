@@ -19,16 +19,26 @@ class Recorder:
         self.log.append(f"event {event.kind} {event.status}")
 
 
-async def test_pending_event_comes_before_the_publish(
-    sqlite_url: str, no_plugin_autoload: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    recorder = Recorder()
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def app(sqlite_url: str, no_plugin_autoload: None, recorder: Recorder) -> XQueue:
+    """An app with one task type and the recorder as a plugin."""
     app = XQueue(store=sqlite_url, broker=sqlite_url, plugins=[recorder])
 
     @app.task("t")
     async def handler(payload: dict[str, object]) -> None:
         return None
 
+    return app
+
+
+async def test_pending_event_comes_before_the_publish(
+    app: XQueue, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async with app:
         broker, _ = app._backends()
         publish = broker.publish
@@ -43,15 +53,8 @@ async def test_pending_event_comes_before_the_publish(
 
 
 async def test_a_failed_publish_takes_the_tasks_back(
-    sqlite_url: str, no_plugin_autoload: None, monkeypatch: pytest.MonkeyPatch
+    app: XQueue, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    recorder = Recorder()
-    app = XQueue(store=sqlite_url, broker=sqlite_url, plugins=[recorder])
-
-    @app.task("t")
-    async def handler(payload: dict[str, object]) -> None:
-        return None
-
     async with app:
         broker, _ = app._backends()
 

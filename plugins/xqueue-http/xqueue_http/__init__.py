@@ -11,7 +11,9 @@ does, through its entry point) does not import Starlette.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from xqueue_core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .config import HttpConfig, load_config
@@ -20,15 +22,6 @@ if TYPE_CHECKING:
 _LAZY = {"HttpConfig": "config", "load_config": "config", "create_app": "server"}
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
 
 __all__ = ["HttpConfig", "create_app", "load_config"]

@@ -8,7 +8,9 @@ progress to ``{prefix}/tasks/{task_id}/progress``. See ``docs/mqtt.md``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from xqueue_core.lazy import lazy_exports
 
 from . import plugin
 
@@ -45,16 +47,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
 
 __version__ = "0.1.0"
 
