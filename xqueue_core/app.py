@@ -19,7 +19,7 @@ from .errors import (
 from .events import EventBus
 from .handlers import Executor, HandlerSpec, check_type_name, make_spec
 from .ids import new_id
-from .interfaces import Broker, Notifier, Role, Store
+from .interfaces import Broker, Notifier, PublishingStore, Role, Store
 from .models import (
     CancelOutcome,
     Message,
@@ -345,10 +345,16 @@ class XQueue:
         # the store's clock is read only when a delay needs it (one round trip less)
         now = await store.now() if any(r.delay for r in requests) else 0.0
         tasks = [self._build(r, now) for r in requests]
+        wanted = self.events.wanted
+        if not wanted and isinstance(store, PublishingStore) and store.publishes_for(broker):
+            # One atomic step. (With listeners, a task's pending event must leave
+            # before its message exists, so they take the two steps below.)
+            created = await store.create_and_publish(tasks, self.settings.publish_grace, broker)
+            return [task for task, _ in created]
         created = await store.create(tasks, self.settings.publish_grace)
         new = [task for task, is_new in created if is_new]
         due = [t for t in new if t.eta is None or t.eta <= t.created_at]
-        wanted = bool(new) and self.events.wanted
+        wanted = bool(new) and wanted
         if wanted:
             # before the message exists, so no worker's later event can be overtaken by it
             await self.events.emit([TaskEvent.of(t) for t in new])

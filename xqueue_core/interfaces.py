@@ -191,6 +191,24 @@ class Store(Backend, Protocol):
 
 
 @runtime_checkable
+class PublishingStore(Protocol):
+    """Optional: a store that can also put new tasks' messages on a given broker,
+    in the same atomic step as creating them (a Redis store and a Redis Streams
+    broker on one server). The submit then needs one round trip instead of two,
+    and has no window in which a task exists without its message."""
+
+    def publishes_for(self, broker: Broker) -> bool:
+        """Whether :meth:`create_and_publish` can publish to ``broker``."""
+
+    async def create_and_publish(
+        self, tasks: Sequence[Task], publish_grace: float, broker: Broker
+    ) -> list[tuple[Task, bool]]:
+        """:meth:`Store.create`, and for every new task that is due now, its message
+        published on ``broker`` as :meth:`Broker.publish` would (no
+        :meth:`Store.mark_queued` needed). Delayed tasks are left to the scheduler."""
+
+
+@runtime_checkable
 class Broker(Backend, Protocol):
     """Carries task messages from submitters to workers, highest priority first.
 

@@ -115,20 +115,26 @@ class Connection:
         except (RedisError, OSError) as exc:
             raise self.error(exc, doing) from None
 
-    async def script(self, op: str, args: Sequence[Any]) -> tuple[Any, list[Any]]:
-        """Run one store script; returns its result and the events it caused."""
+    async def script(
+        self, op: str, args: Sequence[Any], keys: Sequence[str] = ()
+    ) -> tuple[Any, list[Any]]:
+        """Run one store script; returns its result and the events it caused.
+
+        ``keys`` are more keys it touches, after the app's anchor key (KEYS[1]).
+        """
         from redis.exceptions import NoScriptError
 
         text, sha = SCRIPTS[op]
         client = self.client
-        argv = (self.keys.anchor, self.keys.base, *args)
+        argv = (self.keys.anchor, *keys, self.keys.base, *args)
+        count = 1 + len(keys)
 
         async def run() -> Any:
             try:
-                return await client.evalsha(sha, 1, *argv)
+                return await client.evalsha(sha, count, *argv)
             except NoScriptError:  # first use on this server, or it restarted
                 await client.script_load(text)
-                return await client.evalsha(sha, 1, *argv)
+                return await client.evalsha(sha, count, *argv)
 
         reply = await self.call(op, run)
         return reply[0], reply[1]

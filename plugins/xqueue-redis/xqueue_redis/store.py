@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from xqueue_core.events import LazyEvents
-from xqueue_core.interfaces import Store
+from xqueue_core.interfaces import Broker, Store
 from xqueue_core.models import (
     CancelOutcome,
     CancelResult,
@@ -45,6 +45,9 @@ from .codec import (
 from .connection import Connection
 from .keys import Keys
 from .url import parse_url
+
+if TYPE_CHECKING:
+    from .broker_streams import StreamLayout
 
 BATCH = 1000  # items per script call, so no single script holds Redis for long
 MAINTAIN_BATCH = 1000
@@ -84,12 +87,40 @@ class RedisStore(Store):
     # -- submit and publish --------------------------------------------------
 
     async def create(self, tasks: Sequence[Task], publish_grace: float) -> list[tuple[Task, bool]]:
+        return await self._create(tasks, publish_grace, None)
+
+    def publishes_for(self, broker: Broker) -> bool:
+        """True for a Redis Streams broker on the same server and database."""
+        from .broker import RedisBroker
+
+        return (
+            isinstance(broker, RedisBroker)
+            and broker.redis_url.connect_url == self.redis_url.connect_url
+            and broker.layout.keys.base == self.keys.base  # one hash slot, one script
+        )
+
+    async def create_and_publish(
+        self, tasks: Sequence[Task], publish_grace: float, broker: Broker
+    ) -> list[tuple[Task, bool]]:
+        from .broker import RedisBroker
+
+        assert isinstance(broker, RedisBroker) and self.publishes_for(broker)
+        return await self._create(tasks, publish_grace, broker.layout)
+
+    async def _create(
+        self, tasks: Sequence[Task], publish_grace: float, layout: StreamLayout | None
+    ) -> list[tuple[Task, bool]]:
         out: list[tuple[Task, bool]] = []
+        streams: list[str] = list(layout.streams) if layout is not None else []
         for chunk in _chunks(tasks):
             # one JSON argument for the chunk: far less for the client to encode
             # (and for Redis to parse) than ten arguments per task
-            args = [repr(float(publish_grace)), json_arg([task_args(task) for task in chunk])]
-            (now_text, results), _ = await self.conn.script("create", args)
+            rows: list[list[Any]] = [task_args(task) for task in chunk]
+            if layout is not None:  # where each message goes: its band's stream, KEYS[1 + n]
+                for row, task in zip(rows, chunk, strict=True):
+                    row.append(streams.index(layout.stream(layout.band(task.priority))) + 1)
+            args = [repr(float(publish_grace)), json_arg(rows)]
+            (now_text, results), _ = await self.conn.script("create", args, streams)
             now = float(now_text)
             for task, row in zip(chunk, results, strict=True):
                 flag = int(row[0])

@@ -1,6 +1,7 @@
 -- create: ARGV[2] publish_grace, ARGV[3] a JSON list with one entry per task, all text:
 -- [id, type, payload, priority, max_retry, queue_timeout, process_timeout, eta or '',
--- idempotency key or false]. (One argument for the whole batch: the client encodes it
+-- idempotency key or false, and for create_and_publish the 1-based index of its band's
+-- stream among KEYS[2..]]. (One argument for the whole batch: the client encodes it
 -- in one call.)
 -- Returns {now, results}: per task {1} (new), {0, task} (idempotency key used) or
 -- {2, task} (this id exists: the same call retried after a lost reply).
@@ -45,7 +46,13 @@ for _, t in ipairs(cjson.decode(ARGV[3])) do
     end
     redis.call(unpack(fields))
     redis.call('ZADD', P .. 'ys:' .. typ .. ':pending', '0', id)
-    redis.call('ZADD', P .. 'pub', num(publish_at), id)
+    local stream = t[10]
+    if stream and (eta == '' or tonumber(eta) <= NOW) then  -- due now
+      -- create_and_publish: the message goes out in this same step (no fallback needed)
+      redis.call('XADD', KEYS[1 + stream], '*', 'id', id, 'type', typ, 'priority', t[4])
+    else
+      redis.call('ZADD', P .. 'pub', num(publish_at), id)
+    end
     redis.call('ZADD', P .. 'all', '0', id)
     redis.call('ZADD', P .. 'y:' .. typ, '0', id)
     if not typed[typ] then
