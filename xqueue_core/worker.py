@@ -6,6 +6,7 @@ import asyncio
 import os
 import secrets
 import socket
+import threading
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -93,6 +94,7 @@ class Worker:
         self._progress_pending: dict[str, float] = {}
         self._progress_jobs: dict[str, asyncio.Task[None]] = {}
         self._acks: set[asyncio.Task[None]] = set()
+        self._loop_thread = 0  # the event loop's thread (set by start)
         hook = app.plugins.hook  # per-task hooks are called only when implemented
         self._hooked_before = bool(hook.xqueue_before_execute.get_hookimpls())
         self._hooked_after = bool(hook.xqueue_after_execute.get_hookimpls())
@@ -105,6 +107,7 @@ class Worker:
     async def start(self) -> None:
         """Open the backends and start taking tasks."""
         app = self.app
+        self._loop_thread = threading.get_ident()
         await app.open()
         try:
             _, store = app._backends()
@@ -336,7 +339,10 @@ class Worker:
         loop = asyncio.get_running_loop()
 
         def report(value: float, _id: str = task.id) -> None:
-            loop.call_soon_threadsafe(self._queue_progress, _id, value)
+            if threading.get_ident() == self._loop_thread:
+                self._queue_progress(_id, value)
+            else:  # a sync handler's thread: this is queued ahead of its result
+                loop.call_soon_threadsafe(self._queue_progress, _id, value)
 
         ctx = TaskContext(task.id, task.type, task.retry + 1, self.worker_id, task.payload, report)
         run = _Run(task, delivery, ctx)
@@ -409,8 +415,7 @@ class Worker:
             reason = run.stop_reason
             if reason is None:
                 if isinstance(exc, asyncio.CancelledError):
-                    self._handler_returned(run)  # cancelled from outside: nothing to record
-                    self._end_run(task.id)
+                    self._release(run, forget=True)  # cancelled from outside: nothing to record
                     raise
                 reason = "canceled"  # the handler raised TaskCancelled itself
             if reason == "canceled":
@@ -418,8 +423,7 @@ class Worker:
             elif reason == "shutdown":
                 kind = FinishKind.RELEASE
             else:  # lease lost: the task is not ours to finish any more
-                self._handler_returned(run)
-                self._end_run(task.id)
+                self._release(run, forget=True)
                 bound().warning("run abandoned after losing its lease")
                 return
         except Exception as exc:
@@ -448,8 +452,7 @@ class Worker:
                 bound().exception("xqueue_after_execute hook failed")
         if run.ctx._reported:
             await self._settle_progress(task.id)
-        self._end_run(task.id, keep_slot=True)
-        self._handler_returned(run)
+        self._release(run, forget=False)
         finish = Finish(task.id, self.worker_id, kind, error, result, delay)
         assert self._finisher is not None
         try:
@@ -477,19 +480,19 @@ class Worker:
             return False
         return task_id in beat.cancel_requested
 
-    def _handler_returned(self, run: _Run) -> None:
-        if run.executing:
-            run.executing = False
-            self._executing -= 1
-            self._slot_free.set()
-
-    def _end_run(self, task_id: str, keep_slot: bool = False) -> None:
+    def _release(self, run: _Run, forget: bool) -> None:
+        """Its handler is done (or given up): stop renewing the lease and free the slot.
+        With ``forget`` the run is dropped too: no outcome will be recorded for it."""
+        task_id = run.task.id
         if self._keeper is not None:
             self._keeper.discard(task_id)
         self._progress_pending.pop(task_id, None)
-        if not keep_slot:
+        if run.executing:
+            run.executing = False
+            self._executing -= 1
+        if forget:
             self._runs.pop(task_id, None)
-            self._slot_free.set()
+        self._slot_free.set()
 
     async def _flush_finishes(self, items: Sequence[tuple[Finish, Delivery]]) -> list[bool]:
         _, store = self.app._backends()
@@ -529,7 +532,6 @@ class Worker:
     async def _settle_progress(self, task_id: str) -> None:
         """Store the last progress a run reported before its outcome is recorded, so a
         report made just before the handler returned is not lost or reordered."""
-        await asyncio.sleep(0)  # reports made from the loop are queued callbacks: run them
         job = self._progress_jobs.get(task_id)
         if job is not None:
             await asyncio.wait([job])
