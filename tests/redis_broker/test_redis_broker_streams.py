@@ -76,6 +76,9 @@ def test_bands_and_fair_band_order() -> None:
     for start in range(len(orders) - 6):
         assert {o[0] for o in orders[start : start + 6]} == {"high", "normal", "low"}
     assert layout.stream("high") == "{p}:q:high"
+    for priority in (10, 0, -7):  # what the publishing scripts get as KEYS[n]
+        number = layout.stream_number(priority)
+        assert layout.streams[number - 1] == layout.stream(layout.band(priority))
 
 
 def test_thresholds_from_the_settings_table() -> None:

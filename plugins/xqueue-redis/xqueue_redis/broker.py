@@ -119,12 +119,11 @@ class RedisBroker(Broker):
         if not messages:
             return
         layout = self.layout
-        keys = list(layout.streams)  # in BANDS order
-        index = {band: i + 1 for i, band in enumerate(BANDS)}
+        keys = list(layout.streams)
         script = self._scripts["broker_publish"]
         for start in range(0, len(messages), PUBLISH_CHUNK):
             rows = [
-                [index[layout.band(m.priority)], m.task_id, m.type, str(int(m.priority))]
+                [layout.stream_number(m.priority), m.task_id, m.type, str(int(m.priority))]
                 for m in messages[start : start + PUBLISH_CHUNK]
             ]
             arg = orjson.dumps(rows)

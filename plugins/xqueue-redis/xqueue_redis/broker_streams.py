@@ -73,6 +73,11 @@ class StreamLayout:
             return "low"
         return "normal"
 
+    def stream_number(self, priority: int) -> int:
+        """The 1-based position of the priority's band stream in :attr:`streams`
+        (how the publishing scripts, given :attr:`streams` as keys, find it)."""
+        return BANDS.index(self.band(priority)) + 1
+
     def order(self, fetch_number: int) -> tuple[str, ...]:
         """Band order of the ``fetch_number``-th fetch (1-based).
 

@@ -118,7 +118,7 @@ class RedisStore(Store):
             rows: list[list[Any]] = [task_args(task) for task in chunk]
             if layout is not None:  # where each message goes: its band's stream, KEYS[1 + n]
                 for row, task in zip(rows, chunk, strict=True):
-                    row.append(streams.index(layout.stream(layout.band(task.priority))) + 1)
+                    row.append(layout.stream_number(task.priority))
             args = [repr(float(publish_grace)), json_arg(rows)]
             (now_text, results), _ = await self.conn.script("create", args, streams)
             now = float(now_text)
