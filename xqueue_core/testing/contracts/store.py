@@ -36,22 +36,23 @@ class StoreContract:
             "store", url, settings or self.settings, self.autoload_plugins, self.plugins
         )
 
-    @pytest.fixture
-    async def store(self, store_url: str) -> AsyncIterator[Store]:
-        store: Store = await self._open(store_url)
+    async def _opened(self, url: str) -> AsyncIterator[Store]:
+        store: Store = await self._open(url)
         try:
             yield store
         finally:
             await store.close()
 
     @pytest.fixture
+    async def store(self, store_url: str) -> AsyncIterator[Store]:
+        async for store in self._opened(store_url):
+            yield store
+
+    @pytest.fixture
     async def other_store(self, store_url: str) -> AsyncIterator[Store]:
         """A second connection to the same store, as another process would have."""
-        store: Store = await self._open(store_url)
-        try:
+        async for store in self._opened(store_url):
             yield store
-        finally:
-            await store.close()
 
     async def _create(self, store: Store, **fields: Any) -> Task:
         task_type = fields.pop("type", "t")
