@@ -75,7 +75,14 @@ async def test_worker_killed_and_restarted_loses_no_task(xenv: Env, client: XQue
         [{"type": "sleep", "payload": {"seconds": 0.3}} for _ in range(12)]
     )
     worker = xenv.worker("--concurrency", "3").wait_started()
-    await eventually(lambda: len(xenv.records("end")) >= 3, 20, "three tasks to finish")
+
+    def recorded() -> int:
+        return int(xenv.sql("SELECT COUNT(*) FROM tasks WHERE status='success'")[0][0])
+
+    # Kill once three outcomes are in the store, while the next runs sleep: a run that
+    # ended but whose outcome was not written yet would run again (at-least-once), and
+    # the count below could not tell it from a second run of a finished task.
+    await eventually(lambda: recorded() >= 3, 20, "three outcomes to be recorded")
     worker.signal(signal.SIGKILL)
     worker.wait(10)
     interrupted = len(xenv.records("start")) - len(xenv.records("end"))
