@@ -242,3 +242,27 @@ async def test_topics_are_created_once_and_then_used_as_they_are(
     with pytest.raises(BackendError, match=r"do not exist on .* and create_topics is off"):
         await locked.open()
     await brokers(url + "&create_topics=false")  # they exist: nothing to create
+
+
+async def test_a_log_that_went_back_behind_the_group_is_read_from_its_start(
+    brokers: Factory, kafka_url: str
+) -> None:
+    """Tansu answers a fetch past the end of a log with nothing (Apache Kafka with
+    OFFSET_OUT_OF_RANGE): after the log lost its records (here: the topics are
+    deleted and made again; in life: a broker without persistence restarted) the
+    consumer must not wait for the new log to grow past its old position."""
+    producer = await brokers(kafka_url)
+    consumer = await brokers(kafka_url)
+    await producer.publish(messages(60, tag="old"))
+    assert len(await take(consumer, 60)) == 60
+    await eventually(lambda: _nothing_to_commit(consumer), 10, "the commits")
+    await producer._admin.delete_topics(list(producer.options.topics))
+    producer._topics_ready = False  # the next publish makes them again
+    await producer.publish(messages(10, tag="new"))
+    got = await take(consumer, 10, timeout=20)
+    assert sorted(d.message.task_id for d in got) == [m.task_id for m in messages(10, tag="new")]
+    assert consumer.revocations == 0  # no rebalance did it: the consumer noticed itself
+
+
+async def _nothing_to_commit(broker: KafkaBroker) -> bool:
+    return not broker._tracker.to_commit()

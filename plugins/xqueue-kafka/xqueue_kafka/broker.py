@@ -35,6 +35,7 @@ from .options import BANDS, parse_options, safe_url
 
 log = structlog.get_logger("xqueue.kafka")
 CLOSE_TIMEOUT = 5.0  # seconds: a close never hangs longer on a broker that is gone
+REWIND_CHECK = 1.0  # seconds between checks for partition logs that went back behind us
 
 
 def encode(message: Message) -> bytes:
@@ -60,6 +61,24 @@ def _leave_group_even_in_generation_zero(consumer: Any) -> None:
     coordinator = getattr(consumer, "_coordinator", None)
     if coordinator is not None and getattr(coordinator, "generation", None) == 0:
         coordinator.generation = 1
+
+
+def _past_log_end(consumer: Any, tp: Any) -> bool:
+    """True when the consumer's position is beyond the partition's last known end.
+
+    A healthy log only grows, so this means the broker lost records (a broker
+    without persistence that restarted, an unclean leader election). Apache Kafka
+    answers such a fetch with OFFSET_OUT_OF_RANGE and the consumer resets itself;
+    some Kafka-protocol brokers (Tansu) answer with nothing, and the consumer
+    would wait until the new log grows past the old position, skipping every
+    record before it.
+    """
+    try:
+        state = consumer._subscription.subscription.assignment.state_value(tp)
+        high, position = state.highwater, state.position if state.has_valid_position else None
+    except (AttributeError, KeyError, TypeError):
+        return False
+    return isinstance(high, int) and isinstance(position, int) and position > high
 
 
 def _membership_lost(consumer: Any) -> bool:
@@ -101,6 +120,7 @@ class KafkaBroker(Broker):
         self._lag: LagReader | None = None
         self._tracker = OffsetTracker()
         self._fetches = 0
+        self._next_rewind_check = 0.0
         self._topics_ready = False
         self._commit_wanted = asyncio.Event()
         self._commit_lock = asyncio.Lock()
@@ -256,6 +276,7 @@ class KafkaBroker(Broker):
         order = self._band_order()
         out: list[Delivery] = []
         try:
+            await self._rewind_truncated(consumer)
             await self._take(consumer, order, max_messages, out)
             if out or timeout <= 0:
                 return out
@@ -272,6 +293,27 @@ class KafkaBroker(Broker):
             raise BackendError(
                 f"kafka fetch from {self.options.bootstrap} failed: {describe(exc)}"
             ) from None
+
+    async def _rewind_truncated(self, consumer: Any) -> None:
+        """Read again from the start any partition whose log is now shorter than our position.
+
+        Its records are new ones (the old ones are gone), so tracking starts
+        afresh too: the old commit point means nothing on the new log.
+        """
+        now = asyncio.get_running_loop().time()
+        if now < self._next_rewind_check:
+            return
+        self._next_rewind_check = now + REWIND_CHECK
+        behind = [tp for tp in self._tracker.active() if _past_log_end(consumer, tp)]
+        if not behind:
+            return
+        log.warning(
+            "kafka partition log is behind the group's position (the broker lost "
+            "records?); reading it again from its beginning",
+            partitions=sorted(map(str, behind)),
+        )
+        await within(consumer.seek_to_beginning(*behind), self.options.request_timeout_ms / 1000)
+        self._tracker.assign(behind)
 
     async def _take(
         self, consumer: Any, order: list[str], max_messages: int, out: list[Delivery]
