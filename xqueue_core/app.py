@@ -368,7 +368,9 @@ class XQueue:
                 raise
             # Off the submit path: if it never lands, the task is only published
             # again after publish_grace, and the duplicate message is a no-op.
-            job = asyncio.create_task(store.mark_queued([t.id for t in due]))
+            job = asyncio.create_task(
+                store.mark_queued([t.id for t in due], self.settings.republish_after)
+            )
             self._background.add(job)
             job.add_done_callback(self._background_done)
         for task in new:

@@ -76,8 +76,13 @@ class Store(Backend, Protocol):
         publish loses nothing).
         """
 
-    async def mark_queued(self, task_ids: Sequence[str]) -> None:
-        """Record that these tasks' messages are on the broker."""
+    async def mark_queued(self, task_ids: Sequence[str], recheck: float = 0.0) -> None:
+        """Record that these tasks' messages are on the broker.
+
+        With ``recheck`` > 0, a task that no worker has started ``recheck`` seconds
+        later is handed out by :meth:`take_due` again (to be published again), for
+        brokers that can lose acknowledged messages; 0 trusts the broker.
+        """
 
     async def discard(self, task_ids: Sequence[str]) -> None:
         """Delete tasks that were created but could not be published (rollback)."""

@@ -40,6 +40,7 @@ class Settings:
     retry_jitter: bool = True
     max_redeliveries: int = 5
     publish_grace: float = 10.0
+    republish_after: float = 0.0
     priority_fairness: int = 10
     maintenance_interval: float = 0.25
     process_executor_workers: int = 2
@@ -67,6 +68,7 @@ _NON_NEGATIVE = {
     "retry_backoff_max",
     "max_redeliveries",
     "publish_grace",
+    "republish_after",
 }
 _AT_LEAST_ONE = {
     "concurrency",

@@ -301,7 +301,9 @@ class Worker:
             messages = await store.take_due(SCHEDULE_BATCH, self.settings.publish_grace)
             if messages:
                 await broker.publish(messages)
-                await store.mark_queued([m.task_id for m in messages])
+                await store.mark_queued(
+                    [m.task_id for m in messages], self.settings.republish_after
+                )
                 if len(messages) == SCHEDULE_BATCH:
                     continue
             try:

@@ -24,9 +24,9 @@ def parse(argv: list[str] | None = None) -> tuple[Config, bool]:
     p = argparse.ArgumentParser(
         prog="bench/soak/run",
         description="A mixed workload against xqueue while workers are SIGKILLed and "
-        "restarted, Redis (AOF), mosquitto and (opt-in) Tansu are killed with "
-        "kill -9 and started again, and limits change; then invariant checks. "
-        "`--backend kafka --mqtt --kafka-every 30 60` restarts all three services in one run.",
+        "restarted, Redis (AOF), mosquitto and Tansu are killed with kill -9 and started "
+        "again, and limits change; then invariant checks. "
+        "`--backend kafka --mqtt` restarts all three services in one run.",
     )
     p.add_argument("--minutes", type=float, default=10.0, help="how long to submit (default 10)")
     p.add_argument("--seconds", type=float, help="the same in seconds (overrides --minutes)")
@@ -60,11 +60,18 @@ def parse(argv: list[str] | None = None) -> tuple[Config, bool]:
         "--kafka-every",
         type=float,
         nargs=2,
+        default=(30.0, 60.0),
         metavar=("MIN", "MAX"),
-        help="restart Tansu (--backend kafka) every MIN to MAX seconds; off by default. Tansu "
-        "keeps messages in memory only, so before each kill -9 submitting pauses until the "
-        "worker group's lag is 0. Known to strand tasks published after a restart (see "
-        "bench/README.md)",
+        help="seconds between Tansu restarts with --backend kafka (default 30 60). Tansu "
+        "keeps messages in memory only and comes back empty",
+    )
+    p.add_argument(
+        "--republish-after",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="with --backend kafka: the republish_after setting of the submitter and the "
+        "workers, which publishes again what Tansu lost in a restart (default 5)",
     )
     mqtt = p.add_mutually_exclusive_group()
     mqtt.add_argument(
@@ -104,6 +111,8 @@ def parse(argv: list[str] | None = None) -> tuple[Config, bool]:
     p.add_argument("--keep", action="store_true", help="keep the work directory (records, logs)")
     p.add_argument("--results", default=str(Path(__file__).resolve().parents[1] / "results"))
     a = p.parse_args(argv)
+    if a.republish_after < 0:
+        p.error("--republish-after must be 0 or more seconds")
     if a.workers < 2:
         p.error("--workers must be at least 2 (worker 0 is never killed)")
     reason = mosquitto_reason()
@@ -120,7 +129,8 @@ def parse(argv: list[str] | None = None) -> tuple[Config, bool]:
         lease=a.lease,
         kill_every=tuple(a.kill_every),
         redis_every=tuple(a.redis_every),
-        kafka_every=tuple(a.kafka_every) if a.kafka_every else None,
+        kafka_every=tuple(a.kafka_every),
+        republish_after=a.republish_after,
         mqtt=a.mqtt,
         mqtt_every=tuple(a.mqtt_every),
         mqtt_down=tuple(a.mqtt_down),

@@ -166,3 +166,46 @@ def test_short_soak_restarting_mosquitto_and_redis_holds_every_invariant(tmp_pat
     assert missing == 0 and checked > 0, guaranteed
     assert invariants["tasks finished while mosquitto was down"]["ok"] is not False
     assert sum(facts["terminal_states"].values()) == facts["submitted"]
+
+
+@pytest.mark.slow
+def test_short_soak_restarting_tansu_loses_nothing(tmp_path: Path) -> None:
+    """The Kafka path: Tansu (memory storage) comes back empty after each kill -9;
+    republish_after publishes again what it lost, and nothing is lost."""
+    proc = subprocess.run(
+        [
+            str(ROOT / "bench" / "soak" / "run"),
+            "--seconds",
+            "14",
+            "--backend",
+            "kafka",
+            "--no-mqtt",
+            "--kafka-every",
+            "3",
+            "6",
+            "--republish-after",
+            "2",
+            "--redis-every",
+            "30",
+            "40",
+            "--kill-every",
+            "2",
+            "4",
+            "--rate",
+            "20",
+            "--results",
+            str(tmp_path),
+        ],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
+    assert "RESULT: all invariants hold" in proc.stdout
+    data = only_json(tmp_path, "soak")
+    assert [i for i in data["invariants"] if i["ok"] is False] == []
+    facts = data["facts"]
+    assert facts["Tansu restarts (kill -9, memory storage: comes back empty)"] >= 2
+    assert facts["workers_killed"] >= 1
+    assert sum(facts["terminal_states"].values()) == facts["submitted"]

@@ -223,15 +223,16 @@ class SqliteStore(OnDatabase, Store):
         result: list[tuple[Task, bool]] = await self._write(tx)
         return result
 
-    async def mark_queued(self, task_ids: Sequence[str]) -> None:
+    async def mark_queued(self, task_ids: Sequence[str], recheck: float = 0.0) -> None:
         if not task_ids:
             return
 
         def tx(t: _Tx) -> None:
+            again = t.now + recheck if recheck > 0 else None
             t.conn.executemany(
-                "UPDATE tasks SET publish_at=NULL WHERE id=? AND status='pending' "
+                "UPDATE tasks SET publish_at=? WHERE id=? AND status='pending' "
                 "AND parked=0 AND (eta IS NULL OR eta <= ?)",
-                [(i, t.now) for i in task_ids],
+                [(again, i, t.now) for i in task_ids],
             )
 
         await self._write(tx)

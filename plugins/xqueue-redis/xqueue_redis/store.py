@@ -134,9 +134,9 @@ class RedisStore(Store):
                     out.append((stored, flag == 2))
         return out
 
-    async def mark_queued(self, task_ids: Sequence[str]) -> None:
+    async def mark_queued(self, task_ids: Sequence[str], recheck: float = 0.0) -> None:
         for chunk in _chunks(task_ids):
-            await self.conn.script("mark_queued", chunk)
+            await self.conn.script("mark_queued", [repr(float(recheck)), *chunk])
 
     async def discard(self, task_ids: Sequence[str]) -> None:
         for chunk in _chunks(task_ids):

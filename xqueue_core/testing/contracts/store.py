@@ -339,6 +339,23 @@ class StoreContract:
         assert due[0] == Message(lost.id, "t", 0)
         assert await store.take_due(100, 30.0) == []  # held while being published
 
+    async def test_queued_tasks_not_started_are_handed_out_again_with_a_recheck(
+        self, store: Store
+    ) -> None:
+        tasks = [task for task, _ in await store.create([make_task() for _ in range(3)], 60.0)]
+        await store.mark_queued([t.id for t in tasks], recheck=0.3)
+        assert await store.take_due(100, 30.0) == []
+        await self._start(store, tasks[0])  # started: nothing to republish
+        await store.mark_queued([tasks[2].id])  # marked again without a recheck: trusted
+
+        async def again() -> bool:
+            return [m.task_id for m in await store.take_due(100, 30.0)] == [tasks[1].id]
+
+        await eventually(again, 5, "the unstarted task to be handed out again")
+        assert await store.take_due(100, 30.0) == []  # held while being published
+        await store.mark_queued([tasks[1].id], recheck=0.3)
+        await eventually(again, 5, "the unstarted task to be handed out once more")
+
     async def test_delayed_task_is_due_at_its_eta(self, store: Store) -> None:
         [(task, _)] = await store.create([make_task(eta=time.time() + 0.3)], 0.0)
         assert await store.take_due(100, 30.0) == []

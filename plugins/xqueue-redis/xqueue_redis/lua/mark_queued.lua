@@ -1,9 +1,17 @@
--- mark_queued: ARGV[2..] task ids whose messages are on the broker.
-for i = 2, #ARGV do
+-- mark_queued: ARGV[2] recheck (seconds; 0: trust the broker), ARGV[3..] task ids
+-- whose messages are on the broker. With a recheck, a task still not started then is
+-- handed out by take_due again instead of being forgotten by it.
+local recheck = tonumber(ARGV[2])
+local again = recheck > 0 and num(NOW + recheck) or nil
+for i = 3, #ARGV do
   local id = ARGV[i]
   local h = redis.call('HMGET', tkey(id), 'status', 'parked', 'eta')
   if h[1] == 'pending' and not h[2] and (not h[3] or tonumber(h[3]) <= NOW) then
-    redis.call('ZREM', P .. 'pub', id)
+    if again then
+      redis.call('ZADD', P .. 'pub', again, id)
+    else
+      redis.call('ZREM', P .. 'pub', id)
+    end
   end
 end
 return {0, EVENTS}
