@@ -414,16 +414,30 @@ class XQueue:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 raise TimeoutError(f"task {task_id} is still {task.status} after {timeout}s")
-            cursor, changed = await self._next_event_of(store, task_id, cursor, pause, left)
+            # Without on_change only the end matters: a worker's "processing" event
+            # does not cost a read of the record while the handler runs.
+            ends_only = on_change is None
+            cursor, changed = await self._next_event_of(
+                store, task_id, cursor, pause, left, ends_only
+            )
             # reading the record again at growing intervals is the safety net behind the
             # event log (a capped log can drop events under load)
             pause = WAIT_PAUSE_MIN if changed else min(pause * 2, WAIT_PAUSE_MAX)
 
     async def _next_event_of(
-        self, store: Store, task_id: str, cursor: str, pause: float, left: float | None
+        self,
+        store: Store,
+        task_id: str,
+        cursor: str,
+        pause: float,
+        left: float | None,
+        ends_only: bool = False,
     ) -> tuple[str, bool]:
         """Read the event log from ``cursor`` until an event of the task shows up or
-        ``pause`` (at most ``left``) has passed; returns the new cursor and whether one did."""
+        ``pause`` (at most ``left``) has passed; returns the new cursor and whether one did.
+
+        With ``ends_only``, status and progress events of a task that is not
+        terminal yet are passed over."""
         loop = asyncio.get_running_loop()
         give_up = loop.time() + (pause if left is None else min(pause, left))
         while True:
@@ -432,7 +446,9 @@ class XQueue:
                 return cursor, False
             for position, event in await store.read_events(cursor, WAIT_READ_BATCH, remaining):
                 cursor = position
-                if event.task_id == task_id:
+                if event.task_id == task_id and not (
+                    ends_only and event.kind in ("status", "progress") and not event.status.terminal
+                ):
                     return cursor, True
 
     async def cancel(self, task_id: str) -> Task:

@@ -59,3 +59,41 @@ async def test_wait_times_out_with_the_status_it_saw(
         task = await app.submit("never", {})  # no worker runs it
         with pytest.raises(TimeoutError, match=r"still pending after 0\.2s"):
             await app.wait(task.id, timeout=0.2)
+
+
+async def test_wait_without_on_change_reads_the_record_only_at_the_start_and_the_end(
+    sqlite_url: str, no_plugin_autoload: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(app_module, "WAIT_PAUSE_MIN", 60.0)
+    monkeypatch.setattr(app_module, "WAIT_PAUSE_MAX", 60.0)
+    app = XQueue(store=sqlite_url, broker=sqlite_url)
+    started, release = asyncio.Event(), asyncio.Event()
+
+    @app.task("gated")
+    async def gated(payload: dict[str, object]) -> str:
+        started.set()
+        await release.wait()
+        return "done"
+
+    async with app.worker():
+        task = await app.submit("gated", {})
+        store = app.store
+        assert store is not None
+        reads: list[str] = []
+        real_get = store.get
+
+        async def counting_get(task_id: str) -> object:
+            reads.append(task_id)
+            return await real_get(task_id)
+
+        monkeypatch.setattr(store, "get", counting_get)
+        waiting = asyncio.create_task(app.wait(task.id, timeout=20))
+        try:
+            await started.wait()
+            await asyncio.sleep(0.2)  # the processing event is in the log by now
+            assert reads == [task.id]
+        finally:
+            release.set()
+        finished = await waiting
+    assert finished.status == "success" and finished.result == "done"
+    assert reads == [task.id, task.id]
