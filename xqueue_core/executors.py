@@ -10,25 +10,30 @@ with SIGKILL at its limit, whatever it is doing.
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import multiprocessing
-import multiprocessing.connection
 import os
 import signal
 import sys
 import threading
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .context import TaskContext
 from .errors import TaskCancelled
+
+if TYPE_CHECKING:
+    import multiprocessing.connection
+
+# ctypes and multiprocessing (2 MB of a worker's memory) are imported on first use:
+# most workers run only async handlers.
 
 PR_SET_PDEATHSIG = 1
 THREAD_STOP_WAIT = 1.0  # seconds a cancelled thread run gets to unwind before we move on
 
 
 def _inject(thread_id: int, exc: type[BaseException]) -> None:
+    import ctypes
+
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exc))
 
 
@@ -87,6 +92,8 @@ def _child_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
+        import ctypes
+
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:  # the worker died before we asked
             return
@@ -139,6 +146,8 @@ class ProcessExecutor:
     """A small pool of child processes; a run that must stop is killed, and its child replaced."""
 
     def __init__(self, size: int) -> None:
+        import multiprocessing
+
         self.size = size
         self._mp = multiprocessing.get_context("spawn")
         self._idle: list[_Child] = []

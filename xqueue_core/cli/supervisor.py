@@ -9,12 +9,12 @@ a worker's memory.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
 import sys
 import time
+from typing import Any
 
 from ..logs import LineLogger
 
@@ -76,11 +76,10 @@ def child_argv(app_ref: str | None, args: Sequence[str]) -> list[str]:
     return [*argv, *args]
 
 
-def _die_with_parent(parent: int) -> None:
+def _die_with_parent(parent: int, libc: Any) -> None:
     """In a child, before exec: get SIGTERM when the supervisor dies (Linux), so a
     killed supervisor leaves no workers behind; they shut down gracefully instead."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
+    if libc is not None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
         if os.getppid() != parent:  # it died before we asked
             os.kill(os.getpid(), signal.SIGTERM)
@@ -89,9 +88,18 @@ def _die_with_parent(parent: int) -> None:
 def spawn_worker(argv: list[str]) -> subprocess.Popen[bytes]:
     """Start one worker process (own process group; SIGTERM when its parent dies)."""
     parent = os.getpid()
+    libc = None
+    if sys.platform.startswith("linux"):
+        # loaded here, not after the fork; and not at import: a worker process imports
+        # this module (for run_worker) and has no use for ctypes
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
     # A process group of its own: a terminal's Ctrl-C reaches the supervisor only, which
     # forwards it once (a second signal would skip the grace period).
-    return subprocess.Popen(argv, process_group=0, preexec_fn=lambda: _die_with_parent(parent))
+    return subprocess.Popen(
+        argv, process_group=0, preexec_fn=lambda: _die_with_parent(parent, libc)
+    )
 
 
 def supervise(argv: list[str], processes: int) -> int:

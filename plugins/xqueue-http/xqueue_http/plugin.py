@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import click
+from typing import TYPE_CHECKING
 
 from xqueue_core import hookimpl
 from xqueue_core.settings import Settings
 
 from .config import load_config
+
+if TYPE_CHECKING:  # click is imported by the CLI only: a worker loading plugins skips it
+    import click
 
 
 @hookimpl

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from xqueue_core.hookspecs import hookimpl
@@ -16,6 +18,12 @@ def _notifier(url: str, settings: Settings) -> object:
     from .notifier import MqttNotifier
 
     return MqttNotifier(url, settings)
+
+
+def _open_notifiers() -> list[Any]:
+    """This loop's open MQTT notifiers; none (and no MQTT client imported) if none was made."""
+    module = sys.modules.get(f"{__package__}.notifier")
+    return [] if module is None else list(module.open_notifiers())
 
 
 @hookimpl
@@ -46,16 +54,12 @@ def xqueue_configure(settings: Settings) -> None:
 @hookimpl
 def xqueue_worker_start(worker_id: str, task_types: list[str]) -> None:
     """List the new worker in the presence message of this process's MQTT notifiers."""
-    from .notifier import open_notifiers
-
-    for notifier in open_notifiers():
+    for notifier in _open_notifiers():
         notifier.worker_started(worker_id, task_types)
 
 
 @hookimpl
 def xqueue_worker_stop(worker_id: str) -> None:
     """Take the stopped worker out of the presence message."""
-    from .notifier import open_notifiers
-
-    for notifier in open_notifiers():
+    for notifier in _open_notifiers():
         notifier.worker_stopped(worker_id)
