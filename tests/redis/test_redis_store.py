@@ -141,6 +141,7 @@ async def test_tls_with_rediss(tls_files: tuple[Path, Path]) -> None:
         url = f"rediss://127.0.0.1:{server.port}/0?ssl_ca_certs={cert}"
         store = RedisStore(url, SETTINGS)
         await store.open()
+        assert store.conn._lane is None  # the lean lane speaks plain TCP only
         try:
             await _life(store, 3)
             assert (await store.counts())["status"] == {"success": 3}
@@ -266,6 +267,15 @@ async def test_round_trips_per_task_life(store: RedisStore) -> None:
         return await original(*args, **options)
 
     client.execute_command = counting
+    lane = store.conn._lane  # scripts go through the lean connection on plain TCP
+    assert lane is not None
+    lane_execute = lane.execute
+
+    async def counting_lane(*args: Any) -> Any:
+        sent.append(str(args[0]).upper())
+        return await lane_execute(*args)
+
+    lane.execute = counting_lane  # type: ignore[method-assign]
     await _life(store, 1)  # loads the scripts
     for count in (1, 100):
         sent.clear()

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 import structlog
 
+from xqueue_core.errors import BackendError
 from xqueue_core.interfaces import Broker
 from xqueue_core.models import Delivery, Message
 from xqueue_core.settings import Settings
@@ -38,7 +39,7 @@ from .broker_streams import (
     message_from_fields,
     script_source,
 )
-from .connection import Connection
+from .connection import Connection, fields_dict, with_sha
 from .keys import Keys
 from .url import parse_url
 
@@ -62,7 +63,7 @@ class RedisBroker(Broker):
         self.layout: StreamLayout = layout_from(settings, Keys(self.redis_url.prefix))
         self.conn = Connection(self.redis_url, self.layout.keys)
         self.consumer = consumer_name()
-        self._scripts: dict[str, Any] = {}
+        self._scripts: dict[str, tuple[str, str]] = {}
         self._fetches = 0
         self._cursors = dict.fromkeys(self.layout.streams, "0-0")
         self._next_reclaim = 0.0
@@ -75,8 +76,7 @@ class RedisBroker(Broker):
     async def open(self) -> None:
         """Connect, and create the group on the band streams if it is not there yet."""
         await self.conn.open()
-        client = self.conn.client
-        self._scripts = {name: client.register_script(script_source(name)) for name in SCRIPT_NAMES}
+        self._scripts = {name: with_sha(script_source(name)) for name in SCRIPT_NAMES}
         await self._ensure_groups()
         self._open = True
 
@@ -93,6 +93,10 @@ class RedisBroker(Broker):
                 log.warning("leaving the consumer group failed", url=self.url, error=str(exc))
         self._open = False
         await self.conn.close()
+
+    async def _script(self, doing: str, name: str, keys: list[str], args: list[Any]) -> Any:
+        text, sha = self._scripts[name]
+        return await self.conn.evalsha(doing, text, sha, keys, args)
 
     async def ping(self) -> None:
         await self.conn.call("ping", lambda: self.conn.client.ping())
@@ -120,7 +124,6 @@ class RedisBroker(Broker):
             return
         layout = self.layout
         keys = list(layout.streams)
-        script = self._scripts["broker_publish"]
         for start in range(0, len(messages), PUBLISH_CHUNK):
             rows = [
                 [layout.stream_number(m.priority), m.task_id, m.type, str(int(m.priority))]
@@ -128,10 +131,7 @@ class RedisBroker(Broker):
             ]
             arg = orjson.dumps(rows)
 
-            async def send(arg: bytes = arg) -> None:
-                await script(keys=keys, args=[arg])
-
-            await self.conn.call("publish", send)
+            await self._script("publish", "broker_publish", keys, [arg])
 
     # -- fetch ------------------------------------------------------------------------
 
@@ -175,8 +175,7 @@ class RedisBroker(Broker):
             self.layout.min_idle_ms if reclaim else 0,
             *(self._cursors[key] for key in keys),
         ]
-        script = self._scripts["broker_fetch"]
-        cursors, flat = await self.conn.call("fetch", lambda: script(keys=keys, args=args))
+        cursors, flat = await self._script("fetch", "broker_fetch", keys, args)
         for key, cursor in zip(keys, cursors, strict=True):
             self._cursors[key] = cursor
         out: list[Delivery] = []
@@ -190,28 +189,22 @@ class RedisBroker(Broker):
 
     async def _block(self, max_messages: int, wait: float) -> list[Delivery]:
         """Wait in XREADGROUP BLOCK on all bands for the first new entry."""
-        from redis.exceptions import ResponseError
-
-        client = self.conn.client
-        streams = dict.fromkeys(self.layout.streams, ">")
-
-        async def read() -> Any:
-            try:
-                return await client.xreadgroup(
-                    GROUP, self.consumer, streams, count=1, block=max(1, int(wait * 1000))
-                )
-            except ResponseError as exc:
-                if "NOGROUP" not in str(exc):
-                    raise
-                await self._ensure_groups()  # Redis lost the group (restart without AOF)
-                return []
-
-        reply = await self.conn.call("fetch", read)
+        streams = self.layout.streams
+        block = max(1, int(wait * 1000))
+        argv = ["XREADGROUP", "GROUP", GROUP, self.consumer, "COUNT", 1, "BLOCK", block]
+        argv += ["STREAMS", *streams, *[">"] * len(streams)]
+        try:
+            reply = await self.conn.blocking_read("fetch", argv, block / 1000)
+        except BackendError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            await self._ensure_groups()  # Redis lost the group (restart without AOF)
+            return []
         got: list[Delivery] = []
         strays: list[tuple[str, str]] = []
         for key, entries in reply or []:
             for entry_id, fields in entries:
-                message = message_from_fields(fields)
+                message = message_from_fields(fields_dict(fields))
                 if message is None:
                     strays.append((key, entry_id))
                 else:
@@ -243,17 +236,13 @@ class RedisBroker(Broker):
         for key, entry_id in handles:
             by_key.setdefault(key, []).append(entry_id)
 
-        async def send() -> None:
-            pipe = self.conn.client.pipeline(transaction=True)
-            for key, ids in by_key.items():
-                for start in range(0, len(ids), CHUNK):
-                    chunk = ids[start : start + CHUNK]
-                    pipe.xack(key, GROUP, *chunk)
-                    pipe.xdel(key, *chunk)
-            await pipe.execute()
-
+        commands: list[list[Any]] = []
+        for key, ids in by_key.items():
+            for start in range(0, len(ids), CHUNK):
+                chunk = ids[start : start + CHUNK]
+                commands += [["XACK", key, GROUP, *chunk], ["XDEL", key, *chunk]]
         try:
-            await self.conn.call("ack", send)
+            await self.conn.transaction("ack", commands)
         finally:
             # Acked, or the ack failed: either way stop touching them, so an entry
             # whose ack was lost is reclaimed after the lease and acked then (GONE).
@@ -329,10 +318,9 @@ class RedisBroker(Broker):
 
     async def leave(self) -> int:
         """Hand what this consumer still holds to the others at once and leave the group."""
-        script = self._scripts["broker_leave"]
         keys = list(self.layout.streams)
         args = [GROUP, self.consumer, ORPHANS, LEAVE_IDLE_MS]
-        moved: int = await self.conn.call("leave", lambda: script(keys=keys, args=args))
+        moved: int = await self._script("leave", "broker_leave", keys, args)
         for held in self._held.values():
             held.clear()
         return moved
@@ -343,10 +331,9 @@ class RedisBroker(Broker):
         Returns (entries trimmed, consumers removed). Never removes an entry that
         is pending or not yet delivered.
         """
-        script = self._scripts["broker_trim"]
         keys = list(self.layout.streams)
         args = [int(CONSUMER_IDLE_LIMIT * 1000), self.consumer]
-        trimmed, removed = await self.conn.call("trim", lambda: script(keys=keys, args=args))
+        trimmed, removed = await self._script("trim", "broker_trim", keys, args)
         return int(trimmed), int(removed)
 
     # -- stats ------------------------------------------------------------------------

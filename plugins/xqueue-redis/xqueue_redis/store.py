@@ -10,7 +10,7 @@ script call each. The semantics mirror the embedded
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -42,7 +42,7 @@ from .codec import (
     task_args,
     task_from_json,
 )
-from .connection import Connection
+from .connection import Connection, fields_dict
 from .keys import Keys
 from .url import parse_url
 
@@ -308,14 +308,13 @@ class RedisStore(Store):
         return events_from(raw_events)
 
     async def event_cursor(self) -> str:
-        client = self.conn.client
-        last = await self.conn.call("events", lambda: client.xrevrange(self.keys.events, count=1))
+        events = self.keys.events
+        last = await self.conn.command("events", "XREVRANGE", events, "+", "-", "COUNT", 1)
         return str(last[0][0]) if last else "0"
 
     async def read_events(
         self, after: str | None, limit: int, timeout: float
     ) -> list[tuple[str, TaskEvent]]:
-        client = self.conn.client
         stream = self.keys.events
         if after is None:
             after = await self.event_cursor()
@@ -326,14 +325,15 @@ class RedisStore(Store):
         while True:
             remaining = give_up - loop.time()
             block = int(min(remaining, slice_) * 1000) if remaining > 0 else None
-            reply = await self.conn.call("events", _xread(client, stream, after, limit, block))
+            argv: list[Any] = ["XREAD", "COUNT", int(limit)]
+            if block:
+                argv += ["BLOCK", block]
+            reply = await self.conn.blocking_read(
+                "events", [*argv, "STREAMS", stream, after], (block or 0) / 1000
+            )
             entries = reply[0][1] if reply else []
             if entries or remaining <= 0 or loop.time() >= give_up:
-                return [(entry_id, event_from_stream(fields)) for entry_id, fields in entries]
-
-
-def _xread(
-    client: Any, stream: str, after: str, limit: int, block: int | None
-) -> Callable[[], Awaitable[Any]]:
-    """One XREAD, blocking ``block`` ms (None: not at all); RESP2 reply."""
-    return lambda: client.xread({stream: after}, count=int(limit), block=block or None)
+                return [
+                    (entry_id, event_from_stream(fields_dict(fields)))
+                    for entry_id, fields in entries
+                ]

@@ -1,0 +1,130 @@
+"""The lean pipelined connection that carries script calls and blocking reads."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+
+import pytest
+import redis.asyncio as aioredis
+from redis_services import url_for
+from xqueue_redis import RedisStore
+from xqueue_redis.lane import Lane, LaneError, pack
+
+from xqueue_core.ids import new_id
+from xqueue_core.models import Task
+from xqueue_core.settings import Settings
+from xqueue_core.testing.services import ServiceProcess
+
+SETTINGS = Settings(publish_grace=0.0)
+
+
+def test_pack_writes_resp_arrays_of_bulk_strings() -> None:
+    assert pack(["SET", "k", 1.5, b"v\r\n", 7]) == (
+        b"*5\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\n1.5\r\n$3\r\nv\r\n\r\n$1\r\n7\r\n"
+    )
+    with pytest.raises(TypeError):
+        pack(["SET", "k", True])
+
+
+async def test_many_callers_share_the_lane_and_each_gets_its_own_reply(
+    redis_server: ServiceProcess,
+) -> None:
+    lane = Lane("127.0.0.1", redis_server.port)
+    try:
+        values = [f"v{i}-{uuid.uuid4().hex}" for i in range(300)]
+        replies = await asyncio.gather(*(lane.execute("ECHO", v) for v in values))
+        assert replies == values
+        key = f"lane:{uuid.uuid4().hex}"
+        assert await lane.pipeline([["SET", key, "1"], ["INCRBY", key, 41], ["GET", key]]) == [
+            "OK",
+            42,
+            "42",
+        ]
+    finally:
+        await lane.close()
+
+
+async def test_an_error_reply_raises_and_the_lane_goes_on(redis_server: ServiceProcess) -> None:
+    lane = Lane("127.0.0.1", redis_server.port)
+    try:
+        with pytest.raises(LaneError, match="unknown command"):
+            await lane.execute("NOSUCHCOMMAND", "x")
+        assert await lane.execute("PING") == "PONG"
+    finally:
+        await lane.close()
+
+
+async def test_a_reply_that_does_not_come_in_time_drops_the_connection(
+    redis_server: ServiceProcess,
+) -> None:
+    lane = Lane("127.0.0.1", redis_server.port, timeout=0.2)
+    try:
+        with pytest.raises(TimeoutError):
+            await lane.execute("BLPOP", f"lane:{uuid.uuid4().hex}", 2)  # blocks 2 s
+        # a new connection: the late BLPOP reply cannot be taken for this PING's
+        assert await lane.execute("PING") == "PONG"
+        assert await lane.execute("BLPOP", f"lane:{uuid.uuid4().hex}", 1, blocks=2.0) is None
+    finally:
+        await lane.close()
+
+
+async def test_auth_and_select_come_from_the_url(redis_server: ServiceProcess) -> None:
+    user = f"u{uuid.uuid4().hex[:8]}"
+    raw = aioredis.from_url(f"redis://127.0.0.1:{redis_server.port}/0", decode_responses=True)
+    await raw.execute_command("ACL", "SETUSER", user, "on", ">s3cret", "~*", "&*", "+@all")
+    prefix = f"db{uuid.uuid4().hex[:8]}"
+    store = RedisStore(
+        f"redis://{user}:s3cret@127.0.0.1:{redis_server.port}/3?prefix={prefix}", SETTINGS
+    )
+    await store.open()
+    try:
+        assert store.conn._lane is not None
+        [(task, _)] = await store.create([Task(id=new_id(), type="t")], 10.0)  # a script
+        assert (await store.get(task.id)) is not None
+        db3 = aioredis.from_url(f"redis://127.0.0.1:{redis_server.port}/3", decode_responses=True)
+        assert await db3.keys(f"{{{prefix}}}*")  # written to database 3, not 0
+        assert not await raw.keys(f"{{{prefix}}}*")
+        await db3.aclose()
+    finally:
+        await store.close()
+        await raw.execute_command("ACL", "DELUSER", user)
+        await raw.aclose()
+
+
+async def test_script_calls_ride_out_a_redis_restart(durable_redis: ServiceProcess) -> None:
+    store = RedisStore(url_for(durable_redis), SETTINGS)
+    await store.open()
+    try:
+        [(task, _)] = await store.create([Task(id=new_id(), type="t")], 10.0)
+        durable_redis.kill()
+        restart = threading.Timer(0.5, durable_redis.start)
+        restart.start()
+        started = time.monotonic()
+        got = await store.get(task.id)  # retried on a new connection until Redis is back
+        restart.join()
+        assert got is not None and got.id == task.id
+        assert time.monotonic() - started >= 0.3  # it did wait for the restart
+    finally:
+        await store.close()
+
+
+async def test_concurrent_blocking_reads_share_out_the_lane_and_read_the_same(
+    redis_url: str,
+) -> None:
+    store = RedisStore(redis_url, SETTINGS)
+    await store.open()
+    try:
+        cursor = await store.event_cursor()
+        reads = [asyncio.create_task(store.read_events(cursor, 10, 5.0)) for _ in range(3)]
+        await asyncio.sleep(0.1)  # all three are blocked: one on the lane, two on redis-py
+        [(task, _)] = await store.create([Task(id=new_id(), type="t")], 10.0)
+        results = await asyncio.gather(*reads)
+        assert [[(e.task_id, str(e.status)) for _, e in got] for got in results] == [
+            [(task.id, "pending")]
+        ] * 3
+        assert len({tuple(position for position, _ in got) for got in results}) == 1
+    finally:
+        await store.close()
