@@ -128,3 +128,17 @@ async def test_concurrent_blocking_reads_share_out_the_lane_and_read_the_same(
         assert len({tuple(position for position, _ in got) for got in results}) == 1
     finally:
         await store.close()
+
+
+def test_the_lane_runs_on_uvloop(redis_server: ServiceProcess) -> None:
+    """uvicorn serves the HTTP API on uvloop, whose transports are not asyncio's."""
+    import uvloop  # installed with xqueue-http (uvicorn[standard])
+
+    async def main() -> list[str]:
+        lane = Lane("127.0.0.1", redis_server.port)
+        try:
+            return list(await asyncio.gather(*(lane.execute("ECHO", str(i)) for i in range(50))))
+        finally:
+            await lane.close()
+
+    assert uvloop.run(main()) == [str(i) for i in range(50)]
