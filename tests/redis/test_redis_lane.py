@@ -142,3 +142,32 @@ def test_the_lane_runs_on_uvloop(redis_server: ServiceProcess) -> None:
             await lane.close()
 
     assert uvloop.run(main()) == [str(i) for i in range(50)]
+
+
+async def test_a_redis_still_loading_its_data_is_waited_for(
+    durable_redis: ServiceProcess,
+) -> None:
+    """A restarted Redis answers LOADING until its data is read back; like redis-py,
+    the lane retries that instead of failing the call (a lost finish or claim)."""
+    raw = aioredis.from_url(f"redis://127.0.0.1:{durable_redis.port}/0")
+    fill = "for i = ARGV[1], ARGV[1] + 99999 do redis.call('SET', 'fill' .. i, ARGV[2]) end"
+    for start in range(0, 600_000, 100_000):  # enough data for a loading phase to see
+        await raw.eval(fill, 0, start, "x" * 64)
+    await raw.bgrewriteaof()
+    while (await raw.info("persistence"))["aof_rewrite_in_progress"]:
+        await asyncio.sleep(0.05)
+    await raw.aclose()
+    store = RedisStore(url_for(durable_redis), SETTINGS)
+    await store.open()
+    try:
+        [(task, _)] = await store.create([Task(id=new_id(), type="t")], 10.0)
+        durable_redis.kill()
+        durable_redis.start()  # returns once the port is open: loading has just begun
+        probe = aioredis.from_url(f"redis://127.0.0.1:{durable_redis.port}/0")
+        with pytest.raises(Exception, match="loading the dataset"):
+            await probe.execute_command("GET", "fill1")  # the state the store meets
+        await probe.aclose()
+        got = await store.get(task.id)
+        assert got is not None and got.id == task.id
+    finally:
+        await store.close()

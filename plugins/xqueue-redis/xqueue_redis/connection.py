@@ -192,7 +192,7 @@ class Connection:
         if lane is not None and not self._blocking_busy:
             self._blocking_busy = True
             try:
-                return await self._on_lane(doing, lambda: lane.execute(*argv, blocks=blocks), lane)
+                return await self._on_lane(doing, lambda: lane.execute(*argv, blocks=blocks))
             finally:
                 self._blocking_busy = False
         client = self.client
@@ -222,25 +222,25 @@ class Connection:
 
         return await self.call(doing, run)
 
-    async def _on_lane(
-        self, doing: str, run: Callable[[], Awaitable[T]], lane: Lane | None = None
-    ) -> T:
+    async def _on_lane(self, doing: str, run: Callable[[], Awaitable[T]]) -> T:
         """``run()`` on a lane; a lost connection is retried on a new one with the
         same backoff as the redis-py client's commands, an error reply is final."""
-        lane = lane or self._lane
-        assert lane is not None
         failures = 0
         while True:
             try:
                 return await run()
             except LaneError as exc:
-                raise self.error(exc, doing) from None
-            except (OSError, TimeoutError) as exc:  # a lost lane raises a ConnectionError
-                lane.reset()
+                # LOADING: a restarted Redis still reading its AOF/RDB (redis-py retries it
+                # as a connection error); any other error reply is the answer
+                if not str(exc).startswith("LOADING") or failures >= self.url.retries:
+                    raise self.error(exc, doing) from None
+            except (OSError, TimeoutError) as exc:
+                # The lane already dropped the broken connection; the next call opens a
+                # new one. (Not reset here: by now it may be another caller's new one.)
                 if failures >= self.url.retries:
                     raise self.error(exc, doing) from None
-                await asyncio.sleep(min(BACKOFF_CAP, BACKOFF_BASE * 2**failures))
-                failures += 1
+            await asyncio.sleep(min(BACKOFF_CAP, BACKOFF_BASE * 2**failures))
+            failures += 1
 
 
 def fields_dict(fields: Any) -> dict[str, Any]:

@@ -75,6 +75,9 @@ class _Protocol(asyncio.Protocol):
                 return
             if reply is False:
                 return
+            if not self.waiting:  # a reply nobody asked for: the stream is out of step
+                self.fail(LaneClosed("unexpected reply"))
+                return
             future = self.waiting.popleft()
             if not future.done():  # its caller may have been cancelled
                 future.set_result(reply)
