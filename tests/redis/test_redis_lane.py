@@ -1,4 +1,5 @@
-"""The lean pipelined connection that carries script calls and blocking reads."""
+"""The lean pipelined connection that carries script calls and blocking reads (opt-in:
+``lane=true`` in the URL)."""
 
 from __future__ import annotations
 
@@ -77,7 +78,8 @@ async def test_auth_and_select_come_from_the_url(redis_server: ServiceProcess) -
     await raw.execute_command("ACL", "SETUSER", user, "on", ">s3cret", "~*", "&*", "+@all")
     prefix = f"db{uuid.uuid4().hex[:8]}"
     store = RedisStore(
-        f"redis://{user}:s3cret@127.0.0.1:{redis_server.port}/3?prefix={prefix}", SETTINGS
+        f"redis://{user}:s3cret@127.0.0.1:{redis_server.port}/3?prefix={prefix}&lane=true",
+        SETTINGS,
     )
     await store.open()
     try:
@@ -95,7 +97,7 @@ async def test_auth_and_select_come_from_the_url(redis_server: ServiceProcess) -
 
 
 async def test_script_calls_ride_out_a_redis_restart(durable_redis: ServiceProcess) -> None:
-    store = RedisStore(url_for(durable_redis), SETTINGS)
+    store = RedisStore(url_for(durable_redis) + "&lane=true", SETTINGS)
     await store.open()
     try:
         [(task, _)] = await store.create([Task(id=new_id(), type="t")], 10.0)
@@ -114,7 +116,7 @@ async def test_script_calls_ride_out_a_redis_restart(durable_redis: ServiceProce
 async def test_concurrent_blocking_reads_share_out_the_lane_and_read_the_same(
     redis_url: str,
 ) -> None:
-    store = RedisStore(redis_url, SETTINGS)
+    store = RedisStore(redis_url + "&lane=true", SETTINGS)
     await store.open()
     try:
         cursor = await store.event_cursor()
@@ -157,7 +159,7 @@ async def test_a_redis_still_loading_its_data_is_waited_for(
     while (await raw.info("persistence"))["aof_rewrite_in_progress"]:
         await asyncio.sleep(0.05)
     await raw.aclose()
-    store = RedisStore(url_for(durable_redis), SETTINGS)
+    store = RedisStore(url_for(durable_redis) + "&lane=true", SETTINGS)
     await store.open()
     try:
         [(task, _)] = await store.create([Task(id=new_id(), type="t")], 10.0)
@@ -171,3 +173,16 @@ async def test_a_redis_still_loading_its_data_is_waited_for(
         assert got is not None and got.id == task.id
     finally:
         await store.close()
+
+
+async def test_the_lane_is_opt_in(redis_url: str) -> None:
+    plain, lean = RedisStore(redis_url, SETTINGS), RedisStore(redis_url + "&lane=true", SETTINGS)
+    await plain.open()
+    await lean.open()
+    try:
+        assert plain.conn._lane is None and lean.conn._lane is not None
+        [(task, _)] = await lean.create([Task(id=new_id(), type="t")], 10.0)
+        assert (await plain.get(task.id)) == (await lean.get(task.id))
+    finally:
+        await plain.close()
+        await lean.close()

@@ -72,6 +72,7 @@ def test_plugin_offers_the_store_for_both_schemes() -> None:
         ("redis://h/0?prefix=a{b}", "prefix must be"),
         ("redis://h/0?socket_timeout=soon", "'socket_timeout' must be a number"),
         ("redis://u:secret@h/0?retries=-1", "'retries' must be positive"),
+        ("redis://h/0?lane=maybe", "lane must be true or false, got 'maybe'"),
     ],
 )
 def test_bad_urls_are_one_line_errors(url: str, message: str) -> None:
@@ -267,15 +268,7 @@ async def test_round_trips_per_task_life(store: RedisStore) -> None:
         return await original(*args, **options)
 
     client.execute_command = counting
-    lane = store.conn._lane  # scripts go through the lean connection on plain TCP
-    assert lane is not None
-    lane_execute = lane.execute
-
-    async def counting_lane(*args: Any) -> Any:
-        sent.append(str(args[0]).upper())
-        return await lane_execute(*args)
-
-    lane.execute = counting_lane  # type: ignore[method-assign]
+    assert store.conn._lane is None  # the lean lane is opt-in (lane=true)
     await _life(store, 1)  # loads the scripts
     for count in (1, 100):
         sent.clear()

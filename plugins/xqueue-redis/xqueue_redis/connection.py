@@ -252,8 +252,9 @@ def fields_dict(fields: Any) -> dict[str, Any]:
 
 
 def _lane_for(client: Any, url: RedisURL) -> Lane | None:
-    """A lane for a plain TCP connection (None for TLS or a Unix socket: redis-py only)."""
-    if url.tls:
+    """A lane when the URL asks for one (``lane=true``) on plain TCP (None for TLS or
+    a Unix socket: redis-py only)."""
+    if not url.lane or url.tls:
         return None
     kwargs = client.connection_pool.connection_kwargs
     if "path" in kwargs or "host" not in kwargs:

@@ -36,7 +36,8 @@ _TEXT_OPTIONS = (
     "ssl_keyfile",
     "ssl_check_hostname",
 )
-OPTIONS = (*_TEXT_OPTIONS, *_FLOAT_OPTIONS, *_INT_OPTIONS)
+_BOOL_OPTIONS = ("lane",)
+OPTIONS = (*_TEXT_OPTIONS, *_FLOAT_OPTIONS, *_INT_OPTIONS, *_BOOL_OPTIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,7 @@ class RedisURL:
     retries: int
     socket_timeout: float
     connect_timeout: float
+    lane: bool = False  # the lean lane for script calls (xqueue_redis.lane), opt-in
 
     @property
     def tls(self) -> bool:
@@ -104,6 +106,10 @@ def parse_url(url: str) -> RedisURL:
             f"{where}: prefix must be 1-64 letters, digits, '_', '.', ':' or '-', got {prefix!r}"
         )
     retries = int(options.pop("retries", DEFAULT_RETRIES))
+    lane_text = options.pop("lane", "false").strip().lower()
+    if lane_text not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+        raise SettingsError(f"{where}: lane must be true or false, got {lane_text!r}")
+    lane = lane_text in ("true", "1", "yes", "on")
     socket_timeout = float(options.get("socket_timeout", DEFAULT_SOCKET_TIMEOUT))
     connect_timeout = float(options.get("socket_connect_timeout", DEFAULT_CONNECT_TIMEOUT))
     options["socket_timeout"] = str(socket_timeout)
@@ -111,7 +117,7 @@ def parse_url(url: str) -> RedisURL:
     connect_url = urlunsplit(
         (parts.scheme.lower(), parts.netloc, parts.path, urlencode(options), "")
     )
-    return RedisURL(url, connect_url, shown, prefix, retries, socket_timeout, connect_timeout)
+    return RedisURL(url, connect_url, shown, prefix, retries, socket_timeout, connect_timeout, lane)
 
 
 def _number(where: str, key: str, value: str, kind: type[float] | type[int]) -> None:
