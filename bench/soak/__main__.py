@@ -103,9 +103,11 @@ def parse(argv: list[str] | None = None) -> tuple[Config, bool]:
     p.add_argument(
         "--lease",
         type=float,
-        default=2.0,
-        help="workers' lease TTL in seconds (default 2: a dead worker's tasks come back fast; "
-        "a store outage longer than this makes runs lose their lease)",
+        default=5.0,
+        help="workers' lease TTL in seconds (default 5). A dead worker's tasks come back "
+        "after it; a store outage longer than it makes runs lose their lease and run again "
+        "(by design), which this soak counts as duplicates — a Redis restart here is "
+        "kill -9, start and reading the AOF back, 1-2 s after a few minutes of writes",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (0: a new one each run)")
     p.add_argument("--keep", action="store_true", help="keep the work directory (records, logs)")

@@ -39,7 +39,7 @@ class Config:
     rate: float = 25.0  # submits per second
     workers: int = 3
     concurrency: int = 8
-    lease: float = 2.0
+    lease: float = 5.0
     kill_every: tuple[float, float] = (4.0, 10.0)
     redis_every: tuple[float, float] = (30.0, 60.0)
     kafka_every: tuple[float, float] = (30.0, 60.0)
@@ -71,6 +71,7 @@ class Soak:
         self.retained: dict[str, dict[str, Any]] = {}
         self.notifier_stats: dict[str, Any] = {}
         self.limit = 3
+        self.redis_outage_max = 0.0
         self.t0 = time.monotonic()
         self._jobs: set[asyncio.Future[None]] = set()
 
@@ -222,9 +223,31 @@ class Soak:
             await asyncio.sleep(self.rng.uniform(*self.cfg.redis_every))
             if time.monotonic() >= until:
                 return
+            down = time.monotonic()
             await asyncio.to_thread(self.redis.restart)  # kill -9, then start on the same port
             record("redis_restart")
             self.counters["Redis restarts (kill -9, AOF)"] += 1
+            # Until it answers again (it reads its AOF first): longer than the lease, and
+            # runs lose their lease by design (docs/operations.md)
+            await self.redis_answers()
+            outage = time.monotonic() - down
+            self.redis_outage_max = max(self.redis_outage_max, outage)
+
+    async def redis_answers(self) -> None:
+        """Wait until the restarted Redis answers PING (not LOADING) — at most 60 s."""
+        import redis.asyncio as aioredis
+
+        client = aioredis.Redis(port=self.redis.port, socket_timeout=1)
+        try:
+            give_up = time.monotonic() + 60
+            while time.monotonic() < give_up:
+                try:
+                    await client.ping()
+                    return
+                except Exception:  # refused, LOADING: not yet
+                    await asyncio.sleep(0.02)
+        finally:
+            await client.aclose()
 
     async def kafka_restarter(self, until: float) -> None:
         """kill -9 Tansu and start it again on the same port, at a random moment.
@@ -448,6 +471,10 @@ class Soak:
             ),
             **dict(self.counters),
         }
+        if self.redis is not None and self.redis_outage_max:
+            facts["longest Redis outage (kill -9 until it answers PING), s"] = round(
+                self.redis_outage_max, 2
+            )
         if self.kafka is not None:
             rewinds = self.in_worker_logs("log is behind the group's position")
             facts["Kafka logs found behind the position, read again (worker logs)"] = rewinds
