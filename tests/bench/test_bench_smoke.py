@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,29 +75,19 @@ def test_harness_tiny_run_reports_every_workload(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_short_soak_on_the_embedded_backend_holds_every_invariant(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [
-            str(ROOT / "bench" / "soak" / "run"),
-            "--seconds",
-            "8",
-            "--backend",
-            "sqlite",
-            "--kill-every",
-            "1.5",
-            "3",
-            "--rate",
-            "20",
-            "--results",
-            str(tmp_path),
-        ],
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    data = run_soak(
+        tmp_path,
+        120,
+        "--seconds",
+        "8",
+        "--backend",
+        "sqlite",
+        "--kill-every",
+        "1.5",
+        "3",
+        "--rate",
+        "20",
     )
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-3000:]
-    assert "RESULT: all invariants hold" in proc.stdout
-    data = only_json(tmp_path, "soak")
     assert data["ok"] is True
     failed = [i for i in data["invariants"] if i["ok"] is False]
     assert failed == []
@@ -117,39 +108,29 @@ def test_short_soak_on_the_embedded_backend_holds_every_invariant(tmp_path: Path
 def test_short_soak_restarting_mosquitto_and_redis_holds_every_invariant(tmp_path: Path) -> None:
     """The MQTT path: workers and the submitter publish through xqueue-mqtt while
     mosquitto is killed, kept down and started again (and Redis restarted)."""
-    proc = subprocess.run(
-        [
-            str(ROOT / "bench" / "soak" / "run"),
-            "--seconds",
-            "12",
-            "--backend",
-            "redis",
-            "--mqtt",
-            "--mqtt-every",
-            "2",
-            "4",
-            "--mqtt-down",
-            "0.5",
-            "1.5",
-            "--redis-every",
-            "4",
-            "8",
-            "--kill-every",
-            "1.5",
-            "3",
-            "--rate",
-            "20",
-            "--results",
-            str(tmp_path),
-        ],
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    data = run_soak(
+        tmp_path,
+        300,
+        "--seconds",
+        "12",
+        "--backend",
+        "redis",
+        "--mqtt",
+        "--mqtt-every",
+        "2",
+        "4",
+        "--mqtt-down",
+        "0.5",
+        "1.5",
+        "--redis-every",
+        "4",
+        "8",
+        "--kill-every",
+        "1.5",
+        "3",
+        "--rate",
+        "20",
     )
-    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
-    assert "RESULT: all invariants hold" in proc.stdout
-    data = only_json(tmp_path, "soak")
     assert [i for i in data["invariants"] if i["ok"] is False] == []
     invariants = {i["name"]: i for i in data["invariants"]}
     facts = data["facts"]
@@ -172,40 +153,45 @@ def test_short_soak_restarting_mosquitto_and_redis_holds_every_invariant(tmp_pat
 def test_short_soak_restarting_tansu_loses_nothing(tmp_path: Path) -> None:
     """The Kafka path: Tansu (memory storage) comes back empty after each kill -9;
     republish_after publishes again what it lost, and nothing is lost."""
-    proc = subprocess.run(
-        [
-            str(ROOT / "bench" / "soak" / "run"),
-            "--seconds",
-            "14",
-            "--backend",
-            "kafka",
-            "--no-mqtt",
-            "--kafka-every",
-            "3",
-            "6",
-            "--republish-after",
-            "2",
-            "--redis-every",
-            "30",
-            "40",
-            "--kill-every",
-            "2",
-            "4",
-            "--rate",
-            "20",
-            "--results",
-            str(tmp_path),
-        ],
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    data = run_soak(
+        tmp_path,
+        300,
+        "--seconds",
+        "14",
+        "--backend",
+        "kafka",
+        "--no-mqtt",
+        "--kafka-every",
+        "3",
+        "6",
+        "--republish-after",
+        "2",
+        "--redis-every",
+        "30",
+        "40",
+        "--kill-every",
+        "2",
+        "4",
+        "--rate",
+        "20",
     )
-    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
-    assert "RESULT: all invariants hold" in proc.stdout
-    data = only_json(tmp_path, "soak")
     assert [i for i in data["invariants"] if i["ok"] is False] == []
     facts = data["facts"]
     assert facts["Tansu restarts (kill -9, memory storage: comes back empty)"] >= 2
     assert facts["workers_killed"] >= 1
     assert sum(facts["terminal_states"].values()) == facts["submitted"]
+
+
+def run_soak(tmp_path: Path, timeout: float, *args: str) -> dict[str, Any]:
+    """Run a short ``bench/soak/run`` with ``args``; assert it held; its JSON report."""
+    proc = subprocess.run(
+        [str(ROOT / "bench" / "soak" / "run"), *args, "--results", str(tmp_path)],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
+    assert "RESULT: all invariants hold" in proc.stdout
+    data: dict[str, Any] = only_json(tmp_path, "soak")
+    return data
