@@ -459,6 +459,16 @@ class Worker:
         assert self._finisher is not None
         try:
             applied = await self._finisher.submit((finish, run.delivery))
+        except Exception as exc:
+            # the store stayed unreachable past its retries: the lease (no longer renewed)
+            # runs out and the task runs again, as after a lost worker (at-least-once)
+            bound().warning(
+                "outcome not recorded: the store is unreachable; the task runs again "
+                "after its lease",
+                outcome=str(kind),
+                error=str(exc) or type(exc).__name__,
+            )
+            return
         finally:
             self._runs.pop(task.id, None)
             self._slot_free.set()
