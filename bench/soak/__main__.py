@@ -109,6 +109,13 @@ def parse(argv: list[str] | None = None) -> tuple[Config, bool]:
         "(by design), which this soak counts as duplicates — a Redis restart here is "
         "kill -9, start and reading the AOF back, 1-2 s after a few minutes of writes",
     )
+    p.add_argument(
+        "--redis-options",
+        default="",
+        metavar="QUERY",
+        help="URL options for the Redis store and broker, e.g. lane=true or lane=false "
+        "(docs/redis.md); checked like any store URL",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (0: a new one each run)")
     p.add_argument("--keep", action="store_true", help="keep the work directory (records, logs)")
     p.add_argument("--results", default=str(Path(__file__).resolve().parents[1] / "results"))
@@ -133,6 +140,7 @@ def parse(argv: list[str] | None = None) -> tuple[Config, bool]:
         redis_every=tuple(a.redis_every),
         kafka_every=tuple(a.kafka_every),
         republish_after=a.republish_after,
+        redis_options=a.redis_options.lstrip("?"),
         mqtt=a.mqtt,
         mqtt_every=tuple(a.mqtt_every),
         mqtt_down=tuple(a.mqtt_down),

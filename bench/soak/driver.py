@@ -44,6 +44,7 @@ class Config:
     redis_every: tuple[float, float] = (30.0, 60.0)
     kafka_every: tuple[float, float] = (30.0, 60.0)
     republish_after: float = 5.0  # Tansu's memory storage loses messages: XQUEUE_REPUBLISH_AFTER
+    redis_options: str = ""  # URL query options for the Redis store and broker, e.g. lane=true
     mqtt: bool = False
     mqtt_every: tuple[float, float] = (20.0, 40.0)
     mqtt_down: tuple[float, float] = (1.0, 4.0)
@@ -88,6 +89,8 @@ class Soak:
         # writes (a claim, a result), and the re-run that follows is Redis's doing.
         self.redis = ServiceProcess("redis", redis_command(durable=True)).start()
         store = f"redis://127.0.0.1:{self.redis.port}/0"
+        if self.cfg.redis_options:
+            store += f"?{self.cfg.redis_options}"
         if self.cfg.backend == "kafka":
             from harness.services import tansu_service
 
@@ -115,6 +118,8 @@ class Soak:
         }
         b, s = broker.split(":")[0], store.split(":")[0]
         text = f"broker {names.get(b, b)}, store {names.get(s, s)}"
+        if self.cfg.redis_options:
+            text += f", Redis URL options {self.cfg.redis_options}"
         return text + (", notifier MQTT (mosquitto)" if self.cfg.mqtt else "")
 
     # -- workload ----------------------------------------------------------------------
