@@ -23,7 +23,7 @@ from typing import Any
 from . import report
 from .ceiling import run_ceiling
 from .services import kafka_reason, redis_service, tansu_service
-from .venvs import PEER_VENV, ensure_peer_venvs
+from .venvs import PEER_VENV, ensure_peer_venvs, xqueue_python
 
 HERE = Path(__file__).resolve().parent
 BENCH = HERE.parent
@@ -108,7 +108,7 @@ def run_driver(
         python = PEER_VENV[system] / "bin" / "python"
         script = BENCH / "peers" / "driver.py"
     else:
-        python = Path(sys.executable)
+        python = xqueue_python()
         script = HERE / "xq_driver.py"
     argv = [
         str(python),

@@ -43,7 +43,7 @@ def test_harness_tiny_run_reports_every_workload(tmp_path: Path) -> None:
         env=ENV,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,  # the first run also makes bench/.venv-xqueue (~15 s)
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "xqueue-embedded" in proc.stdout and "Ratios to the best peer" in proc.stdout
