@@ -79,6 +79,9 @@ class Store(Backend, Protocol):
     async def mark_queued(self, task_ids: Sequence[str], recheck: float = 0.0) -> None:
         """Record that these tasks' messages are on the broker.
 
+        It replaces only the hold the publisher got (from :meth:`create`'s grace or
+        :meth:`take_due`): a task due again by now was woken or released after the
+        publish (a worker may have parked it in between) and stays due.
         With ``recheck`` > 0, a task that no worker has started ``recheck`` seconds
         later is handed out by :meth:`take_due` again (to be published again), for
         brokers that can lose acknowledged messages; 0 trusts the broker.

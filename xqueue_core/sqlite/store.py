@@ -229,10 +229,12 @@ class SqliteStore(OnDatabase, Store):
 
         def tx(t: _Tx) -> None:
             again = t.now + recheck if recheck > 0 else None
+            # only the publisher's hold (still in the future): a publish_at due by now
+            # was set after the publish (a parked task woken, a run released) and stays
             t.conn.executemany(
                 "UPDATE tasks SET publish_at=? WHERE id=? AND status='pending' "
-                "AND parked=0 AND (eta IS NULL OR eta <= ?)",
-                [(again, i, t.now) for i in task_ids],
+                "AND parked=0 AND (eta IS NULL OR eta <= ?) AND publish_at > ?",
+                [(again, i, t.now, t.now) for i in task_ids],
             )
 
         await self._write(tx)

@@ -356,6 +356,18 @@ class StoreContract:
         await store.mark_queued([tasks[1].id], recheck=0.3)
         await eventually(again, 5, "the unstarted task to be handed out once more")
 
+    async def test_a_wake_up_between_publish_and_mark_queued_is_kept(self, store: Store) -> None:
+        # The publisher marks a task queued after publishing it; in between a worker
+        # claimed it, parked it (its type was saturated) and a finish woke it again.
+        await store.set_limit("t", 1)
+        running = await self._start(store, await self._create(store))
+        [(task, _)] = await store.create([make_task()], 60.0)  # published, not yet marked
+        claims, _ = await store.claim([task.id], "w2", LEASE)
+        assert claims[0].outcome == ClaimOutcome.DEFERRED
+        await store.finish([Finish(running.id, "w1", FinishKind.SUCCESS)])  # wakes it
+        await store.mark_queued([task.id])  # the publisher, late
+        assert [m.task_id for m in await store.take_due(100, 30.0)] == [task.id]
+
     async def test_delayed_task_is_due_at_its_eta(self, store: Store) -> None:
         [(task, _)] = await store.create([make_task(eta=time.time() + 0.3)], 0.0)
         assert await store.take_due(100, 30.0) == []
