@@ -34,6 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import redis.asyncio as aioredis
 import structlog
 
 from xqueue_core import XQueue
@@ -124,7 +125,7 @@ async def measure(args: argparse.Namespace, base: str, logdir: Path) -> dict[str
     bench.task("noop")(noop)  # so submits validate before any worker announced the type
     async with bench:
         broker: Any = bench.broker
-        client = broker.conn.client
+        client = aioredis.from_url(base, decode_responses=True)  # INFO, MEMORY USAGE
         n = args.tasks
 
         # broker alone: publish, then fetch + ack through one consumer
@@ -189,6 +190,7 @@ async def measure(args: argparse.Namespace, base: str, logdir: Path) -> dict[str
             out["latency p99 ms"] = 1000 * latencies[max(0, int(len(latencies) * 0.99) - 1)]
         finally:
             stop_workers(procs)
+            await client.aclose()
     return out
 
 

@@ -365,6 +365,40 @@ class Soak:
             out.update(zip(chunk, found, strict=True))
         return out
 
+    async def redis_state_of(self, task_ids: list[str]) -> dict[str, Any]:
+        """Where Redis holds each task: its record, the sorted sets naming it, stream
+        entries carrying it (and whether a consumer holds them) — for the report of
+        tasks that did not finish."""
+        import redis.asyncio as aioredis
+
+        client = aioredis.Redis(port=self.redis.port, decode_responses=True)
+        out: dict[str, Any] = {}
+        try:
+            keys = [k async for k in client.scan_iter(count=1000)]
+            kinds = {k: await client.type(k) for k in keys}
+            for task_id in task_ids:
+                state: dict[str, Any] = {"submitted": self.accepted.get(task_id), "zsets": {}}
+                state["record"] = await client.hgetall(f"{{xqueue}}:t:{task_id}")
+                state["streams"] = []
+                for key, kind in kinds.items():
+                    if kind == "zset":
+                        score = await client.zscore(key, task_id)
+                        if score is not None:
+                            state["zsets"][key] = score
+                    elif kind == "stream":
+                        for entry_id, fields in await client.xrange(key):
+                            if task_id in fields.values():
+                                pending = await client.xpending_range(
+                                    key, "workers", entry_id, entry_id, 1
+                                )
+                                state["streams"].append([key, entry_id, fields, pending])
+                out[task_id] = state
+        except Exception as exc:  # a diagnosis, not a check
+            out["error"] = repr(exc)
+        finally:
+            await client.aclose()
+        return out
+
     def in_worker_logs(self, text: str) -> int:
         """How often ``text`` occurs in all worker logs of the run."""
         return sum(
@@ -430,6 +464,15 @@ class Soak:
                 await asyncio.gather(*self._jobs, return_exceptions=True)
             settle_timeout = max(120.0, 10 * cfg.lease + 60)
             finals = await self.settle(pool, settle_timeout)
+            unfinished = [t for t, task in finals.items() if task is not None and not task.terminal]
+            if unfinished and self.redis is not None:
+                state = await self.redis_state_of(unfinished[:20])
+                (self.workdir / "unfinished.json").write_text(json.dumps(state, indent=1))
+                print(
+                    f"soak: {len(unfinished)} tasks did not finish; where Redis holds them: "
+                    f"{self.workdir / 'unfinished.json'}",
+                    file=sys.stderr,
+                )
             await asyncio.sleep(2 * self.cfg.lease)  # let the follower catch up, leases lapse
             running = await self.app.store.running() if self.app.store else {}
             if self.mosquitto is not None:

@@ -7,13 +7,15 @@ import asyncio
 import gc
 from typing import Any
 
+import pytest
 import structlog
 
+import xqueue_core.worker
 from xqueue_core import XQueue
 
 
 async def test_an_unrecordable_outcome_is_a_warning_and_the_task_runs_again(
-    sqlite_url: str, no_plugin_autoload: None
+    sqlite_url: str, no_plugin_autoload: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app = XQueue(store=sqlite_url, broker=sqlite_url, lease_ttl=1.0, heartbeat_interval=0.2)
     runs: list[str] = []
@@ -27,6 +29,8 @@ async def test_an_unrecordable_outcome_is_a_warning_and_the_task_runs_again(
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(lambda _loop, context: loop_errors.append(context))
     with structlog.testing.capture_logs() as logs:
+        # a fresh proxy: the module's may have cached its logger in an earlier test
+        monkeypatch.setattr(xqueue_core.worker, "log", structlog.get_logger("xqueue.worker"))
         async with app.worker(concurrency=2):
             _, store = app._backends()
             real_finish = store.finish

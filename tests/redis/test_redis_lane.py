@@ -1,9 +1,12 @@
-"""The lean pipelined connection that carries script calls and blocking reads (opt-in:
-``lane=true`` in the URL)."""
+"""The lean pipelined connections ``redis://`` URLs talk over (``lane=false`` and
+``rediss://`` use redis-py instead)."""
 
 from __future__ import annotations
 
 import asyncio
+import re
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -11,9 +14,10 @@ import uuid
 import pytest
 import redis.asyncio as aioredis
 from redis_services import url_for
-from xqueue_redis import RedisStore
-from xqueue_redis.lane import Lane, LaneError, pack
+from xqueue_redis import RedisStore, parse_url
+from xqueue_redis.lane import Lane, ReplyError, pack
 
+from xqueue_core.errors import SettingsError
 from xqueue_core.ids import new_id
 from xqueue_core.models import Task
 from xqueue_core.settings import Settings
@@ -51,7 +55,7 @@ async def test_many_callers_share_the_lane_and_each_gets_its_own_reply(
 async def test_an_error_reply_raises_and_the_lane_goes_on(redis_server: ServiceProcess) -> None:
     lane = Lane("127.0.0.1", redis_server.port)
     try:
-        with pytest.raises(LaneError, match="unknown command"):
+        with pytest.raises(ReplyError, match="unknown command"):
             await lane.execute("NOSUCHCOMMAND", "x")
         assert await lane.execute("PING") == "PONG"
     finally:
@@ -78,12 +82,15 @@ async def test_auth_and_select_come_from_the_url(redis_server: ServiceProcess) -
     await raw.execute_command("ACL", "SETUSER", user, "on", ">s3cret", "~*", "&*", "+@all")
     prefix = f"db{uuid.uuid4().hex[:8]}"
     store = RedisStore(
-        f"redis://{user}:s3cret@127.0.0.1:{redis_server.port}/3?prefix={prefix}&lane=true",
+        f"redis://{user}:s3cret@127.0.0.1:{redis_server.port}/3?prefix={prefix}"
+        "&client_name=xq-lane-test",
         SETTINGS,
     )
     await store.open()
     try:
         assert store.conn._lane is not None
+        names = [c["name"] for c in await raw.client_list()]
+        assert "xq-lane-test" in names
         [(task, _)] = await store.create([Task(id=new_id(), type="t")], 10.0)  # a script
         assert (await store.get(task.id)) is not None
         db3 = aioredis.from_url(f"redis://127.0.0.1:{redis_server.port}/3", decode_responses=True)
@@ -97,7 +104,7 @@ async def test_auth_and_select_come_from_the_url(redis_server: ServiceProcess) -
 
 
 async def test_script_calls_ride_out_a_redis_restart(durable_redis: ServiceProcess) -> None:
-    store = RedisStore(url_for(durable_redis) + "&lane=true", SETTINGS)
+    store = RedisStore(url_for(durable_redis), SETTINGS)
     await store.open()
     try:
         [(task, _)] = await store.create([Task(id=new_id(), type="t")], 10.0)
@@ -113,21 +120,44 @@ async def test_script_calls_ride_out_a_redis_restart(durable_redis: ServiceProce
         await store.close()
 
 
-async def test_concurrent_blocking_reads_share_out_the_lane_and_read_the_same(
+async def test_concurrent_blocking_reads_each_get_a_lane_and_read_the_same(
     redis_url: str,
 ) -> None:
-    store = RedisStore(redis_url + "&lane=true", SETTINGS)
+    store = RedisStore(redis_url, SETTINGS)
     await store.open()
     try:
         cursor = await store.event_cursor()
         reads = [asyncio.create_task(store.read_events(cursor, 10, 5.0)) for _ in range(3)]
-        await asyncio.sleep(0.1)  # all three are blocked: one on the lane, two on redis-py
+        await asyncio.sleep(0.1)  # all three are blocked, each on a lane of its own
+        assert len(store.conn._busy_blocking) == 3
         [(task, _)] = await store.create([Task(id=new_id(), type="t")], 10.0)
         results = await asyncio.gather(*reads)
         assert [[(e.task_id, str(e.status)) for _, e in got] for got in results] == [
             [(task.id, "pending")]
         ] * 3
         assert len({tuple(position for position, _ in got) for got in results}) == 1
+        assert len(store.conn._idle_blocking) == 2  # kept for the next reads; one closed
+    finally:
+        await store.close()
+
+
+async def test_a_cancelled_blocking_read_does_not_hold_up_the_next(redis_url: str) -> None:
+    store = RedisStore(redis_url, SETTINGS)
+    await store.open()
+    try:
+        cursor = await store.event_cursor()
+        read = asyncio.create_task(store.read_events(cursor, 10, 30.0))
+        await asyncio.sleep(0.1)
+        read.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await read
+        # its lane still waits for the 30 s XREAD on the server: closed, not reused
+        assert not store.conn._idle_blocking and not store.conn._busy_blocking
+        next_read = asyncio.create_task(store.read_events(cursor, 10, 30.0))
+        await asyncio.sleep(0.1)
+        [(task, _)] = await store.create([Task(id=new_id(), type="t")], 10.0)
+        got = await asyncio.wait_for(next_read, 20.0)  # well before the first read's 30 s
+        assert [e.task_id for _, e in got] == [task.id]
     finally:
         await store.close()
 
@@ -159,7 +189,7 @@ async def test_a_redis_still_loading_its_data_is_waited_for(
     while (await raw.info("persistence"))["aof_rewrite_in_progress"]:
         await asyncio.sleep(0.05)
     await raw.aclose()
-    store = RedisStore(url_for(durable_redis) + "&lane=true", SETTINGS)
+    store = RedisStore(url_for(durable_redis), SETTINGS)
     await store.open()
     try:
         [(task, _)] = await store.create([Task(id=new_id(), type="t")], 10.0)
@@ -175,14 +205,70 @@ async def test_a_redis_still_loading_its_data_is_waited_for(
         await store.close()
 
 
-async def test_the_lane_is_opt_in(redis_url: str) -> None:
-    plain, lean = RedisStore(redis_url, SETTINGS), RedisStore(redis_url + "&lane=true", SETTINGS)
+async def test_lanes_are_the_default_and_lane_false_uses_redis_py(redis_url: str) -> None:
+    lean, plain = RedisStore(redis_url, SETTINGS), RedisStore(redis_url + "&lane=false", SETTINGS)
     await plain.open()
     await lean.open()
     try:
-        assert plain.conn._lane is None and lean.conn._lane is not None
+        assert lean.conn._lane is not None and lean.conn._client is None
+        assert plain.conn._lane is None and plain.conn._client is not None
         [(task, _)] = await lean.create([Task(id=new_id(), type="t")], 10.0)
         assert (await plain.get(task.id)) == (await lean.get(task.id))
+        cursor = await plain.event_cursor()
+        assert cursor == await lean.event_cursor()
+        assert await plain.limits() == await lean.limits() == {}
     finally:
         await plain.close()
         await lean.close()
+
+
+def test_options_only_redis_py_has_choose_it_and_cannot_be_asked_of_a_lane() -> None:
+    assert parse_url("redis://h/0").lane
+    assert not parse_url("redis://h/0?lane=off").lane
+    assert not parse_url("rediss://h/0").lane
+    assert not parse_url("redis://h/0?max_connections=5").lane
+    for url, named in [
+        ("rediss://h/0?lane=true", "TLS (rediss://)"),
+        ("redis://h/0?lane=true&health_check_interval=5", "health_check_interval"),
+    ]:
+        with pytest.raises(
+            SettingsError, match=re.escape(f"lane=true cannot be used with {named}")
+        ):
+            parse_url(url)
+    with pytest.raises(SettingsError, match="lane must be true or false, got 'maybe'"):
+        parse_url("redis://h/0?lane=maybe")
+
+
+def test_a_store_and_broker_on_lanes_never_import_redis_py(redis_url: str) -> None:
+    """redis-py costs each process ~5 MB of memory: a worker on redis:// does without."""
+    script = f"""
+import asyncio, sys
+from xqueue_core.models import Finish, FinishKind, Message, Task
+from xqueue_core.settings import Settings
+from xqueue_redis import RedisStore, parse_url
+from xqueue_redis.broker import RedisBroker
+
+async def main():
+    settings = Settings(publish_grace=0.0)
+    store, broker = RedisStore({redis_url!r}, settings), RedisBroker({redis_url!r}, settings)
+    await store.open(); await broker.open()
+    task = Task(id="t1", type="t")
+    await store.create([task], 10.0)
+    await broker.publish([Message(task.id, "t", 0)])
+    [delivery] = await broker.fetch(1, 1.0)
+    await store.claim([task.id], "w1", 30.0)
+    await store.finish([Finish(task.id, "w1", FinishKind.SUCCESS)])
+    await broker.ack([delivery])
+    assert (await store.get(task.id)).status == "success"
+    await store.read_events(await store.event_cursor(), 10, 0.05)
+    await broker.stats(); await store.known_types(); await store.now()
+    await store.close(); await broker.close()
+    print(sorted(m for m in sys.modules if m == "redis" or m.startswith("redis.")))
+
+asyncio.run(main())
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "[]"

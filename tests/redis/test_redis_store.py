@@ -258,23 +258,40 @@ async def test_a_parked_task_left_in_the_publish_index_is_not_handed_out(
     assert [m.task_id for m in await store.take_due(100, 30.0)] == [task.id]
 
 
-async def test_round_trips_per_task_life(store: RedisStore) -> None:
-    client = store.conn.client
+@pytest.mark.parametrize("option", ["", "&lane=false"], ids=["lane", "redis-py"])
+async def test_round_trips_per_task_life(redis_url: str, option: str) -> None:
+    store = RedisStore(redis_url + option, SETTINGS)
+    await store.open()
     sent: list[str] = []
-    original = client.execute_command
+    lane = store.conn._lane
+    try:
+        if option:  # redis-py carries every command
+            assert lane is None
+            client = store.conn._client
+            original = client.execute_command
 
-    async def counting(*args: Any, **options: Any) -> Any:
-        sent.append(str(args[0]).upper())
-        return await original(*args, **options)
+            async def counting(*args: Any, **options: Any) -> Any:
+                sent.append(str(args[0]).upper())
+                return await original(*args, **options)
 
-    client.execute_command = counting
-    assert store.conn._lane is None  # the lean lane is opt-in (lane=true)
-    await _life(store, 1)  # loads the scripts
-    for count in (1, 100):
-        sent.clear()
-        await _life(store, count)
-        # TIME, then create, mark_queued, claim, finish: five calls for one task or a hundred
-        assert sent == ["TIME"] + ["EVALSHA"] * 4
+            client.execute_command = counting
+        else:
+            assert lane is not None and store.conn._client is None
+            send = lane.send
+
+            async def counting_sends(commands: Any, blocks: float = 0.0) -> Any:
+                sent.append("+".join(str(c[0]).upper() for c in commands))
+                return await send(commands, blocks)
+
+            lane.send = counting_sends  # type: ignore[method-assign]
+        await _life(store, 1)  # loads the scripts
+        for count in (1, 100):
+            sent.clear()
+            await _life(store, count)
+            # TIME, then create, mark_queued, claim, finish: five calls for one task or a hundred
+            assert sent == ["TIME"] + ["EVALSHA"] * 4
+    finally:
+        await store.close()
 
 
 async def test_listing_by_status_merges_every_types_index_newest_first(store: RedisStore) -> None:

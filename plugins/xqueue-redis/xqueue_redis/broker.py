@@ -39,8 +39,10 @@ from .broker_streams import (
     message_from_fields,
     script_source,
 )
-from .connection import Connection, fields_dict, with_sha
+from .codec import pairs
+from .connection import Connection, with_sha
 from .keys import Keys
+from .lane import ReplyError
 from .url import parse_url
 
 log = structlog.get_logger("xqueue.redis.broker")
@@ -99,21 +101,17 @@ class RedisBroker(Broker):
         return await self.conn.evalsha(doing, text, sha, keys, args)
 
     async def ping(self) -> None:
-        await self.conn.call("ping", lambda: self.conn.client.ping())
+        await self.conn.command("ping", "PING")
 
     async def _ensure_groups(self) -> None:
         """Create the group on every band stream at id 0 (so no entry is skipped)."""
-        from redis.exceptions import ResponseError
-
-        async def create() -> None:
-            pipe = self.conn.client.pipeline(transaction=False)
-            for key in self.layout.streams:
-                pipe.xgroup_create(key, GROUP, id="0", mkstream=True)
-            for reply in await pipe.execute(raise_on_error=False):
-                if isinstance(reply, ResponseError) and "BUSYGROUP" not in str(reply):
-                    raise reply
-
-        await self.conn.call("create consumer groups", create)
+        doing = "create consumer groups"
+        commands = [
+            ["XGROUP", "CREATE", key, GROUP, "0", "MKSTREAM"] for key in self.layout.streams
+        ]
+        for reply in await self.conn.commands(doing, commands):
+            if isinstance(reply, ReplyError) and "BUSYGROUP" not in str(reply):
+                raise self.conn.error(reply, doing)
 
     # -- publish ----------------------------------------------------------------------
 
@@ -204,7 +202,7 @@ class RedisBroker(Broker):
         strays: list[tuple[str, str]] = []
         for key, entries in reply or []:
             for entry_id, fields in entries:
-                message = message_from_fields(fields_dict(fields))
+                message = message_from_fields(pairs(fields))
                 if message is None:
                     strays.append((key, entry_id))
                 else:
@@ -255,16 +253,16 @@ class RedisBroker(Broker):
     async def _give_back(self, deliveries: Sequence[Delivery]) -> None:
         """Re-add messages at the tail of their band and acknowledge the originals."""
 
-        async def send() -> None:
-            pipe = self.conn.client.pipeline(transaction=True)
-            for d in deliveries:
-                key, entry_id = d.handle
-                pipe.xadd(key, entry_fields(d.message))
-                pipe.xack(key, GROUP, entry_id)
-                pipe.xdel(key, entry_id)
-            await pipe.execute()
-
-        await self.conn.call("give back", send)
+        commands: list[list[Any]] = []
+        for d in deliveries:
+            key, entry_id = d.handle
+            fields = [x for item in entry_fields(d.message).items() for x in item]
+            commands += [
+                ["XADD", key, "*", *fields],
+                ["XACK", key, GROUP, entry_id],
+                ["XDEL", key, entry_id],
+            ]
+        await self.conn.transaction("give back", commands)
         for d in deliveries:
             self._held[d.handle[0]].pop(d.handle[1], None)
 
@@ -298,17 +296,13 @@ class RedisBroker(Broker):
             return 0
         plan: list[tuple[str, list[str]]] = []
 
-        async def send() -> list[Any]:
-            pipe = self.conn.client.pipeline(transaction=False)
-            for key, ids in snapshot.items():
-                for start in range(0, len(ids), CHUNK):
-                    chunk = ids[start : start + CHUNK]
-                    plan.append((key, chunk))
-                    pipe.xclaim(key, GROUP, self.consumer, 0, chunk, justid=True)
-            replies: list[Any] = await pipe.execute(raise_on_error=False)
-            return replies
-
-        replies = await self.conn.call("touch", send)
+        commands: list[list[Any]] = []
+        for key, ids in snapshot.items():
+            for start in range(0, len(ids), CHUNK):
+                chunk = ids[start : start + CHUNK]
+                plan.append((key, chunk))
+                commands.append(["XCLAIM", key, GROUP, self.consumer, 0, *chunk, "JUSTID"])
+        replies = await self.conn.commands("touch", commands)
         for (key, chunk), kept in zip(plan, replies, strict=True):
             # An error here is NOGROUP: Redis lost the group, so nothing is pending.
             still = set(kept) if isinstance(kept, list) else set()
@@ -341,20 +335,15 @@ class RedisBroker(Broker):
     async def stats(self) -> dict[str, Any]:
         """Per band: entries, pending (delivered, not acked), waiting, lag, consumers."""
 
-        async def read() -> list[Any]:
-            pipe = self.conn.client.pipeline(transaction=False)
-            for key in self.layout.streams:
-                pipe.xlen(key)
-                pipe.xinfo_groups(key)
-            replies: list[Any] = await pipe.execute(raise_on_error=False)
-            return replies
-
-        replies = await self.conn.call("stats", read)
+        commands: list[list[Any]] = []
+        for key in self.layout.streams:
+            commands += [["XLEN", key], ["XINFO", "GROUPS", key]]
+        replies = await self.conn.commands("stats", commands)
         bands: dict[str, dict[str, Any]] = {}
         for index, band in enumerate(BANDS):
             length, groups = replies[2 * index], replies[2 * index + 1]
             length = length if isinstance(length, int) else 0
-            listed = groups if isinstance(groups, list) else []
+            listed = [pairs(g) for g in groups] if isinstance(groups, list) else []
             group: dict[str, Any] = next((g for g in listed if g.get("name") == GROUP), {})
             pending = int(group.get("pending") or 0)
             bands[band] = {

@@ -13,7 +13,8 @@ _STATUSES = {str(s): s for s in TaskStatus}
 
 
 def pairs(flat: Sequence[Any]) -> dict[str, Any]:
-    """``[k1, v1, k2, v2, ...]`` (a flat reply from a script) as a dict."""
+    """``[k1, v1, k2, v2, ...]`` (a flat reply: a script's, HGETALL's, a stream
+    entry's fields, XINFO's) as a dict."""
     return {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
 
 

@@ -1,11 +1,15 @@
-"""One connection pool per backend instance, the Lua scripts, and error translation.
+"""One backend instance's way to Redis, the Lua scripts, and error translation.
 
-Each :class:`Connection` builds its pool in :meth:`Connection.open`, on the
-running event loop (the core's lease keeper runs its own store instance on a
-thread of its own). Commands that fail on a broken connection are retried on
-a new one with exponential backoff, so a Redis restart stalls callers for a
-moment instead of failing them; anything else becomes a
-:class:`~xqueue_core.errors.BackendError` naming the URL (never its password).
+A :class:`Connection` talks over lean lanes (:mod:`xqueue_redis.lane`) on plain
+``redis://`` URLs and never imports redis-py then; ``rediss://``, ``lane=false``
+and redis-py-only options get a redis-py client instead. Both give the same raw
+replies (hiredis's parse: no per-command conversion). Each is built in
+:meth:`Connection.open`, on the running event loop (the core's lease keeper
+runs its own store instance on a thread of its own). Commands that fail on a
+broken connection are retried on a new one with exponential backoff, so a
+Redis restart stalls callers for a moment instead of failing them; anything
+else becomes a :class:`~xqueue_core.errors.BackendError` naming the URL (never
+its password).
 """
 
 from __future__ import annotations
@@ -15,15 +19,17 @@ import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from importlib import resources
 from typing import Any, TypeVar
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from xqueue_core.errors import BackendError
 
 from .keys import Keys
-from .lane import Lane, LaneError
+from .lane import CommandArgs, Lane, ReplyError
 from .url import RedisURL
 
 T = TypeVar("T")
 EVENTS_MAX = 10_000  # the event log keeps about this many events
+IDLE_BLOCKING_LANES = 2  # kept open for the next blocking read (more are closed)
 BACKOFF_BASE = 0.05
 BACKOFF_CAP = 2.0
 OPS = (
@@ -64,25 +70,32 @@ SCRIPTS = _build_scripts()
 
 
 class Connection:
-    """A redis-py asyncio client for one backend instance, plus script calls."""
+    """Lanes (or a redis-py client) for one backend instance, plus script calls."""
 
     def __init__(self, url: RedisURL, keys: Keys) -> None:
         self.url = url
         self.keys = keys
-        self._client: Any = None
+        self._client: Any = None  # redis-py, when the URL needs it
         self._lane: Lane | None = None
-        self._blocking_lane: Lane | None = None  # one blocking read at a time
-        self._blocking_busy = False
+        self._idle_blocking: list[Lane] = []  # lanes for blocking reads, free
+        self._busy_blocking: set[Lane] = set()
 
     @property
-    def client(self) -> Any:
-        if self._client is None:
-            raise RuntimeError(f"the Redis backend {self.url.redacted} is not open")
-        return self._client
+    def is_open(self) -> bool:
+        return self._lane is not None or self._client is not None
 
     async def open(self) -> None:
-        """Create the pool on this loop and check that Redis answers (no retries here)."""
-        if self._client is not None:
+        """Connect and check that Redis answers (no retries here)."""
+        if self.is_open:
+            return
+        if self.url.lane:
+            lane = self._new_lane()
+            try:
+                await lane.execute("PING")
+            except (ReplyError, OSError, TimeoutError) as exc:
+                await lane.close()
+                raise self.error(exc, "cannot connect") from None
+            self._lane = lane
             return
         from redis.asyncio import Redis
         from redis.asyncio.retry import Retry
@@ -93,6 +106,8 @@ class Connection:
             decode_responses=True,
             retry=Retry(NoBackoff(), 0),
         )
+        # replies as hiredis parses them, the same as on a lane
+        client.response_callbacks.clear()
         try:
             await client.ping()
         except Exception as exc:
@@ -102,14 +117,16 @@ class Connection:
             Retry(ExponentialBackoff(cap=BACKOFF_CAP, base=BACKOFF_BASE), self.url.retries)
         )
         self._client = client
-        self._lane = _lane_for(client, self.url)
-        self._blocking_lane = _lane_for(client, self.url)
 
     async def close(self) -> None:
-        for lane in (self._lane, self._blocking_lane):
-            if lane is not None:
-                await lane.close()
-        self._lane = self._blocking_lane = None
+        lanes = [*self._idle_blocking, *self._busy_blocking]
+        if self._lane is not None:
+            lanes.append(self._lane)
+        self._lane = None
+        self._idle_blocking.clear()
+        self._busy_blocking.clear()
+        for lane in lanes:
+            await lane.close()
         if self._client is not None:
             client, self._client = self._client, None
             await client.aclose()
@@ -118,14 +135,72 @@ class Connection:
         reason = str(exc) or type(exc).__name__
         return BackendError(f"Redis {self.url.redacted}: {doing}: {reason}")
 
-    async def call(self, doing: str, make: Callable[[], Awaitable[T]]) -> T:
-        """Await ``make()``; a Redis or network failure becomes a BackendError."""
-        from redis.exceptions import RedisError
+    def _not_open(self) -> BackendError:
+        return BackendError(f"Redis {self.url.redacted}: the backend is not open")
 
+    async def commands(
+        self, doing: str, commands: Sequence[CommandArgs], *, transaction: bool = False
+    ) -> list[Any]:
+        """Send ``commands`` together (in one MULTI/EXEC with ``transaction``); their
+        replies in order, an error reply as a :class:`ReplyError` in its place."""
+        if self._lane is not None:
+            lane = self._lane
+            if not transaction:
+                return await self._on_lane(doing, lambda: lane.send(commands))
+
+            async def in_multi() -> list[Any]:
+                replies = await lane.send([["MULTI"], *commands, ["EXEC"]])
+                for reply in replies[:-1]:  # a command refused while queueing aborts it all
+                    if isinstance(reply, ReplyError):
+                        return [reply]
+                done: list[Any] = replies[-1]
+                return [done] if isinstance(done, ReplyError) else done
+
+            return await self._on_lane(doing, in_multi)
+        if self._client is None:
+            raise self._not_open()
+        from redis.exceptions import RedisError, ResponseError
+
+        pipe = self._client.pipeline(transaction=transaction)
+        for command in commands:
+            pipe.execute_command(*command)
         try:
-            return await make()
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+        except ResponseError as exc:  # EXECABORT
+            return [_reply_error(exc)]
         except (RedisError, OSError) as exc:
             raise self.error(exc, doing) from None
+        return [_reply_error(r) if isinstance(r, ResponseError) else r for r in replies]
+
+    async def command(self, doing: str, *argv: Any) -> Any:
+        """One command that does not block; its reply (an error reply raises)."""
+        return self.answer(doing, await self._reply(doing, argv))
+
+    async def _reply(self, doing: str, argv: CommandArgs) -> Any:
+        """One command's reply, an error reply as a :class:`ReplyError` (not raised)."""
+        if self._client is None:
+            return (await self.commands(doing, [argv]))[0]
+        from redis.exceptions import RedisError, ResponseError
+
+        try:  # not a one-command pipeline: redis-py's pipelines cost more
+            return await self._client.execute_command(*argv)
+        except ResponseError as exc:
+            return _reply_error(exc)
+        except (RedisError, OSError) as exc:
+            raise self.error(exc, doing) from None
+
+    async def transaction(self, doing: str, commands: Sequence[CommandArgs]) -> list[Any]:
+        """Run ``commands`` in one MULTI/EXEC; their replies (an error reply raises)."""
+        replies = await self.commands(doing, commands, transaction=True)
+        for reply in replies:
+            self.answer(doing, reply)
+        return replies
+
+    def answer(self, doing: str, reply: Any) -> Any:
+        """``reply``, unless it is an error reply: then a BackendError."""
+        if isinstance(reply, ReplyError):
+            raise self.error(reply, doing)
+        return reply
 
     async def script(
         self, op: str, args: Sequence[Any], keys: Sequence[str] = ()
@@ -145,95 +220,70 @@ class Connection:
     ) -> Any:
         """Run a Lua script by its SHA1, loading it first when the server lacks it."""
         argv = ("EVALSHA", sha, len(keys), *keys, *args)
-        if self._lane is not None:
-            lane = self._lane
-
-            async def on_lane() -> Any:
-                try:
-                    return await lane.execute(*argv)
-                except LaneError as exc:
-                    if not str(exc).startswith("NOSCRIPT"):
-                        raise
-                await lane.execute("SCRIPT", "LOAD", text)  # first use here, or a restart
-                return await lane.execute(*argv)
-
-            return await self._on_lane(doing, on_lane)
-
-        from redis.exceptions import NoScriptError
-
-        client = self.client
-
-        async def run() -> Any:
-            try:
-                return await client.execute_command(*argv)
-            except NoScriptError:
-                await client.script_load(text)
-                return await client.execute_command(*argv)
-
-        return await self.call(doing, run)
-
-    async def command(self, doing: str, *argv: Any) -> Any:
-        """One command that does not block; its raw reply on a lane (redis-py may parse
-        some replies: use it only where both forms read the same)."""
-        if self._lane is not None:
-            lane = self._lane
-            return await self._on_lane(doing, lambda: lane.execute(*argv))
-        client = self.client
-        return await self.call(doing, lambda: client.execute_command(*argv))
+        reply = await self._reply(doing, argv)
+        if isinstance(reply, ReplyError) and str(reply).startswith("NOSCRIPT"):
+            await self.command(doing, "SCRIPT", "LOAD", text)  # first use here, or a restart
+            reply = await self._reply(doing, argv)
+        return self.answer(doing, reply)
 
     async def blocking_read(self, doing: str, argv: Sequence[Any], blocks: float) -> Any:
-        """A blocking read (XREAD/XREADGROUP ... BLOCK) that may wait ``blocks`` seconds.
+        """A blocking read (XREAD/XREADGROUP ... BLOCK) that may wait ``blocks`` seconds;
+        each one at a time has a lane of its own. Stream entries in its reply are
+        ``[id, [field, value, ...]]`` (:func:`~xqueue_redis.codec.pairs` reads them)."""
+        if self._client is not None:
+            return await self.command(doing, *argv)
+        if self._lane is None:
+            raise self._not_open()
+        lane = self._idle_blocking.pop() if self._idle_blocking else self._new_lane()
+        self._busy_blocking.add(lane)
+        done = False
+        try:
+            replies = await self._on_lane(doing, lambda: lane.send([argv], blocks))
+            done = True
+        finally:
+            self._busy_blocking.discard(lane)
+            if done and self._lane is not None and len(self._idle_blocking) < IDLE_BLOCKING_LANES:
+                self._idle_blocking.append(lane)
+            else:  # cancelled mid-read (its reply is still to come), closed, or extra
+                await lane.close()
+        return self.answer(doing, replies[0])
 
-        Its reply is raw RESP: stream entries are ``[id, [field, value, ...]]``
-        (:func:`fields_dict` reads either form). One read at a time has a lane
-        of its own; a second one meanwhile goes through redis-py.
-        """
-        lane = self._blocking_lane
-        if lane is not None and not self._blocking_busy:
-            self._blocking_busy = True
-            try:
-                return await self._on_lane(doing, lambda: lane.execute(*argv, blocks=blocks))
-            finally:
-                self._blocking_busy = False
-        client = self.client
-        return await self.call(doing, lambda: client.execute_command(*argv))
+    def _new_lane(self) -> Lane:
+        parts = urlsplit(self.url.connect_url)
+        query = parse_qs(parts.query)
+        db = parts.path.strip("/")
+        return Lane(
+            host=parts.hostname or "localhost",
+            port=parts.port or 6379,
+            db=int(db) if db else 0,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password is not None else None,
+            connect_timeout=self.url.connect_timeout,
+            timeout=self.url.socket_timeout,
+            client_name=query.get("client_name", [None])[0],
+        )
 
-    async def transaction(self, doing: str, commands: Sequence[Sequence[Any]]) -> list[Any]:
-        """Run ``commands`` in one MULTI/EXEC; their replies."""
-        if self._lane is not None:
-            lane = self._lane
-
-            async def on_lane() -> list[Any]:
-                replies = await lane.pipeline([["MULTI"], *commands, ["EXEC"]])
-                results: list[Any] = replies[-1]
-                for result in results:
-                    if isinstance(result, LaneError):
-                        raise result
-                return results
-
-            return await self._on_lane(doing, on_lane)
-
-        async def run() -> list[Any]:
-            pipe = self.client.pipeline(transaction=True)
-            for command in commands:
-                pipe.execute_command(*command)
-            results: list[Any] = await pipe.execute()
-            return results
-
-        return await self.call(doing, run)
-
-    async def _on_lane(self, doing: str, run: Callable[[], Awaitable[T]]) -> T:
-        """``run()`` on a lane; a lost connection is retried on a new one with the
-        same backoff as the redis-py client's commands, an error reply is final."""
+    async def _on_lane(self, doing: str, run: Callable[[], Awaitable[list[Any]]]) -> list[Any]:
+        """``run()`` on a lane; a lost connection is retried on a new one with
+        exponential backoff (as redis-py's retries), an error reply is the answer."""
         failures = 0
         while True:
             try:
-                return await run()
-            except LaneError as exc:
+                replies = await run()
                 # LOADING: a restarted Redis still reading its AOF/RDB (redis-py retries it
                 # as a connection error); any other error reply is the answer
-                if not str(exc).startswith("LOADING") or failures >= self.url.retries:
-                    raise self.error(exc, doing) from None
+                loading = next(
+                    (
+                        r
+                        for r in replies
+                        if isinstance(r, ReplyError) and str(r).startswith("LOADING")
+                    ),
+                    None,
+                )
+                if loading is None:
+                    return replies
+                if failures >= self.url.retries:
+                    raise self.error(loading, doing)
             except (OSError, TimeoutError) as exc:
                 # The lane already dropped the broken connection; the next call opens a
                 # new one. (Not reset here: by now it may be another caller's new one.)
@@ -243,28 +293,9 @@ class Connection:
             failures += 1
 
 
-def fields_dict(fields: Any) -> dict[str, Any]:
-    """A stream entry's fields as a dict: redis-py parses them into one, a lane's raw
-    reply has them as a flat ``[field, value, ...]`` list."""
-    if isinstance(fields, dict):
-        return fields
-    return dict(zip(fields[::2], fields[1::2], strict=True))
+def _reply_error(exc: Exception) -> ReplyError:
+    """A redis-py error reply as the lanes give it: redis-py drops the code (NOSCRIPT)
+    of the errors it has a class for."""
+    from redis.exceptions import NoScriptError
 
-
-def _lane_for(client: Any, url: RedisURL) -> Lane | None:
-    """A lane when the URL asks for one (``lane=true``) on plain TCP (None for TLS or
-    a Unix socket: redis-py only)."""
-    if not url.lane or url.tls:
-        return None
-    kwargs = client.connection_pool.connection_kwargs
-    if "path" in kwargs or "host" not in kwargs:
-        return None
-    return Lane(
-        host=kwargs["host"],
-        port=int(kwargs.get("port") or 6379),
-        db=int(kwargs.get("db") or 0),
-        username=kwargs.get("username"),
-        password=kwargs.get("password"),
-        connect_timeout=url.connect_timeout,
-        timeout=url.socket_timeout,
-    )
+    return ReplyError(f"NOSCRIPT {exc}" if isinstance(exc, NoScriptError) else str(exc))

@@ -1,16 +1,17 @@
-"""A lean pipelined connection for the hot path: script calls and short pipelines.
+"""A lean pipelined Redis connection: what ``redis://`` URLs talk over.
 
 redis-py's asyncio client spends most of a loopback round trip on itself (a
 task and a shield per command, a pool lock, timeouts, metrics): about 230 µs
 per PING here against 50 µs for the same request written on a socket and
-read back through hiredis. Every task goes through several script calls in a
-row (submit, claim, finish, a waiter's reads), so this lane carries them: one
-TCP connection, commands written as they come (many callers share it, in
-order), replies parsed by hiredis and handed back in the same order.
+read back through hiredis; importing it costs each process ~5 MB. Every task
+goes through several script calls in a row (submit, claim, finish, a waiter's
+reads), so a lane carries them: one TCP connection, commands written as they
+come (many callers share it, in order), replies parsed by hiredis and handed
+back in the same order.
 
-Blocking reads never use it (they would hold up everyone behind them), and
-TLS or Unix-socket URLs keep redis-py for everything: the lane only speaks
-plain TCP with AUTH and SELECT.
+A blocking read gets a lane of its own (it would hold up everyone behind it).
+A lane speaks plain TCP with AUTH, SELECT and CLIENT SETNAME; ``rediss://``
+(TLS) and ``lane=false`` URLs use redis-py instead (``connection.py``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import hiredis
 CommandArgs = Sequence[Any]
 
 
-class LaneError(Exception):
+class ReplyError(Exception):
     """Redis answered a command with an error (the text of its reply)."""
 
 
@@ -57,7 +58,7 @@ def pack(args: CommandArgs) -> bytes:
 class _Protocol(asyncio.Protocol):
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
-        self.reader = hiredis.Reader(encoding="utf-8", replyError=LaneError)
+        self.reader = hiredis.Reader(encoding="utf-8", replyError=ReplyError)
         self.waiting: collections.deque[asyncio.Future[Any]] = collections.deque()
         self.lost: BaseException | None = None
 
@@ -107,9 +108,11 @@ class Lane:
         password: str | None = None,
         connect_timeout: float = 2.0,
         timeout: float = 5.0,
+        client_name: str | None = None,
     ) -> None:
         self.host, self.port, self.db = host, port, db
         self.username, self.password = username, password
+        self.client_name = client_name
         self.connect_timeout = connect_timeout
         self.timeout = timeout
         self._protocol: _Protocol | None = None
@@ -142,6 +145,8 @@ class Lane:
             hello.append(auth)
         if self.db:
             hello.append(["SELECT", self.db])
+        if self.client_name:
+            hello.append(["CLIENT", "SETNAME", self.client_name])
         if hello:
             try:
                 await self._send(protocol, hello)
@@ -152,7 +157,11 @@ class Lane:
         return protocol
 
     async def _send(
-        self, protocol: _Protocol, commands: Sequence[CommandArgs], extra: float = 0.0
+        self,
+        protocol: _Protocol,
+        commands: Sequence[CommandArgs],
+        extra: float = 0.0,
+        raise_errors: bool = True,
     ) -> list[Any]:
         assert protocol.transport is not None
         loop = asyncio.get_running_loop()
@@ -167,13 +176,14 @@ class Lane:
             # the replies still to come would be taken for other commands' replies
             protocol.fail(LaneClosed(f"no reply within {limit:g} s"))
             raise
-        for reply in replies:
-            if isinstance(reply, LaneError):
-                raise reply
+        if raise_errors:
+            for reply in replies:
+                if isinstance(reply, ReplyError):
+                    raise reply
         return replies
 
     async def execute(self, *args: Any, blocks: float = 0.0) -> Any:
-        """Send one command and return its reply; an error reply raises :class:`LaneError`.
+        """Send one command and return its reply; an error reply raises :class:`ReplyError`.
 
         ``blocks``: how long the command itself may wait on the server (a blocking
         read), added to the reply timeout. Everything behind it waits as long.
@@ -184,10 +194,17 @@ class Lane:
     async def pipeline(self, commands: Sequence[CommandArgs]) -> list[Any]:
         """Send several commands in one write; their replies, in order.
 
-        The first error reply raises :class:`LaneError` (after all replies came).
+        The first error reply raises :class:`ReplyError` (after all replies came).
         """
         protocol = await self._ready()
         return await self._send(protocol, commands)
+
+    async def send(self, commands: Sequence[CommandArgs], blocks: float = 0.0) -> list[Any]:
+        """Send several commands in one write; their replies in order, an error reply
+        as a :class:`ReplyError` in its place (not raised). ``blocks`` as in
+        :meth:`execute`."""
+        protocol = await self._ready()
+        return await self._send(protocol, commands, blocks, raise_errors=False)
 
     def reset(self) -> None:
         """Drop the connection (the next call opens a new one)."""

@@ -42,7 +42,7 @@ from .codec import (
     task_args,
     task_from_json,
 )
-from .connection import Connection, fields_dict
+from .connection import Connection
 from .keys import Keys
 from .url import parse_url
 
@@ -74,10 +74,10 @@ class RedisStore(Store):
         await self.conn.close()
 
     async def ping(self) -> None:
-        await self.conn.call("ping", lambda: self.conn.client.ping())
+        await self.conn.command("ping", "PING")
 
     async def now(self) -> float:
-        seconds, micros = await self.conn.call("time", lambda: self.conn.client.time())
+        seconds, micros = await self.conn.command("time", "TIME")
         return float(seconds) + float(micros) / 1_000_000
 
     @property
@@ -264,8 +264,8 @@ class RedisStore(Store):
         await self.conn.script("set_limit", [task_type, "" if limit is None else int(limit)])
 
     async def limits(self) -> dict[str, int]:
-        raw = await self.conn.call("limits", lambda: self.conn.client.hgetall(self.keys.limits))
-        return {k: int(v) for k, v in raw.items()}
+        raw = await self.conn.command("limits", "HGETALL", self.keys.limits)
+        return {k: int(v) for k, v in pairs(raw).items()}
 
     async def running(self) -> dict[str, int]:
         flat, _ = await self.conn.script("running", [])
@@ -284,14 +284,10 @@ class RedisStore(Store):
             await self.conn.script("announce", [worker_id, *pairs])
 
     async def known_types(self) -> list[TypeInfo]:
-        async def read() -> tuple[dict[str, str], dict[str, str]]:
-            pipe = self.conn.client.pipeline(transaction=False)
-            pipe.hgetall(self.keys.types)
-            pipe.hgetall(self.keys.type_defaults)
-            seen, defaults = await pipe.execute()
-            return seen, defaults
-
-        seen, defaults = await self.conn.call("types", read)
+        replies = await self.conn.commands(
+            "types", [["HGETALL", self.keys.types], ["HGETALL", self.keys.type_defaults]]
+        )
+        seen, defaults = (pairs(self.conn.answer("types", r)) for r in replies)
         return [
             TypeInfo(
                 name, float(seen[name]), orjson.loads(defaults[name]) if name in defaults else {}
@@ -334,6 +330,5 @@ class RedisStore(Store):
             entries = reply[0][1] if reply else []
             if entries or remaining <= 0 or loop.time() >= give_up:
                 return [
-                    (entry_id, event_from_stream(fields_dict(fields)))
-                    for entry_id, fields in entries
+                    (entry_id, event_from_stream(pairs(fields))) for entry_id, fields in entries
                 ]

@@ -6,8 +6,11 @@ Forms accepted (``rediss://`` is the same over TLS)::
     redis://:password@host:6379/0
     redis://user:password@host:6379/0?prefix=myapp&socket_timeout=5
 
-Options in the query string are either xqueue's own (``prefix``, ``retries``)
-or connection options handed to redis-py.
+Options in the query string are either xqueue's own (``prefix``, ``retries``,
+``lane``) or connection options. Plain ``redis://`` URLs talk over lean lanes
+(:mod:`xqueue_redis.lane`); ``rediss://`` (TLS), ``lane=false`` and the options
+only redis-py implements (``max_connections``, ``health_check_interval``) use
+redis-py.
 """
 
 from __future__ import annotations
@@ -37,6 +40,10 @@ _TEXT_OPTIONS = (
     "ssl_check_hostname",
 )
 _BOOL_OPTIONS = ("lane",)
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+# options a lane does not implement: asking for them means redis-py carries the backend
+REDIS_PY_ONLY = ("max_connections", "health_check_interval")
 OPTIONS = (*_TEXT_OPTIONS, *_FLOAT_OPTIONS, *_INT_OPTIONS, *_BOOL_OPTIONS)
 
 
@@ -51,7 +58,7 @@ class RedisURL:
     retries: int
     socket_timeout: float
     connect_timeout: float
-    lane: bool = False  # the lean lane for script calls (xqueue_redis.lane), opt-in
+    lane: bool = True  # talk over lean lanes (xqueue_redis.lane) rather than redis-py
 
     @property
     def tls(self) -> bool:
@@ -106,10 +113,7 @@ def parse_url(url: str) -> RedisURL:
             f"{where}: prefix must be 1-64 letters, digits, '_', '.', ':' or '-', got {prefix!r}"
         )
     retries = int(options.pop("retries", DEFAULT_RETRIES))
-    lane_text = options.pop("lane", "false").strip().lower()
-    if lane_text not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
-        raise SettingsError(f"{where}: lane must be true or false, got {lane_text!r}")
-    lane = lane_text in ("true", "1", "yes", "on")
+    lane = _lane_choice(where, parts.scheme.lower(), options)
     socket_timeout = float(options.get("socket_timeout", DEFAULT_SOCKET_TIMEOUT))
     connect_timeout = float(options.get("socket_connect_timeout", DEFAULT_CONNECT_TIMEOUT))
     options["socket_timeout"] = str(socket_timeout)
@@ -118,6 +122,27 @@ def parse_url(url: str) -> RedisURL:
         (parts.scheme.lower(), parts.netloc, parts.path, urlencode(options), "")
     )
     return RedisURL(url, connect_url, shown, prefix, retries, socket_timeout, connect_timeout, lane)
+
+
+def _lane_choice(where: str, scheme: str, options: dict[str, str]) -> bool:
+    """Whether to talk over lanes: yes on plain TCP unless ``lane=false`` or an option
+    only redis-py has is given (asking for a lane then is an error)."""
+    text = options.pop("lane", None)
+    wanted = True
+    if text is not None:
+        word = text.strip().lower()
+        if word not in _TRUE + _FALSE:
+            raise SettingsError(f"{where}: lane must be true or false, got {text!r}")
+        wanted = word in _TRUE
+    needs_redis_py = [key for key in REDIS_PY_ONLY if key in options]
+    if scheme == "rediss":
+        needs_redis_py.insert(0, "TLS (rediss://)")
+    if wanted and needs_redis_py and text is not None:
+        raise SettingsError(
+            f"{where}: lane=true cannot be used with {', '.join(needs_redis_py)} "
+            "(redis-py handles those): drop lane or those options"
+        )
+    return wanted and not needs_redis_py
 
 
 def _number(where: str, key: str, value: str, kind: type[float] | type[int]) -> None:
