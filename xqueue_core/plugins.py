@@ -10,7 +10,6 @@ import importlib
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,6 +17,7 @@ from urllib.parse import urlsplit
 import pluggy
 
 from . import hookspecs
+from .entry_points import EntryPoint, entry_points
 from .errors import PluginError
 from .interfaces import ROLES, BackendSpec, Role
 
@@ -109,10 +109,10 @@ class Plugins:
         disabled = _name_list(self._env.get("XQUEUE_DISABLE_PLUGINS")) or set()
         allowed = _name_list(self._env.get("XQUEUE_LOAD_PLUGINS"))
         seen: dict[str, str] = {}
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
+        for ep in entry_points(ENTRY_POINT_GROUP):
             if ep.name in disabled or (allowed is not None and ep.name not in allowed):
                 continue
-            dist_name = ep.dist.name if ep.dist else "?"
+            dist_name = ep.distribution
             if ep.name in seen:
                 if seen[ep.name] == dist_name:
                     continue  # the same distribution seen twice on sys.path
@@ -124,9 +124,8 @@ class Plugins:
             try:
                 obj = ep.load()
             except Exception as exc:
-                dist = ep.dist.name if ep.dist else "?"
                 raise PluginError(
-                    f"plugin {ep.name!r} (distribution {dist}) failed to load: "
+                    f"plugin {ep.name!r} (distribution {dist_name}) failed to load: "
                     f"{type(exc).__name__}: {exc}; disable it with "
                     f"XQUEUE_DISABLE_PLUGINS={ep.name}"
                 ) from exc
@@ -143,9 +142,9 @@ class Plugins:
             raise PluginError(f"plugin {name!r} is invalid: {exc}") from exc
         module = obj.__name__ if isinstance(obj, ModuleType) else type(obj).__module__
         info = PluginInfo(name=name, module=module)
-        if ep is not None and ep.dist is not None:
-            info.distribution = ep.dist.name
-            info.version = ep.dist.version
+        if ep is not None:
+            info.distribution = ep.distribution
+            info.version = ep.version
         elif name in BUILTIN_PLUGINS:
             info.distribution = "xqueue-core (built in)"
         info.hooks = sorted(caller.name for caller in pm.get_hookcallers(obj) or [])
