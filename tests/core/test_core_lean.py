@@ -51,6 +51,15 @@ def test_the_supervisor_loads_neither_the_app_nor_asyncio(xenv: Env) -> None:
     assert supervisor.text().count("worker stopped") == 2
 
 
+def test_the_supervisor_module_imports_neither_subprocess_nor_typing() -> None:
+    # ~2.5 MB of a process that only starts, restarts and signals workers
+    code = (
+        "import sys, xqueue_core.cli.supervisor;"
+        "print([m for m in ('subprocess', 'typing', 'ctypes') if m in sys.modules])"
+    )
+    assert fresh(code) == ["[]"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
-from typing import Any
 
 from ..logs import LineLogger
 
 TYPE_CHECKING = False  # not typing's: this module must stay light (see above)
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from typing import NoReturn
+    from typing import Any, NoReturn
 
     from ..app import XQueue
 
@@ -85,7 +83,28 @@ def _die_with_parent(parent: int, libc: Any) -> None:
             os.kill(os.getpid(), signal.SIGTERM)
 
 
-def spawn_worker(argv: list[str]) -> subprocess.Popen[bytes]:
+class Child:
+    """A started worker process (what the supervisor needs of ``subprocess.Popen``,
+    which with its selectors and threading would add ~1.6 MB here)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        """Its exit code once it ended (``-N``: killed by signal N), else None."""
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid == self.pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, signum)
+
+
+def spawn_worker(argv: list[str]) -> Child:
     """Start one worker process (own process group; SIGTERM when its parent dies)."""
     parent = os.getpid()
     libc = None
@@ -95,18 +114,28 @@ def spawn_worker(argv: list[str]) -> subprocess.Popen[bytes]:
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
-    # A process group of its own: a terminal's Ctrl-C reaches the supervisor only, which
-    # forwards it once (a second signal would skip the grace period).
-    return subprocess.Popen(
-        argv, process_group=0, preexec_fn=lambda: _die_with_parent(parent, libc)
-    )
+    pid = os.fork()
+    if pid:
+        return Child(pid)
+    try:  # the child, until exec: only set-up, never back into the supervisor's loop
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, signal.SIG_DFL)  # not the supervisor's forwarding
+        # A process group of its own: a terminal's Ctrl-C reaches the supervisor only,
+        # which forwards it once (a second signal would skip the grace period).
+        os.setpgid(0, 0)
+        _die_with_parent(parent, libc)
+        os.execvp(argv[0], argv)
+    except BaseException as exc:
+        print(f"xqueue: cannot start a worker process: {exc}", file=sys.stderr, flush=True)
+    finally:
+        os._exit(127)
 
 
 def supervise(argv: list[str], processes: int) -> int:
     """Start ``processes`` children running ``argv``; restart any that crash;
     forward SIGTERM/SIGINT and wait for all of them to stop."""
     log = LineLogger()
-    children: list[subprocess.Popen[bytes]] = []
+    children: list[Child] = []
     stopping = False
 
     def forward(signum: int, _frame: object) -> None:
