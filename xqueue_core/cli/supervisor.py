@@ -126,7 +126,8 @@ def spawn_worker(argv: list[str]) -> Child:
         _die_with_parent(parent, libc)
         os.execvp(argv[0], argv)
     except BaseException as exc:
-        print(f"xqueue: cannot start a worker process: {exc}", file=sys.stderr, flush=True)
+        # os.write, not print: another thread of the parent may have held stderr's lock
+        os.write(2, f"xqueue: cannot start a worker process: {exc}\n".encode())
     finally:
         os._exit(127)
 

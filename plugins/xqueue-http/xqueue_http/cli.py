@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import signal
 import socket
-import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,7 +25,7 @@ import uvicorn
 
 from xqueue_core import XQueue
 from xqueue_core.cli.common import app_argument, backend_options, load_app
-from xqueue_core.cli.supervisor import child_argv, spawn_worker
+from xqueue_core.cli.supervisor import Child, child_argv, spawn_worker
 from xqueue_core.errors import UserError
 
 from .config import HttpConfig, load_config
@@ -50,7 +49,7 @@ class WorkerProcesses:
         self.argv = argv
         self.processes = processes
         self.on_fatal = on_fatal
-        self.children: list[subprocess.Popen[bytes]] = []
+        self.children: list[Child] = []
         self.stopping = False
         self.failed = False
 
