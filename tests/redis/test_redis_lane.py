@@ -180,7 +180,8 @@ async def test_a_redis_still_loading_its_data_is_waited_for(
     durable_redis: ServiceProcess,
 ) -> None:
     """A restarted Redis answers LOADING until its data is read back; like redis-py,
-    the lane retries that instead of failing the call (a lost finish or claim)."""
+    the lane retries that instead of failing the call (a lost finish or claim), and
+    opening a store then waits instead of failing (a worker starting would exit)."""
     raw = aioredis.from_url(f"redis://127.0.0.1:{durable_redis.port}/0")
     fill = "for i = ARGV[1], ARGV[1] + 99999 do redis.call('SET', 'fill' .. i, ARGV[2]) end"
     for start in range(0, 600_000, 100_000):  # enough data for a loading phase to see
@@ -199,8 +200,14 @@ async def test_a_redis_still_loading_its_data_is_waited_for(
         with pytest.raises(Exception, match="loading the dataset"):
             await probe.execute_command("GET", "fill1")  # the state the store meets
         await probe.aclose()
+        # a worker starting now opens its store while Redis loads: it waits too
+        late = [
+            RedisStore(url_for(durable_redis) + option, SETTINGS) for option in ("", "&lane=false")
+        ]
+        await asyncio.gather(*(s.open() for s in late))
         got = await store.get(task.id)
         assert got is not None and got.id == task.id
+        await asyncio.gather(*(s.close() for s in late))
     finally:
         await store.close()
 

@@ -85,16 +85,13 @@ class Connection:
         return self._lane is not None or self._client is not None
 
     async def open(self) -> None:
-        """Connect and check that Redis answers (no retries here)."""
+        """Connect and check that Redis answers: an unreachable Redis fails at once, one
+        still loading its data (after a restart) is waited for, as calls do later."""
         if self.is_open:
             return
         if self.url.lane:
             lane = self._new_lane()
-            try:
-                await lane.execute("PING")
-            except (ReplyError, OSError, TimeoutError) as exc:
-                await lane.close()
-                raise self.error(exc, "cannot connect") from None
+            await self._first_ping(lambda: lane.execute("PING"), lane.close)
             self._lane = lane
             return
         from redis.asyncio import Redis
@@ -108,15 +105,29 @@ class Connection:
         )
         # replies as hiredis parses them, the same as on a lane
         client.response_callbacks.clear()
-        try:
-            await client.ping()
-        except Exception as exc:
-            await client.aclose()
-            raise self.error(exc, "cannot connect") from None
+        await self._first_ping(client.ping, client.aclose)
         client.set_retry(
             Retry(ExponentialBackoff(cap=BACKOFF_CAP, base=BACKOFF_BASE), self.url.retries)
         )
         self._client = client
+
+    async def _first_ping(
+        self, ping: Callable[[], Awaitable[Any]], give_up: Callable[[], Awaitable[Any]]
+    ) -> None:
+        failures = 0
+        while True:
+            try:
+                await ping()
+                return
+            except Exception as exc:
+                # LOADING (redis-py drops the code: "Redis is loading the dataset ...")
+                text = str(exc)
+                loading = text.startswith("LOADING") or "loading the dataset" in text
+                if not loading or failures >= self.url.retries:
+                    await give_up()
+                    raise self.error(exc, "cannot connect") from None
+            await asyncio.sleep(_backoff(failures))
+            failures += 1
 
     async def close(self) -> None:
         lanes = [*self._idle_blocking, *self._busy_blocking]
@@ -289,8 +300,13 @@ class Connection:
                 # new one. (Not reset here: by now it may be another caller's new one.)
                 if failures >= self.url.retries:
                     raise self.error(exc, doing) from None
-            await asyncio.sleep(min(BACKOFF_CAP, BACKOFF_BASE * 2**failures))
+            await asyncio.sleep(_backoff(failures))
             failures += 1
+
+
+def _backoff(failures: int) -> float:
+    """Seconds before the next try: 50 ms doubling up to 2 s (redis-py's backoff)."""
+    return float(min(BACKOFF_CAP, BACKOFF_BASE * 2**failures))
 
 
 def _reply_error(exc: Exception) -> ReplyError:
