@@ -43,7 +43,7 @@ async def test_many_callers_share_the_lane_and_each_gets_its_own_reply(
         replies = await asyncio.gather(*(lane.execute("ECHO", v) for v in values))
         assert replies == values
         key = f"lane:{uuid.uuid4().hex}"
-        assert await lane.pipeline([["SET", key, "1"], ["INCRBY", key, 41], ["GET", key]]) == [
+        assert await lane.send([["SET", key, "1"], ["INCRBY", key, 41], ["GET", key]]) == [
             "OK",
             42,
             "42",
@@ -58,6 +58,9 @@ async def test_an_error_reply_raises_and_the_lane_goes_on(redis_server: ServiceP
         with pytest.raises(ReplyError, match="unknown command"):
             await lane.execute("NOSUCHCOMMAND", "x")
         assert await lane.execute("PING") == "PONG"
+        first, refused, last = await lane.send([["PING"], ["NOSUCHCOMMAND"], ["ECHO", "x"]])
+        assert (first, last) == ("PONG", "x")  # an error reply takes only its own place
+        assert isinstance(refused, ReplyError) and "unknown command" in str(refused)
     finally:
         await lane.close()
 
@@ -242,6 +245,8 @@ def test_options_only_redis_py_has_choose_it_and_cannot_be_asked_of_a_lane() -> 
             SettingsError, match=re.escape(f"lane=true cannot be used with {named}")
         ):
             parse_url(url)
+    with pytest.raises(SettingsError, match="ssl_ca_certs only apply to TLS: use rediss://"):
+        parse_url("redis://h/0?ssl_ca_certs=/etc/ca.pem")  # a lane would ignore it
     with pytest.raises(SettingsError, match="lane must be true or false, got 'maybe'"):
         parse_url("redis://h/0?lane=maybe")
 

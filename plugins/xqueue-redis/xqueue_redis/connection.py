@@ -18,7 +18,7 @@ import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from importlib import resources
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from xqueue_core.errors import BackendError
@@ -27,7 +27,6 @@ from .keys import Keys
 from .lane import CommandArgs, Lane, ReplyError
 from .url import RedisURL
 
-T = TypeVar("T")
 EVENTS_MAX = 10_000  # the event log keeps about this many events
 IDLE_BLOCKING_LANES = 2  # kept open for the next blocking read (more are closed)
 BACKOFF_BASE = 0.05
@@ -79,6 +78,7 @@ class Connection:
         self._lane: Lane | None = None
         self._idle_blocking: list[Lane] = []  # lanes for blocking reads, free
         self._busy_blocking: set[Lane] = set()
+        self._lane_args = _lane_args(url) if url.lane else {}
 
     @property
     def is_open(self) -> bool:
@@ -120,10 +120,7 @@ class Connection:
                 await ping()
                 return
             except Exception as exc:
-                # LOADING (redis-py drops the code: "Redis is loading the dataset ...")
-                text = str(exc)
-                loading = text.startswith("LOADING") or "loading the dataset" in text
-                if not loading or failures >= self.url.retries:
+                if not _loading(exc) or failures >= self.url.retries:
                     await give_up()
                     raise self.error(exc, "cannot connect") from None
             await asyncio.sleep(_backoff(failures))
@@ -260,19 +257,7 @@ class Connection:
         return self.answer(doing, replies[0])
 
     def _new_lane(self) -> Lane:
-        parts = urlsplit(self.url.connect_url)
-        query = parse_qs(parts.query)
-        db = parts.path.strip("/")
-        return Lane(
-            host=parts.hostname or "localhost",
-            port=parts.port or 6379,
-            db=int(db) if db else 0,
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password is not None else None,
-            connect_timeout=self.url.connect_timeout,
-            timeout=self.url.socket_timeout,
-            client_name=query.get("client_name", [None])[0],
-        )
+        return Lane(**self._lane_args)
 
     async def _on_lane(self, doing: str, run: Callable[[], Awaitable[list[Any]]]) -> list[Any]:
         """``run()`` on a lane; a lost connection is retried on a new one with
@@ -281,20 +266,13 @@ class Connection:
         while True:
             try:
                 replies = await run()
-                # LOADING: a restarted Redis still reading its AOF/RDB (redis-py retries it
-                # as a connection error); any other error reply is the answer
-                loading = next(
-                    (
-                        r
-                        for r in replies
-                        if isinstance(r, ReplyError) and str(r).startswith("LOADING")
-                    ),
-                    None,
-                )
-                if loading is None:
+                # a restarted Redis still reading its AOF/RDB: retried (as redis-py does);
+                # any other error reply is the answer
+                loading = [r for r in replies if isinstance(r, ReplyError) and _loading(r)]
+                if not loading:
                     return replies
                 if failures >= self.url.retries:
-                    raise self.error(loading, doing)
+                    raise self.error(loading[0], doing)
             except (OSError, TimeoutError) as exc:
                 # The lane already dropped the broken connection; the next call opens a
                 # new one. (Not reset here: by now it may be another caller's new one.)
@@ -302,6 +280,29 @@ class Connection:
                     raise self.error(exc, doing) from None
             await asyncio.sleep(_backoff(failures))
             failures += 1
+
+
+def _loading(error: Exception) -> bool:
+    """Whether Redis answered LOADING (still reading its data after a restart);
+    redis-py drops the code from its message: "Redis is loading the dataset ..."."""
+    text = str(error)
+    return text.startswith("LOADING") or "loading the dataset" in text
+
+
+def _lane_args(url: RedisURL) -> dict[str, Any]:
+    """What a :class:`Lane` to this URL is built from (parsed once per backend)."""
+    parts = urlsplit(url.connect_url)
+    db = parts.path.strip("/")
+    return {
+        "host": parts.hostname or "localhost",
+        "port": parts.port or 6379,
+        "db": int(db) if db else 0,
+        "username": unquote(parts.username) if parts.username else None,
+        "password": unquote(parts.password) if parts.password is not None else None,
+        "connect_timeout": url.connect_timeout,
+        "timeout": url.socket_timeout,
+        "client_name": parse_qs(parts.query).get("client_name", [None])[0],
+    }
 
 
 def _backoff(failures: int) -> float:

@@ -149,7 +149,9 @@ class Lane:
             hello.append(["CLIENT", "SETNAME", self.client_name])
         if hello:
             try:
-                await self._send(protocol, hello)
+                for reply in await self._send(protocol, hello):
+                    if isinstance(reply, ReplyError):
+                        raise reply
             except BaseException:
                 protocol.fail(LaneClosed("connection set-up failed"))
                 raise
@@ -157,11 +159,7 @@ class Lane:
         return protocol
 
     async def _send(
-        self,
-        protocol: _Protocol,
-        commands: Sequence[CommandArgs],
-        extra: float = 0.0,
-        raise_errors: bool = True,
+        self, protocol: _Protocol, commands: Sequence[CommandArgs], extra: float = 0.0
     ) -> list[Any]:
         assert protocol.transport is not None
         loop = asyncio.get_running_loop()
@@ -171,40 +169,28 @@ class Lane:
         limit = self.timeout + extra
         try:
             async with asyncio.timeout(limit):
-                replies = [await f for f in futures]
+                return [await f for f in futures]
         except TimeoutError:
             # the replies still to come would be taken for other commands' replies
             protocol.fail(LaneClosed(f"no reply within {limit:g} s"))
             raise
-        if raise_errors:
-            for reply in replies:
-                if isinstance(reply, ReplyError):
-                    raise reply
-        return replies
-
-    async def execute(self, *args: Any, blocks: float = 0.0) -> Any:
-        """Send one command and return its reply; an error reply raises :class:`ReplyError`.
-
-        ``blocks``: how long the command itself may wait on the server (a blocking
-        read), added to the reply timeout. Everything behind it waits as long.
-        """
-        protocol = await self._ready()
-        return (await self._send(protocol, [args], blocks))[0]
-
-    async def pipeline(self, commands: Sequence[CommandArgs]) -> list[Any]:
-        """Send several commands in one write; their replies, in order.
-
-        The first error reply raises :class:`ReplyError` (after all replies came).
-        """
-        protocol = await self._ready()
-        return await self._send(protocol, commands)
 
     async def send(self, commands: Sequence[CommandArgs], blocks: float = 0.0) -> list[Any]:
         """Send several commands in one write; their replies in order, an error reply
-        as a :class:`ReplyError` in its place (not raised). ``blocks`` as in
-        :meth:`execute`."""
+        as a :class:`ReplyError` in its place (not raised).
+
+        ``blocks``: how long a command may wait on the server (a blocking read), added
+        to the reply timeout. Everything behind it on this lane waits as long.
+        """
         protocol = await self._ready()
-        return await self._send(protocol, commands, blocks, raise_errors=False)
+        return await self._send(protocol, commands, blocks)
+
+    async def execute(self, *args: Any, blocks: float = 0.0) -> Any:
+        """Send one command and return its reply; an error reply raises :class:`ReplyError`."""
+        [reply] = await self.send([args], blocks)
+        if isinstance(reply, ReplyError):
+            raise reply
+        return reply
 
     def reset(self) -> None:
         """Drop the connection (the next call opens a new one)."""

@@ -113,6 +113,9 @@ def parse_url(url: str) -> RedisURL:
             f"{where}: prefix must be 1-64 letters, digits, '_', '.', ':' or '-', got {prefix!r}"
         )
     retries = int(options.pop("retries", DEFAULT_RETRIES))
+    tls_options = sorted(key for key in options if key.startswith("ssl_"))
+    if tls_options and parts.scheme.lower() != "rediss":
+        raise SettingsError(f"{where}: {', '.join(tls_options)} only apply to TLS: use rediss://")
     lane = _lane_choice(where, parts.scheme.lower(), options)
     socket_timeout = float(options.get("socket_timeout", DEFAULT_SOCKET_TIMEOUT))
     connect_timeout = float(options.get("socket_connect_timeout", DEFAULT_CONNECT_TIMEOUT))
