@@ -370,7 +370,11 @@ class Soak:
         entries carrying it (and whether a consumer holds them) — for the report of
         tasks that did not finish."""
         import redis.asyncio as aioredis
+        from xqueue_redis.broker_streams import GROUP
+        from xqueue_redis.keys import Keys
+        from xqueue_redis.url import DEFAULT_PREFIX
 
+        keys_of = Keys(DEFAULT_PREFIX)
         client = aioredis.Redis(port=self.redis.port, decode_responses=True)
         out: dict[str, Any] = {}
         try:
@@ -378,7 +382,7 @@ class Soak:
             kinds = {k: await client.type(k) for k in keys}
             for task_id in task_ids:
                 state: dict[str, Any] = {"submitted": self.accepted.get(task_id), "zsets": {}}
-                state["record"] = await client.hgetall(f"{{xqueue}}:t:{task_id}")
+                state["record"] = await client.hgetall(keys_of.task(task_id))
                 state["streams"] = []
                 for key, kind in kinds.items():
                     if kind == "zset":
@@ -389,7 +393,7 @@ class Soak:
                         for entry_id, fields in await client.xrange(key):
                             if task_id in fields.values():
                                 pending = await client.xpending_range(
-                                    key, "workers", entry_id, entry_id, 1
+                                    key, GROUP, entry_id, entry_id, 1
                                 )
                                 state["streams"].append([key, entry_id, fields, pending])
                 out[task_id] = state

@@ -21,7 +21,7 @@ from xqueue_core.errors import SettingsError
 from xqueue_core.ids import new_id
 from xqueue_core.models import Task
 from xqueue_core.settings import Settings
-from xqueue_core.testing.services import ServiceProcess
+from xqueue_core.testing.services import ServiceProcess, eventually
 
 SETTINGS = Settings(publish_grace=0.0)
 
@@ -123,6 +123,16 @@ async def test_script_calls_ride_out_a_redis_restart(durable_redis: ServiceProce
         await store.close()
 
 
+async def blocked_clients(url: str, at_least: int | None = None) -> int | bool:
+    """Clients Redis has blocked (in XREAD ... BLOCK); with ``at_least``: whether as many."""
+    raw = aioredis.from_url(url.split("?")[0])
+    try:
+        count = int((await raw.info("clients"))["blocked_clients"])
+    finally:
+        await raw.aclose()
+    return count if at_least is None else count >= at_least
+
+
 async def test_concurrent_blocking_reads_each_get_a_lane_and_read_the_same(
     redis_url: str,
 ) -> None:
@@ -130,9 +140,12 @@ async def test_concurrent_blocking_reads_each_get_a_lane_and_read_the_same(
     await store.open()
     try:
         cursor = await store.event_cursor()
+        before = await blocked_clients(redis_url)
         reads = [asyncio.create_task(store.read_events(cursor, 10, 5.0)) for _ in range(3)]
-        await asyncio.sleep(0.1)  # all three are blocked, each on a lane of its own
-        assert len(store.conn._busy_blocking) == 3
+        await eventually(
+            lambda: blocked_clients(redis_url, before + 3), 5, "three reads blocked in Redis"
+        )
+        assert len(store.conn._busy_blocking) == 3  # each on a lane of its own
         [(task, _)] = await store.create([Task(id=new_id(), type="t")], 10.0)
         results = await asyncio.gather(*reads)
         assert [[(e.task_id, str(e.status)) for _, e in got] for got in results] == [
@@ -149,15 +162,15 @@ async def test_a_cancelled_blocking_read_does_not_hold_up_the_next(redis_url: st
     await store.open()
     try:
         cursor = await store.event_cursor()
+        before = await blocked_clients(redis_url)
         read = asyncio.create_task(store.read_events(cursor, 10, 30.0))
-        await asyncio.sleep(0.1)
+        await eventually(lambda: blocked_clients(redis_url, before + 1), 5, "the read blocked")
         read.cancel()
         with pytest.raises(asyncio.CancelledError):
             await read
         # its lane still waits for the 30 s XREAD on the server: closed, not reused
         assert not store.conn._idle_blocking and not store.conn._busy_blocking
         next_read = asyncio.create_task(store.read_events(cursor, 10, 30.0))
-        await asyncio.sleep(0.1)
         [(task, _)] = await store.create([Task(id=new_id(), type="t")], 10.0)
         got = await asyncio.wait_for(next_read, 20.0)  # well before the first read's 30 s
         assert [e.task_id for _, e in got] == [task.id]
