@@ -175,6 +175,17 @@ def make_store_machine(
                 assert running.get(task_type, 0) == self.running(task_type)
 
         @invariant()
+        def listings_agree(self) -> None:
+            counts = self.run(self.store.counts())["status"]
+            for status in TaskStatus:
+                expected = {i for i, s in self.status.items() if s == status}
+                assert counts.get(str(status), 0) == len(expected), (status, counts)
+                for task_type in (None, *TYPES):
+                    page = self.run(self.store.list_tasks(status, task_type, limit=1000))
+                    wanted = {i for i in expected if task_type in (None, self.type_of[i])}
+                    assert {t.id for t in page.tasks} == wanted, (status, task_type)
+
+        @invariant()
         def due_tasks_agree(self) -> None:
             # take_due holds what it hands out for HOLD seconds: each is handed out once
             messages = self.run(self.store.take_due(100, HOLD))

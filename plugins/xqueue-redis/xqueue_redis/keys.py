@@ -13,7 +13,8 @@ key                    type          holds
 ``all``                zset (lex)    every task id, for listing newest first
 ``y:{type}``           zset (lex)    task ids by type
 ``ys:{type}:{status}`` zset (lex)    task ids by type and status (by status alone:
-                                     merged over the types)
+                                     merged over the types); none for
+                                     ``processing``: ``run:{type}`` lists those
 ``tt``                 set           types that have tasks (for counts)
 ``idem``               hash          idempotency key -> task id
 ``pub``                zset          pending task -> when to hand it to ``take_due``
@@ -81,7 +82,10 @@ class Keys:
 
     def index(self, status: TaskStatus | None, task_type: str | None) -> str | None:
         """The listing index for a filter (both, one or neither); None for a status
-        alone, which has one index per type (``list.lua`` merges them)."""
+        alone, which has one index per type (``list.lua`` merges them), and for
+        ``processing``, whose tasks are listed from the types' token sets."""
+        if status == TaskStatus.PROCESSING:
+            return None
         if status is not None and task_type is not None:
             return self.key(f"ys:{task_type}:{status}")
         if status is not None:

@@ -227,7 +227,7 @@ class RedisStore(Store):
         index = self.keys.index(wanted, type)
         upper = f"({cursor}" if cursor else "+"
         args = [index or "", upper, int(limit) + 1, self._retention, MAINTAIN_BATCH]
-        args.append(str(wanted) if index is None else "")
+        args += ["", ""] if index is not None else [str(wanted), type or ""]
         reply = await self._repairing("list", args)
         found = [task_from_json(row) for row in reply[1]]
         tasks = [t for t in found[:limit] if t is not None]

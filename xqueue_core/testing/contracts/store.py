@@ -527,6 +527,31 @@ class StoreContract:
         assert counts["status"].get("pending") == 5 and counts["status"].get("processing") == 1
         assert counts["type"] == {"a": 5, "b": 1}
 
+    async def test_running_tasks_list_newest_first_across_types_and_pages(
+        self, store: Store
+    ) -> None:
+        tasks = [await self._create(store, type="ab"[i % 2]) for i in range(5)]
+        for task in tasks:
+            await self._start(store, task)
+        await self._create(store, type="a")  # pending: not listed
+        ids = [t.id for t in reversed(tasks)]
+        seen: list[str] = []
+        cursor = None
+        while True:
+            page = await store.list_tasks(status=TaskStatus.PROCESSING, limit=2, cursor=cursor)
+            seen += [t.id for t in page.tasks]
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        assert seen == ids
+        page = await store.list_tasks(status=TaskStatus.PROCESSING, type="b", limit=1)
+        assert [t.id for t in page.tasks] == [tasks[3].id]
+        page = await store.list_tasks(
+            status=TaskStatus.PROCESSING, type="b", cursor=page.next_cursor
+        )
+        assert [t.id for t in page.tasks] == [tasks[1].id] and page.next_cursor is None
+        assert (await store.counts())["status"] == {"pending": 1, "processing": 5}
+
     async def test_list_and_counts_time_out_overdue_tasks(self, store: Store) -> None:
         listed = await self._create(store, queue_timeout=0.2)
         await asyncio.sleep(0.3)

@@ -58,10 +58,12 @@ end
 
 -- Move a task between its type's status indexes (the caller writes the status field).
 -- There is one index per type and status; listing by status alone merges them.
+-- Processing tasks have none: their type's token set (`run:{type}`) holds exactly
+-- them, so a second index would cost every run two writes for listing alone.
 local function move(id, typ, old, new)
   if old == new then return end
-  if old then redis.call('ZREM', P .. 'ys:' .. typ .. ':' .. old, id) end
-  redis.call('ZADD', P .. 'ys:' .. typ .. ':' .. new, '0', id)
+  if old and old ~= 'processing' then redis.call('ZREM', P .. 'ys:' .. typ .. ':' .. old, id) end
+  if new ~= 'processing' then redis.call('ZADD', P .. 'ys:' .. typ .. ':' .. new, '0', id) end
 end
 
 -- Write a record: `set` and `del` are field lists (HSET pairs, HDEL names) also
@@ -246,10 +248,13 @@ local function purge(id, r)
   redis.call('DEL', tkey(id))
   redis.call('ZREM', P .. 'all', id)
   redis.call('ZREM', P .. 'y:' .. typ, id)
-  redis.call('ZREM', P .. 'ys:' .. typ .. ':' .. status, id)
   redis.call('ZREM', P .. 'pub', id)
-  if status ~= 'pending' and status ~= 'processing' then redis.call('ZREM', P .. 'exp', id) end
-  if status == 'processing' then redis.call('ZREM', P .. 'run:' .. typ, id) end
+  if status == 'processing' then
+    redis.call('ZREM', P .. 'run:' .. typ, id)
+  else
+    redis.call('ZREM', P .. 'ys:' .. typ .. ':' .. status, id)
+    if status ~= 'pending' then redis.call('ZREM', P .. 'exp', id) end
+  end
   if r.deadline then redis.call('ZREM', P .. 'dl', id) end
   if r.parked then redis.call('ZREM', P .. 'park:' .. typ, id) end
   local key = r.idempotency_key

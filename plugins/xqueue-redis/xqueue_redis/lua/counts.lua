@@ -11,7 +11,8 @@ for _, typ in ipairs(redis.call('SMEMBERS', P .. 'tt')) do
   if n > 0 then
     by_type[#by_type + 1] = typ; by_type[#by_type + 1] = n
     for _, s in ipairs(STATUSES) do
-      per_status[s] = (per_status[s] or 0) + redis.call('ZCARD', P .. 'ys:' .. typ .. ':' .. s)
+      local index = s == 'processing' and 'run:' .. typ or 'ys:' .. typ .. ':' .. s
+      per_status[s] = (per_status[s] or 0) + redis.call('ZCARD', P .. index)
     end
   end
 end
