@@ -3,8 +3,9 @@
 Every worker is a consumer of one group on the three band streams. A fetch is
 one Lua script (reclaim idle entries of dead consumers, then read new ones,
 band by band, up to the number asked for); when nothing is there it blocks in
-one ``XREADGROUP … BLOCK`` on all bands. An ack is one ``MULTI`` of ``XACK`` +
-``XDEL`` per stream, so a stream only ever holds what is not yet acknowledged.
+one ``XREADGROUP … BLOCK`` on all bands. An ack is one script call: ``XACK``, then
+``XTRIM MINID`` to the oldest entry some group still needs, so a stream holds its
+entries from the oldest unacknowledged one on.
 While a worker lives it resets the idle time of the entries it holds
 (``XCLAIM … JUSTID``), so ``XAUTOCLAIM`` after the lease time only takes
 entries of consumers that died or hung. See ``docs/redis_streams.md``.
@@ -224,7 +225,8 @@ class RedisBroker(Broker):
     # -- ack --------------------------------------------------------------------------
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
-        """XACK + XDEL, per stream, in one MULTI: acknowledged entries leave the stream."""
+        """XACK, then XTRIM MINID to the oldest entry still needed, in one script call:
+        an entry leaves the stream once it and every entry before it are acknowledged."""
         if not deliveries:
             return
         await self._drop([d.handle for d in deliveries])
@@ -233,14 +235,14 @@ class RedisBroker(Broker):
         by_key: dict[str, list[str]] = {}
         for key, entry_id in handles:
             by_key.setdefault(key, []).append(entry_id)
-
-        commands: list[list[Any]] = []
-        for key, ids in by_key.items():
-            for start in range(0, len(ids), CHUNK):
-                chunk = ids[start : start + CHUNK]
-                commands += [["XACK", key, GROUP, *chunk], ["XDEL", key, *chunk]]
+        keys = list(self.layout.streams)
         try:
-            await self.conn.transaction("ack", commands)
+            for start in range(0, max(len(ids) for ids in by_key.values()), CHUNK):
+                args: list[Any] = [GROUP]
+                for key in keys:
+                    chunk = by_key.get(key, [])[start : start + CHUNK]
+                    args += [len(chunk), *chunk]
+                await self._script("ack", "broker_ack", keys, args)
         finally:
             # Acked, or the ack failed: either way stop touching them, so an entry
             # whose ack was lost is reclaimed after the lease and acked then (GONE).
@@ -346,12 +348,15 @@ class RedisBroker(Broker):
             listed = [pairs(g) for g in groups] if isinstance(groups, list) else []
             group: dict[str, Any] = next((g for g in listed if g.get("name") == GROUP), {})
             pending = int(group.get("pending") or 0)
+            lag = group.get("lag")
             bands[band] = {
                 "stream": self.layout.stream(band),
                 "length": length,
                 "pending": pending,
-                "waiting": max(length - pending, 0),
-                "lag": group.get("lag"),
+                # acknowledged entries after the oldest pending one are still in the
+                # stream: the group's lag counts only what is not delivered yet
+                "waiting": lag if isinstance(lag, int) else max(length - pending, 0),
+                "lag": lag,
                 "consumers": int(group.get("consumers") or 0),
             }
         return {

@@ -28,11 +28,16 @@ SETTINGS_TABLE = "redis_broker"
 BLOCK_CAP = 2.0  # longest single XREADGROUP BLOCK (checks for reclaimable entries between)
 MAINTAIN_EVERY = 30.0  # seconds between stream trims / dead-consumer cleanups per worker
 CONSUMER_IDLE_LIMIT = 3600.0  # a consumer with nothing pending and idle this long is removed
-SCRIPT_NAMES = ("broker_fetch", "broker_leave", "broker_publish", "broker_trim")
+SCRIPT_NAMES = ("broker_ack", "broker_fetch", "broker_leave", "broker_publish", "broker_trim")
+TRIMMING = ("broker_ack", "broker_trim")  # scripts that get broker_common.lua first
 
 
 def script_source(name: str) -> str:
-    return resources.files("xqueue_redis").joinpath("lua", f"{name}.lua").read_text("utf-8")
+    lua = resources.files("xqueue_redis").joinpath("lua")
+    body = lua.joinpath(f"{name}.lua").read_text("utf-8")
+    if name in TRIMMING:
+        return lua.joinpath("broker_common.lua").read_text("utf-8") + "\n" + body
+    return body
 
 
 def consumer_name() -> str:
