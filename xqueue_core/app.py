@@ -19,7 +19,7 @@ from .errors import (
 from .events import EventBus
 from .handlers import Executor, HandlerSpec, check_type_name, make_spec
 from .ids import new_id
-from .interfaces import Broker, Notifier, PublishingStore, Role, Store
+from .interfaces import Broker, Notifier, PublishingStore, Role, Store, TerminalWaitingStore
 from .models import (
     CancelOutcome,
     Message,
@@ -42,6 +42,7 @@ KNOWN_TYPES_TTL = 2.0
 WAIT_PAUSE_MIN = 0.05  # wait(): the record is read again after this long without an event,
 WAIT_PAUSE_MAX = 1.0  # the pause doubling up to this
 WAIT_READ_BATCH = 500
+WAIT_SLICE = 10.0  # wait() on a store that wakes it: the record is read again this often
 MAX_LIST_LIMIT = 1000
 
 
@@ -399,6 +400,8 @@ class XQueue:
         """
         _, store = self._backends()
         deadline = None if timeout is None else time.monotonic() + timeout
+        if on_change is None and isinstance(store, TerminalWaitingStore):
+            return await self._wait_end(store, task_id, timeout, deadline)
         last: tuple[Any, ...] | None = None
         cursor = await store.event_cursor()  # taken first: no change can slip past
         pause = WAIT_PAUSE_MIN
@@ -423,6 +426,24 @@ class XQueue:
             # reading the record again at growing intervals is the safety net behind the
             # event log (a capped log can drop events under load)
             pause = WAIT_PAUSE_MIN if changed else min(pause * 2, WAIT_PAUSE_MAX)
+
+    async def _wait_end(
+        self,
+        store: TerminalWaitingStore,
+        task_id: str,
+        timeout: float | None,
+        deadline: float | None,
+    ) -> Task:
+        """:meth:`wait` on a store that wakes the client when the task ends."""
+        while True:
+            left = WAIT_SLICE if deadline is None else deadline - time.monotonic()
+            task = await store.wait_terminal(task_id, max(min(left, WAIT_SLICE), 0.0))
+            if task is None:
+                raise TaskNotFound(f"task {task_id!r} not found")
+            if task.terminal:
+                return task
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"task {task_id} is still {task.status} after {timeout}s")
 
     async def _next_event_of(
         self,

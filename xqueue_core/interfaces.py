@@ -217,6 +217,19 @@ class PublishingStore(Protocol):
 
 
 @runtime_checkable
+class TerminalWaitingStore(Protocol):
+    """Optional: a store that tells a waiting client when one task ends, so the
+    client does not follow the whole event log (the Redis store). The core's
+    :meth:`~xqueue_core.XQueue.wait` without ``on_change`` uses it: the client is
+    woken once, by the task's end, with the final record."""
+
+    async def wait_terminal(self, task_id: str, timeout: float) -> Task | None:
+        """The task's record once it is terminal, or as it was when the call began
+        if it did not end within ``timeout`` seconds; None when there is no such
+        task. A task that ends between the read and the wait is not missed."""
+
+
+@runtime_checkable
 class Broker(Backend, Protocol):
     """Carries task messages from submitters to workers, highest priority first.
 

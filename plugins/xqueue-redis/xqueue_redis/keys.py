@@ -25,6 +25,8 @@ key                    type          holds
                                      (upkeep finds expired leases here)
 ``park:{type}``        zset          deferred tasks of a saturated type, by priority
 ``exp``                zset          terminal task -> when retention ends
+``done:{id}``          stream        the final record of a task a client waits on
+                                     (``waited`` field), kept 60 s after its end
 ``limits``             hash          type -> cluster-wide concurrency limit
 ``types``              hash          type -> last time a worker announced it
 ``types:w``            hash          type -> the worker that announced it last
@@ -79,6 +81,10 @@ class Keys:
 
     def task(self, task_id: str) -> str:
         return self.key(f"t:{task_id}")
+
+    def done(self, task_id: str) -> str:
+        """The stream where a waited-on task's end leaves its final record."""
+        return self.key(f"done:{task_id}")
 
     def index(self, status: TaskStatus | None, task_type: str | None) -> str | None:
         """The listing index for a filter (both, one or neither); None for a status

@@ -216,6 +216,27 @@ class RedisStore(Store):
         flat, _ = await self.conn.script("get", [task_id, self._retention])
         return task_from_json(flat)
 
+    async def wait_terminal(self, task_id: str, timeout: float) -> Task | None:
+        """Read the task, marking it as waited on; if it has not ended, wait up to
+        ``timeout`` for the notice its end appends to ``done:{id}`` (read from the
+        start: a notice written in between is not missed)."""
+        flat, _ = await self.conn.script("get", [task_id, self._retention, "1"])
+        task = task_from_json(flat)
+        if task is None or task.terminal or timeout <= 0:
+            return task
+        block = max(1, int(min(timeout, self._block_slice) * 1000))
+        argv = ["XREAD", "COUNT", 1, "BLOCK", block, "STREAMS", self.keys.done(task_id), "0-0"]
+        reply = await self.conn.blocking_read("wait", argv, block / 1000)
+        if not reply:
+            return task
+        _, fields = reply[0][1][0]
+        return task_from_json(pairs(fields)["task"])
+
+    @property
+    def _block_slice(self) -> float:
+        """The longest single blocking read: shorter than the socket timeout."""
+        return max(0.05, min(self.redis_url.socket_timeout - 0.5, 0.5 * 60))
+
     async def list_tasks(
         self,
         status: TaskStatus | None = None,
@@ -317,7 +338,7 @@ class RedisStore(Store):
         loop = asyncio.get_running_loop()
         give_up = loop.time() + timeout
         # Block in slices shorter than the socket timeout, so a long wait is not a timeout.
-        slice_ = max(0.05, min(self.redis_url.socket_timeout - 0.5, 0.5 * 60))
+        slice_ = self._block_slice
         while True:
             remaining = give_up - loop.time()
             block = int(min(remaining, slice_) * 1000) if remaining > 0 else None

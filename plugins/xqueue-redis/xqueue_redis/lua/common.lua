@@ -13,6 +13,7 @@ local T = redis.call('TIME')
 local NOW = tonumber(T[1]) + tonumber(T[2]) / 1000000
 local EVENTS_MAX = '__EVENTS_MAX__'
 local CANCELED_LOST = 'canceled while running (its worker was lost)'
+local DONE_TTL = 60 -- seconds a task's end notice (`done:{id}`) is kept for its waiters
 local STATUSES = {'pending', 'processing', 'success', 'failed', 'timeout', 'canceled'}
 local EVENTS = {}
 
@@ -32,8 +33,10 @@ end
 -- being processed has no `deadline` and no `parked` (the claim that started it
 -- removed them) but always a `worker_id` and a `lease_until`.
 local FIELDS = {'type', 'status', 'retry', 'error', 'progress', 'worker_id', 'deadline',
-  'parked', 'cancel', 'eta', 'lease_until', 'redeliveries', 'priority', 'idempotency_key'}
-local FINISH_FIELDS = {'type', 'status', 'retry', 'error', 'progress', 'worker_id', 'cancel'}
+  'parked', 'cancel', 'eta', 'lease_until', 'redeliveries', 'priority', 'idempotency_key',
+  'waited'}
+local FINISH_FIELDS = {'type', 'status', 'retry', 'error', 'progress', 'worker_id', 'cancel',
+  'waited'}
 
 -- The record's FIELDS (or those given) as a table (nil when there is no such task).
 local function load(id, fields)
@@ -54,6 +57,18 @@ local function load_all(id)
   local r = {}
   for i = 1, #flat, 2 do r[flat[i]] = flat[i + 1] end
   return r
+end
+
+-- A record as one JSON object of its hash fields.
+local function record_json(r)
+  return cjson.encode(r)
+end
+
+-- A task record as one JSON object of its hash fields (false when there is none).
+local function task_json(id)
+  local r = load_all(id)
+  if not r then return false end
+  return record_json(r)
 end
 
 -- Move a task between its type's status indexes (the caller writes the status field).
@@ -189,10 +204,16 @@ local function terminate(id, r, status, err, retention, result)
     if result then set[#set + 1] = 'result'; set[#set + 1] = result end
     set[#set + 1] = 'progress'; set[#set + 1] = '1'
   end
-  drop(r, del, 'deadline', 'cancel', 'parked')
+  local waited = r.waited
+  drop(r, del, 'deadline', 'cancel', 'parked', 'waited')
   write(id, r, set, del)
   redis.call('ZADD', P .. 'exp', expires, id)
   emit(id, r)
+  if waited then -- a client waits for this task's end (get with watch): wake it
+    local done = P .. 'done:' .. id
+    redis.call('XADD', done, '*', 'task', task_json(id))
+    redis.call('EXPIRE', done, DONE_TTL)
+  end
 end
 
 -- Back to pending (a retry, a release, a lost run): due at `eta`, or now. The task
@@ -264,16 +285,4 @@ local function purge(id, r)
   if redis.call('EXISTS', P .. 'y:' .. typ) == 0 then
     redis.call('SREM', P .. 'tt', typ)
   end
-end
-
--- A record as one JSON object of its hash fields.
-local function record_json(r)
-  return cjson.encode(r)
-end
-
--- A task record as one JSON object of its hash fields (false when there is none).
-local function task_json(id)
-  local r = load_all(id)
-  if not r then return false end
-  return record_json(r)
 end
