@@ -143,10 +143,23 @@ def ratios(results: list[dict[str, Any]], ceiling: dict[str, Any] | None) -> dic
                     "rate": working["rate"],
                     "from_s": working["from_s"],
                 }
+        biggest = _largest_process(r)
+        peers = [(q["system"], _largest_process(q)) for q in results if q["system"] not in XQUEUE]
+        measured = [(name, size) for name, size in peers if size]
+        if biggest and measured:
+            peer, size = min(measured, key=lambda ps: ps[1])
+            entry["rss_largest_process"] = {"xqueue": biggest, "best_peer": peer, "peer": size}
         if ceiling and double:
             entry["ceiling_share"] = {"ratio": double / ceiling["rate"], "ceiling": ceiling["rate"]}
         out[r["system"]] = entry
     return out
+
+
+def _largest_process(result: dict[str, Any]) -> int | None:
+    """RSS of the biggest process of a system's worker tree (bytes): for xqueue a worker
+    process, the supervisor being smaller; None when not measured."""
+    sizes = [p["rss"] for p in (result.get("rss") or {}).get("per_process", []) if p.get("rss")]
+    return max(sizes) if sizes else None
 
 
 def ratio_text(rat: dict[str, Any], ceiling: dict[str, Any] | None) -> str:
@@ -166,6 +179,13 @@ def ratio_text(rat: dict[str, Any], ceiling: dict[str, Any] | None) -> str:
                 mark = "met" if e["met"] else "NOT met"
                 lines.append(
                     f"    drain 2 processes / 1 process = {e['ratio']:.2f}x [{e['target']}: {mark}]"
+                )
+                continue
+            if name == "rss_largest_process":
+                lines.append(
+                    f"    largest process of the worker tree: {e['xqueue'] / 2**20:,.1f} MB vs "
+                    f"{e['best_peer']} {e['peer'] / 2**20:,.1f} MB (the leanest peer's; no target: "
+                    "where the tree's RSS is)"
                 )
                 continue
             if name == "scale_2_vs_1_working":
