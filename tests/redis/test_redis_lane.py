@@ -17,7 +17,7 @@ from redis_services import url_for
 from xqueue_redis import RedisStore, parse_url
 from xqueue_redis.lane import Lane, ReplyError, pack
 
-from xqueue_core.errors import SettingsError
+from xqueue_core.errors import BackendError, SettingsError
 from xqueue_core.ids import new_id
 from xqueue_core.models import Task
 from xqueue_core.settings import Settings
@@ -297,3 +297,24 @@ asyncio.run(main())
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "[]"
+
+
+async def test_closing_ends_a_blocking_read_in_progress_without_reconnecting(
+    redis_url: str,
+) -> None:
+    store = RedisStore(redis_url, SETTINGS)
+    await store.open()
+    raw = aioredis.from_url(redis_url.split("?")[0])
+    try:
+        cursor = await store.event_cursor()
+        before = await blocked_clients(redis_url)
+        read = asyncio.create_task(store.read_events(cursor, 10, 30.0))
+        await eventually(lambda: blocked_clients(redis_url, before + 1), 5, "the read blocked")
+        connections = int((await raw.info("stats"))["total_connections_received"])
+        await store.close()
+        with pytest.raises(BackendError, match="the backend is not open"):
+            await asyncio.wait_for(read, 60.0)  # a guard against hanging, not a timing
+        # the read ended with the close: it did not connect again to block anew
+        assert int((await raw.info("stats"))["total_connections_received"]) == connections
+    finally:
+        await raw.aclose()

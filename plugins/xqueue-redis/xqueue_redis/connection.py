@@ -274,6 +274,8 @@ class Connection:
                 if failures >= self.url.retries:
                     raise self.error(loading[0], doing)
             except (OSError, TimeoutError) as exc:
+                if self._lane is None:  # closed under the call: do not connect again
+                    raise self._not_open() from None
                 # The lane already dropped the broken connection; the next call opens a
                 # new one. (Not reset here: by now it may be another caller's new one.)
                 if failures >= self.url.retries:
