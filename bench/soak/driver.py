@@ -63,6 +63,7 @@ class Soak:
         self.terminal_events: dict[str, list[str]] = defaultdict(list)
         self.events_seen = 0
         self.counters: dict[str, int] = defaultdict(int)
+        self.exit_codes: dict[str, int] = defaultdict(int)  # of workers that exited unkilled
         self.memory: list[tuple[float, int]] = []
         self.peak_rss = 0
         self.app: XQueue | None = None
@@ -323,8 +324,18 @@ class Soak:
                 if event.kind == "status" and event.status.terminal:
                     self.terminal_events[event.task_id].append(str(event.status))
 
+    def restart_exited(self, pool: WorkerPool) -> None:
+        """Count the workers that exited without being killed (a crash, or a start while
+        a server was down) and start them again."""
+        for slot, tag, code in pool.reap():
+            self.counters["workers that exited on their own"] += 1
+            self.exit_codes[str(code)] += 1
+            print(f"  worker {tag} exited on its own (exit code {code}); starting it again")
+            pool.start(slot)
+
     async def sampler(self, pool: WorkerPool) -> None:
         while True:
+            self.restart_exited(pool)
             rss = pool.rss(0)
             if rss:
                 self.memory.append((time.monotonic() - self.t0, rss))
@@ -336,6 +347,7 @@ class Soak:
     async def settle(self, pool: WorkerPool, timeout: float) -> dict[str, Any]:
         """Restart dead workers, wait until every accepted task is terminal, read them all."""
         assert self.app is not None
+        self.restart_exited(pool)
         for slot in range(pool.count):
             if not pool.alive(slot):
                 pool.start(slot)
@@ -517,12 +529,15 @@ class Soak:
             "seconds": cfg.seconds,
             "events_followed": self.events_seen,
             "worker_starts": pool.started_total,
+            "workers that exited on their own": 0,  # replaced by the counter when any did
             "peak_worker_rss_mb": round(self.peak_rss / 2**20, 1),
             "runs abandoned after losing their lease (worker logs)": self.in_worker_logs(
                 "lease lost; abandoning run"
             ),
             **dict(self.counters),
         }
+        if self.exit_codes:
+            facts["exit codes of workers that exited on their own"] = dict(self.exit_codes)
         if self.redis is not None and self.redis_outage_max:
             facts["longest Redis outage (kill -9 until it answers PING), s"] = round(
                 self.redis_outage_max, 2

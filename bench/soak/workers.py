@@ -36,6 +36,7 @@ class WorkerPool:
         self.tags = [""] * count
         self.generation = 0
         self.started_total = 0
+        self._killing: set[int] = set()  # slots the soak is killing right now
 
     def log_path(self, slot: int) -> Path:
         """Each start of a slot logs to its own file (``worker-w0.1.log``)."""
@@ -64,15 +65,32 @@ class WorkerPool:
         """SIGKILL the worker's whole process group; record it once it is dead."""
         proc = self.procs[slot]
         tag = self.tags[slot]
-        if proc is not None and proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait(10)
-            record("killed", worker=tag)
-        self.procs[slot] = None
+        self._killing.add(slot)
+        try:
+            if proc is not None and proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait(10)
+                record("killed", worker=tag)
+            self.procs[slot] = None
+        finally:
+            self._killing.discard(slot)
         return tag
+
+    def reap(self) -> list[tuple[int, str, int]]:
+        """Workers that exited without the soak killing them: (slot, tag, exit code)
+        each. Their slots are then free to start again."""
+        gone: list[tuple[int, str, int]] = []
+        for slot, proc in enumerate(self.procs):
+            if slot in self._killing or proc is None:
+                continue
+            code = proc.poll()
+            if code is not None:
+                gone.append((slot, self.tags[slot], code))
+                self.procs[slot] = None
+        return gone
 
     def wait_started(self, slot: int, timeout: float = 60.0) -> None:
         """Until the worker logged that it started (it then takes tasks)."""
