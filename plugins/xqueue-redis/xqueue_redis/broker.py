@@ -32,16 +32,15 @@ from .broker_streams import (
     GROUP,
     MAINTAIN_EVERY,
     ORPHANS,
-    SCRIPT_NAMES,
+    SCRIPTS,
     StreamLayout,
     consumer_name,
     entry_fields,
     layout_from,
     message_from_fields,
-    script_source,
 )
 from .codec import pairs
-from .connection import Connection, with_sha
+from .connection import Connection
 from .keys import Keys
 from .lane import ReplyError
 from .url import parse_url
@@ -66,7 +65,6 @@ class RedisBroker(Broker):
         self.layout: StreamLayout = layout_from(settings, Keys(self.redis_url.prefix))
         self.conn = Connection(self.redis_url, self.layout.keys)
         self.consumer = consumer_name()
-        self._scripts: dict[str, tuple[str, str]] = {}
         self._fetches = 0
         self._cursors = dict.fromkeys(self.layout.streams, "0-0")
         self._next_reclaim = 0.0
@@ -79,7 +77,6 @@ class RedisBroker(Broker):
     async def open(self) -> None:
         """Connect, and create the group on the band streams if it is not there yet."""
         await self.conn.open()
-        self._scripts = {name: with_sha(script_source(name)) for name in SCRIPT_NAMES}
         await self._ensure_groups()
         self._open = True
 
@@ -98,7 +95,7 @@ class RedisBroker(Broker):
         await self.conn.close()
 
     async def _script(self, doing: str, name: str, keys: list[str], args: list[Any]) -> Any:
-        text, sha = self._scripts[name]
+        text, sha = SCRIPTS[name]
         return await self.conn.evalsha(doing, text, sha, keys, args)
 
     async def ping(self) -> None:

@@ -12,13 +12,13 @@ import secrets
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 from xqueue_core.errors import SettingsError
 from xqueue_core.models import Message
 from xqueue_core.settings import Settings
 
+from .connection import build_scripts, lua_source
 from .keys import Keys
 
 BANDS = ("high", "normal", "low")  # the same bands as the Kafka broker
@@ -28,16 +28,11 @@ SETTINGS_TABLE = "redis_broker"
 BLOCK_CAP = 2.0  # longest single XREADGROUP BLOCK (checks for reclaimable entries between)
 MAINTAIN_EVERY = 30.0  # seconds between stream trims / dead-consumer cleanups per worker
 CONSUMER_IDLE_LIMIT = 3600.0  # a consumer with nothing pending and idle this long is removed
-SCRIPT_NAMES = ("broker_ack", "broker_fetch", "broker_leave", "broker_publish", "broker_trim")
-TRIMMING = ("broker_ack", "broker_trim")  # scripts that get broker_common.lua first
-
-
-def script_source(name: str) -> str:
-    lua = resources.files("xqueue_redis").joinpath("lua")
-    body = lua.joinpath(f"{name}.lua").read_text("utf-8")
-    if name in TRIMMING:
-        return lua.joinpath("broker_common.lua").read_text("utf-8") + "\n" + body
-    return body
+# every broker script, with broker_common.lua first (as common.lua for the store's)
+SCRIPTS = build_scripts(
+    lua_source("broker_common"),
+    ("broker_ack", "broker_fetch", "broker_leave", "broker_publish", "broker_trim"),
+)
 
 
 def consumer_name() -> str:

@@ -51,21 +51,22 @@ OPS = (
 )
 
 
-def _source(name: str) -> str:
+def lua_source(name: str) -> str:
+    """The text of ``lua/{name}.lua``."""
     return resources.files("xqueue_redis").joinpath("lua", f"{name}.lua").read_text("utf-8")
 
 
-def with_sha(text: str) -> tuple[str, str]:
-    """A Lua script and its SHA1 (what EVALSHA names it by)."""
-    return text, hashlib.sha1(text.encode()).hexdigest()
+def build_scripts(prelude: str, names: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """Each named script with ``prelude`` (shared functions) first, and its SHA1
+    (what EVALSHA names it by)."""
+    out: dict[str, tuple[str, str]] = {}
+    for name in names:
+        text = prelude + "\n" + lua_source(name)
+        out[name] = (text, hashlib.sha1(text.encode()).hexdigest())
+    return out
 
 
-def _build_scripts() -> dict[str, tuple[str, str]]:
-    common = _source("common").replace("__EVENTS_MAX__", str(EVENTS_MAX))
-    return {op: with_sha(common + "\n" + _source(op)) for op in OPS}
-
-
-SCRIPTS = _build_scripts()
+SCRIPTS = build_scripts(lua_source("common").replace("__EVENTS_MAX__", str(EVENTS_MAX)), OPS)
 
 
 class Connection:

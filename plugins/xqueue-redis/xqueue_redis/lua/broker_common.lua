@@ -1,4 +1,4 @@
--- Shared prelude of the broker scripts that trim (prepended to each one).
+-- Shared prelude of every broker script (prepended to each one).
 
 local function split(id)
   local dash = string.find(id, '-', 1, true)
