@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 from xqueue_core import TaskContext, XQueue
 from xqueue_core.interfaces import TerminalWaitingStore
 from xqueue_core.models import ClaimOutcome, Finish, FinishKind, TaskStatus
+from xqueue_core.testing.services import eventually
 
 
 def make_app(redis_url: str) -> XQueue:
@@ -62,7 +63,13 @@ async def test_a_waiter_stays_through_a_retry(redis_url: str) -> None:
     async with app:
         task = await app.submit("flaky", {}, max_retry=1)
         waiter = asyncio.create_task(app.wait(task.id, timeout=30))
-        await asyncio.sleep(0.05)
+        _, store = app._backends()
+        key = store.keys.task(task.id)  # type: ignore[attr-defined]
+        client = aioredis.Redis.from_url(redis_url.split("?")[0], decode_responses=True)
+        try:  # the waiter has read and marked the task before anything runs it
+            await eventually(lambda: client.hexists(key, "waited"), 5, "the task marked")
+        finally:
+            await client.aclose()
         async with app.worker(concurrency=1):
             got = await waiter
     assert (got.status, got.retry, got.result) == (TaskStatus.SUCCESS, 1, "second")
