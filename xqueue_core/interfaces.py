@@ -87,6 +87,17 @@ class Store(Backend, Protocol):
         brokers that can lose acknowledged messages; 0 trusts the broker.
         """
 
+    async def mark_unqueued(self, task_ids: Sequence[str]) -> None:
+        """Record that these tasks' messages are not on the broker after all.
+
+        For a publisher whose publish failed after :meth:`take_due` (or after
+        taking a message off the broker to hand it back): each pending, unparked
+        task is due for :meth:`take_due` again at once (or at its ``eta``, if
+        later), so any process can publish it instead of waiting out the hold.
+        A task due even earlier keeps its time; tasks in any other state are
+        left alone.
+        """
+
     async def discard(self, task_ids: Sequence[str]) -> None:
         """Delete tasks that were created but could not be published (rollback)."""
 

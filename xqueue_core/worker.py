@@ -34,7 +34,7 @@ from .models import (
 if TYPE_CHECKING:
     from .app import XQueue
     from .handlers import HandlerSpec
-    from .interfaces import Store
+    from .interfaces import Broker, Store
 
 log = structlog.get_logger("xqueue.worker")
 ANNOUNCE_INTERVAL = 15.0
@@ -269,9 +269,7 @@ class Worker:
             known = [d for d in deliveries if d.message.type in mine]
             foreign = [d for d in deliveries if d.message.type not in mine]
             if foreign:
-                # Another worker runs this type; hand the message back for it.
-                await broker.publish([d.message for d in foreign])
-                await broker.ack(foreign)
+                await self._hand_back(broker, store, foreign)
             if not known:
                 # Only other types' messages came: do not spin handing them back and forth.
                 idle = min(max(idle * 2, FOREIGN_BACKOFF), 1.0)
@@ -300,7 +298,13 @@ class Worker:
         while not self._stopping.is_set():
             messages = await store.take_due(SCHEDULE_BATCH, self.settings.publish_grace)
             if messages:
-                await broker.publish(messages)
+                try:
+                    await broker.publish(messages)
+                except BaseException:
+                    # Taken out of "due" for publish_grace: give them back now, so a
+                    # process whose broker works publishes them (ours backs off).
+                    await self._unqueue(store, [m.task_id for m in messages])
+                    raise
                 await store.mark_queued(
                     [m.task_id for m in messages], self.settings.republish_after
                 )
@@ -312,6 +316,39 @@ class Worker:
             except TimeoutError:
                 pass
             self._schedule_now.clear()
+
+    async def _hand_back(self, broker: Broker, store: Store, foreign: list[Delivery]) -> None:
+        """Put messages of types another worker runs back on the broker for it.
+
+        If that publish fails, the store is told the messages are gone (it hands the
+        tasks to :meth:`Store.take_due` at once) and they are acknowledged: left
+        unacknowledged, they would wait in this consumer for a redelivery that a
+        Kafka consumer never makes while it keeps its partitions.
+        """
+        try:
+            await broker.publish([d.message for d in foreign])
+        except Exception as exc:
+            await store.mark_unqueued([d.message.task_id for d in foreign])
+            log.warning(
+                "handing back other types' messages failed; the store publishes them again",
+                count=len(foreign),
+                error=str(exc),
+            )
+        await broker.ack(foreign)
+
+    async def _unqueue(self, store: Store, task_ids: list[str]) -> None:
+        """Tell the store these tasks' messages were not published (best effort: if
+        the store cannot take it either, they are due again after publish_grace)."""
+        try:
+            await store.mark_unqueued(task_ids)
+        except Exception as exc:
+            log.warning(
+                "could not hand unpublished tasks back to the store; they are due again "
+                "after publish_grace",
+                count=len(task_ids),
+                error=str(exc),
+                publish_grace=self.settings.publish_grace,
+            )
 
     async def _maintenance_loop(self) -> None:
         _, store = self.app._backends()

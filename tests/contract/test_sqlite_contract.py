@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from xqueue_core.testing.contracts import BrokerContract, StoreContract
+from xqueue_core.testing.contracts import BrokerContract, PublishFaultContract, StoreContract
 from xqueue_core.testing.state_machine import make_store_machine
 
 
@@ -24,6 +24,18 @@ class TestSqliteBroker(BrokerContract):
 
     @pytest.fixture
     def broker_url(self, sqlite_url: str) -> str:
+        return sqlite_url
+
+
+class TestSqlitePublishFaults(PublishFaultContract):
+    autoload_plugins = False
+
+    @pytest.fixture
+    def broker_url(self, sqlite_url: str) -> str:
+        return sqlite_url
+
+    @pytest.fixture
+    def store_url(self, sqlite_url: str) -> str:
         return sqlite_url
 
 

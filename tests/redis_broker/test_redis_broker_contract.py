@@ -8,12 +8,22 @@ from rb_app import make_app
 from xqueue_redis.broker import RedisBroker
 
 from xqueue_core import XQueue
-from xqueue_core.testing.contracts import BrokerContract
+from xqueue_core.testing.contracts import BrokerContract, PublishFaultContract
 
 
 class TestRedisStreamsBroker(BrokerContract):
     @pytest.fixture
     def broker_url(self, redis_url: str) -> str:
+        return redis_url
+
+
+class TestRedisPublishFaults(PublishFaultContract):
+    @pytest.fixture
+    def broker_url(self, redis_url: str) -> str:
+        return redis_url
+
+    @pytest.fixture
+    def store_url(self, redis_url: str) -> str:
         return redis_url
 
 

@@ -239,6 +239,20 @@ class SqliteStore(OnDatabase, Store):
 
         await self._write(tx)
 
+    async def mark_unqueued(self, task_ids: Sequence[str]) -> None:
+        if not task_ids:
+            return
+
+        def tx(t: _Tx) -> None:
+            t.conn.executemany(
+                "UPDATE tasks SET publish_at=max(?, coalesce(eta, 0)) WHERE id=? "
+                "AND status='pending' AND parked=0 "
+                "AND (publish_at IS NULL OR publish_at > max(?, coalesce(eta, 0)))",
+                [(t.now, i, t.now) for i in task_ids],
+            )
+
+        await self._write(tx)
+
     async def discard(self, task_ids: Sequence[str]) -> None:
         def tx(t: _Tx) -> None:
             t.conn.executemany("DELETE FROM tasks WHERE id=?", [(i,) for i in task_ids])

@@ -44,6 +44,7 @@ OPS = (
     "list",
     "maintain",
     "mark_queued",
+    "mark_unqueued",
     "progress",
     "running",
     "set_limit",

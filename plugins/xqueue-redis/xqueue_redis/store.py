@@ -138,6 +138,10 @@ class RedisStore(Store):
         for chunk in _chunks(task_ids):
             await self.conn.script("mark_queued", [repr(float(recheck)), *chunk])
 
+    async def mark_unqueued(self, task_ids: Sequence[str]) -> None:
+        for chunk in _chunks(task_ids):
+            await self.conn.script("mark_unqueued", chunk)
+
     async def discard(self, task_ids: Sequence[str]) -> None:
         for chunk in _chunks(task_ids):
             await self.conn.script("discard", chunk)

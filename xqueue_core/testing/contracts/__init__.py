@@ -17,12 +17,14 @@ Each URL fixture must give a fresh, empty backend per test.
 from .broker import BrokerContract
 from .common import LEASE, contract_settings, make_task, open_backend
 from .notifier import NotifierContract
+from .publish_faults import PublishFaultContract
 from .store import StoreContract
 
 __all__ = [
     "LEASE",
     "BrokerContract",
     "NotifierContract",
+    "PublishFaultContract",
     "StoreContract",
     "contract_settings",
     "make_task",

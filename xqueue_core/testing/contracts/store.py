@@ -368,6 +368,34 @@ class StoreContract:
         await store.mark_queued([task.id])  # the publisher, late
         assert [m.task_id for m in await store.take_due(100, 30.0)] == [task.id]
 
+    async def test_a_failed_publish_hands_the_task_to_any_process_at_once(
+        self, store: Store, other_store: Store
+    ) -> None:
+        [(task, _)] = await store.create([make_task()], 0.0)
+        assert [m.task_id for m in await store.take_due(100, 60.0)] == [task.id]
+        assert await other_store.take_due(100, 60.0) == []  # held for the publisher
+        await store.mark_unqueued([task.id])  # its publish failed
+        assert [m.task_id for m in await other_store.take_due(100, 60.0)] == [task.id]
+        await other_store.mark_queued([task.id])
+        assert await store.take_due(100, 60.0) == []
+
+    async def test_mark_unqueued_leaves_running_parked_delayed_and_ended_tasks_alone(
+        self, store: Store
+    ) -> None:
+        await store.set_limit("t", 1)
+        running = await self._start(store, await self._create(store))
+        [(parked, _)] = await store.create([make_task()], 60.0)
+        claims, _ = await store.claim([parked.id], "w2", LEASE)
+        assert claims[0].outcome == ClaimOutcome.DEFERRED
+        later = await store.now() + 60.0
+        [(delayed, _)] = await store.create([make_task("d", eta=later)], 0.0)
+        ended = await self._start(store, await self._create(store, type="e"))
+        await store.finish([Finish(ended.id, "w1", FinishKind.SUCCESS)])
+        await store.mark_unqueued([running.id, parked.id, delayed.id, ended.id, "unknown"])
+        assert await store.take_due(100, 60.0) == []  # the delayed one keeps its eta
+        assert (await store.get(running.id)).status == TaskStatus.PROCESSING  # type: ignore[union-attr]
+        assert (await store.get(ended.id)).status == TaskStatus.SUCCESS  # type: ignore[union-attr]
+
     async def test_delayed_task_is_due_at_its_eta(self, store: Store) -> None:
         [(task, _)] = await store.create([make_task(eta=time.time() + 0.3)], 0.0)
         assert await store.take_due(100, 30.0) == []
