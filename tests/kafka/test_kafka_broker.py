@@ -143,7 +143,7 @@ async def test_revocation_waits_for_in_flight_acks(
         await eventually(
             lambda: a._tracker.active() and b._tracker.active(), 10, "partitions shared by a and b"
         )
-        # 60 late messages reach every partition (keys hash over 3); order is kept
+        # 60 late messages reach every partition (spread at random over 3); order is kept
         # per partition, so once all arrived, any redelivery ahead of them did too.
         await producer.publish(messages(60, tag="late"))
         await eventually(

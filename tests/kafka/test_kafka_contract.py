@@ -5,10 +5,23 @@ from __future__ import annotations
 import pytest
 from kafka_services import make_url
 
-from xqueue_core.testing.contracts import BrokerContract
+from xqueue_core.testing.contracts import BrokerContract, PublishFaultContract
 
 
 class TestKafkaBroker(BrokerContract):
     @pytest.fixture
     def broker_url(self, kafka_servers: str) -> str:
         return make_url(kafka_servers)
+
+
+class TestKafkaPublishFaults(PublishFaultContract):
+    """On Kafka with the embedded store: a Kafka consumer never redelivers a message it
+    holds, so a hand-back that failed must go through the store."""
+
+    @pytest.fixture
+    def broker_url(self, kafka_servers: str) -> str:
+        return make_url(kafka_servers)
+
+    @pytest.fixture
+    def store_url(self, sqlite_url: str) -> str:
+        return sqlite_url

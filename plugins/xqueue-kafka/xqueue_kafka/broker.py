@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +21,7 @@ from xqueue_core.interfaces import Broker
 from xqueue_core.models import Delivery, Message
 from xqueue_core.settings import Settings
 
+from . import outage
 from .clients import (
     DRIVER_ERRORS,
     LagReader,
@@ -40,6 +42,16 @@ REWIND_CHECK = 1.0  # seconds between checks for partition logs that went back b
 
 def encode(message: Message) -> bytes:
     return orjson.dumps({"id": message.task_id, "type": message.type, "priority": message.priority})
+
+
+def spread(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+    """Any partition, at random (the producer's partitioner).
+
+    Not by key: a message published again (handed back by a worker that does not run
+    its type, or by the store after a failed publish) would land on the partition it
+    came from, whose consumer may never run it. The task id stays the record key.
+    """
+    return random.choice(available or all_partitions)
 
 
 def decode(value: bytes | None) -> Message | None:
@@ -114,6 +126,7 @@ class KafkaBroker(Broker):
         self.url = safe_url(url)
         self.settings = settings
         self.options = parse_options(url, settings)
+        outage.install()
         self._admin: Any = None
         self._producer: Any = None
         self._consumer: Any = None
@@ -126,14 +139,16 @@ class KafkaBroker(Broker):
         self._commit_lock = asyncio.Lock()
         self._commit_task: asyncio.Task[None] | None = None
         self._consumer_lock = asyncio.Lock()
+        self._producer_lock = asyncio.Lock()
         self._closed = False
+        self._closing: set[asyncio.Task[None]] = set()  # failed producers being stopped
         self.revocations = 0  # rebalances that took partitions from this consumer
 
     # -- life -----------------------------------------------------------------
 
     async def open(self) -> None:
         """Connect, create the band topics if needed, start the producer."""
-        if self._producer is not None:
+        if self._admin is not None:
             return
         o = self.options
         self._closed = False
@@ -142,15 +157,8 @@ class KafkaBroker(Broker):
             self._admin = admin
             await admin.start()
             await self._ensure_topics()
-            producer = AIOKafkaProducer(
-                acks="all",
-                linger_ms=o.linger_ms,
-                max_batch_size=o.batch_bytes,
-                compression_type=None if o.compression == "none" else o.compression,
-                **connection_kwargs(o),
-            )
-            self._producer = producer
-            await producer.start()
+            await self._start_producer()
+            outage.reachable()
         except BackendError:
             await self.close()
             raise
@@ -160,6 +168,41 @@ class KafkaBroker(Broker):
         except (ValueError, RuntimeError, AssertionError) as exc:  # e.g. codec not installed
             await self.close()
             raise BackendError(f"kafka broker {self.url}: {describe(exc)}") from None
+
+    async def _start_producer(self) -> Any:
+        """The producer, started now if there is none (at open, or after one failed)."""
+        async with self._producer_lock:
+            if self._producer is not None:
+                return self._producer
+            o = self.options
+            producer = AIOKafkaProducer(
+                acks="all",
+                linger_ms=o.linger_ms,
+                max_batch_size=o.batch_bytes,
+                compression_type=None if o.compression == "none" else o.compression,
+                partitioner=spread,
+                **connection_kwargs(o),
+            )
+            try:
+                await producer.start()
+            except BaseException:
+                await self._quietly(producer.stop(), "producer")
+                raise
+            self._producer = producer
+            return producer
+
+    def _drop_producer(self, producer: Any) -> None:
+        """Stop a producer whose publish failed; the next publish builds a new one.
+
+        A producer can stay broken after the broker restarts (seen on Tansu, which
+        comes back empty: every send failed with UnknownError for minutes while a new
+        producer worked at once), so one is never trusted again after a failure.
+        """
+        if self._producer is producer:
+            self._producer = None
+        job = asyncio.create_task(self._quietly(producer.stop(), "failed producer"))
+        self._closing.add(job)
+        job.add_done_callback(self._closing.discard)
 
     async def close(self) -> None:
         """Commit what is done, leave the group, flush and stop every client."""
@@ -178,6 +221,8 @@ class KafkaBroker(Broker):
         producer, self._producer = self._producer, None
         if producer is not None:
             await self._quietly(producer.stop(), "producer")
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
         if self._lag is not None:
             await self._quietly(self._lag.close(), "stats consumer")
             self._lag = None
@@ -197,6 +242,7 @@ class KafkaBroker(Broker):
             await admin.list_topics()
         except DRIVER_ERRORS as exc:
             raise unreachable(self.options, exc) from None
+        outage.reachable()
 
     def _require(self, client: Any) -> Any:
         if client is None:
@@ -214,12 +260,15 @@ class KafkaBroker(Broker):
         """Send every message with ``acks=all``; return once all are acknowledged."""
         if not messages:
             return
-        producer = self._require(self._producer)
+        self._require(self._admin)
         o = self.options
         futures: list[asyncio.Future[Any]] = []
         error: BaseException | None = None
+        producer = self._producer
         try:
             await self._ensure_topics()
+            if producer is None:
+                producer = await self._start_producer()
             for m in messages:
                 topic = o.topic(o.band(m.priority))
                 futures.append(await producer.send(topic, encode(m), key=m.task_id.encode()))
@@ -229,11 +278,14 @@ class KafkaBroker(Broker):
         error = error or next((r for r in results if isinstance(r, BaseException)), None)
         if error is not None:
             self._topics_ready = False  # after a broker restart the topics may be gone
+            if producer is not None:
+                self._drop_producer(producer)
             if isinstance(error, BackendError):
                 raise error
             raise BackendError(
                 f"kafka publish to {o.bootstrap} failed: {describe(error)}"
             ) from None
+        outage.reachable()
 
     # -- consuming ----------------------------------------------------------------
 
@@ -278,6 +330,8 @@ class KafkaBroker(Broker):
         try:
             await self._rewind_truncated(consumer)
             await self._take(consumer, order, max_messages, out)
+            if out:
+                outage.reachable()
             if out or timeout <= 0:
                 return out
             # Nothing buffered: wait for the first record anywhere, then take the
@@ -285,6 +339,7 @@ class KafkaBroker(Broker):
             got = await consumer.getmany(timeout_ms=int(timeout * 1000), max_records=1)
             out.extend(self._deliver(got))
             if out:
+                outage.reachable()
                 await self._take(consumer, order, max_messages, out)
             return out
         except DRIVER_ERRORS as exc:
@@ -399,6 +454,7 @@ class KafkaBroker(Broker):
                 self._commit_wanted.set()
                 return
             self._tracker.committed(offsets)
+            outage.reachable()
 
     async def _on_revoked(self, revoked: list[Any]) -> None:
         """Give in-flight work on these partitions a bounded time, commit, forget them."""
