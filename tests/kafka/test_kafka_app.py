@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections import Counter
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import orjson
 import pytest
 from click.testing import CliRunner
 from kafka_procs import Workers
-from kafka_services import make_url
+from kafka_services import FAST, make_url
 from xqueue_kafka.broker import KafkaBroker
 from xqueue_kafka.clients import connection_kwargs
 from xqueue_kafka.options import parse_options
@@ -141,3 +142,47 @@ async def test_two_hosts_share_kafka_and_the_redis_store(
             workers.stop()
     assert workers.count("start") == Counter({t.id: 1 for t in tasks})
     assert len({r.pid for r in workers.runs()}) == 2, "both hosts should have worked"
+
+
+def _app_with_prefix(servers: str, store_url: str, group: str = "") -> XQueue:
+    """An app with its own topic prefix and (unless ``group``) the group it derives."""
+    url = f"kafka://{servers}?prefix=p{secrets.token_hex(4)}&{FAST}"
+    app = XQueue(
+        broker=f"{url}&group={group}" if group else url,
+        store=store_url,
+        lease_ttl=2.0,
+        heartbeat_interval=0.2,
+    )
+
+    @app.task("echo")
+    async def echo(payload: dict[str, int]) -> int:
+        return payload["n"]
+
+    return app
+
+
+async def _runs_its_tasks(app: XQueue, count: int = 20) -> None:
+    tasks = await app.submit_many([{"type": "echo", "payload": {"n": n}} for n in range(count)])
+    done = [await app.wait(t.id, timeout=30) for t in tasks]
+    assert [(str(t.status), t.result) for t in done] == [("success", n) for n in range(count)]
+
+
+async def test_apps_with_different_prefixes_on_one_broker_never_share_a_group(
+    kafka_servers: str, tmp_path: Path
+) -> None:
+    """Observed with the old default group (the same for every prefix): a second app
+    started on the broker just after the first stopped received no task for 90 s."""
+    first = _app_with_prefix(kafka_servers, f"sqlite:///{tmp_path / 'a.db'}")
+    second = _app_with_prefix(kafka_servers, f"sqlite:///{tmp_path / 'b.db'}")
+    async with first, second:
+        groups = {app.broker.options.group for app in (first, second)}  # type: ignore[union-attr]
+        assert len(groups) == 2 and all(g.endswith("-workers") for g in groups)
+        # one after the other
+        async with first.worker(concurrency=4):
+            await _runs_its_tasks(first)
+        await asyncio.sleep(1)
+        async with second.worker(concurrency=4):
+            await _runs_its_tasks(second)
+        # and together
+        async with first.worker(concurrency=4), second.worker(concurrency=4):
+            await asyncio.gather(_runs_its_tasks(first), _runs_its_tasks(second))

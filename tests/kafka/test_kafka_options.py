@@ -18,6 +18,11 @@ def test_defaults_and_servers() -> None:
     assert o.servers == ("broker1:9092",)
     assert o.topics == ("xqueue.high", "xqueue.normal", "xqueue.low")
     assert o.group == "xqueue-workers"
+    # the group follows the prefix unless set: apps with their own prefix never share one
+    assert parse("kafka://b?prefix=jobs").group == "jobs-workers"
+    assert parse("kafka://b", prefix="jobs").group == "jobs-workers"
+    assert parse("kafka://b?prefix=jobs&group=old").group == "old"
+    assert parse("kafka://b?prefix=jobs", group="old").group == "old"
     assert o.fairness == Settings().priority_fairness
     o = parse("kafka://a:9093,b:9094,[::1]:9095,[::1]")
     assert o.servers == ("a:9093", "b:9094", "[::1]:9095", "[::1]:9092")

@@ -31,7 +31,7 @@ class KafkaOptions:
 
     servers: tuple[str, ...] = (f"localhost:{DEFAULT_PORT}",)
     prefix: str = "xqueue"
-    group: str = "xqueue-workers"
+    group: str = ""  # empty: f"{prefix}-workers", so apps with their own prefix never share one
     partitions: int = 6
     replication: int = 1
     min_insync_replicas: int | None = None  # topic config for new topics; broker default
@@ -61,6 +61,10 @@ class KafkaOptions:
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
     ssl_check_hostname: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.group:
+            object.__setattr__(self, "group", f"{self.prefix}-workers")
 
     def topic(self, band: str) -> str:
         """The topic of a priority band, e.g. ``xqueue.high``."""
