@@ -23,6 +23,7 @@ from xqueue_core.errors import TaskAlreadyFinished, XQueueError
 
 from . import checks
 from .app import LIMITS, make_app, record
+from .diagnosis import redis_state_of
 from .mqtt import MQTT_PREFIX, notifier_counts, read_retained
 from .services import kill_and_wait_closed, mosquitto_service
 from .workers import WorkerPool
@@ -377,44 +378,6 @@ class Soak:
             out.update(zip(chunk, found, strict=True))
         return out
 
-    async def redis_state_of(self, task_ids: list[str]) -> dict[str, Any]:
-        """Where Redis holds each task: its record, the sorted sets naming it, stream
-        entries carrying it (and whether a consumer holds them) — for the report of
-        tasks that did not finish."""
-        import redis.asyncio as aioredis
-        from xqueue_redis.broker_streams import GROUP
-        from xqueue_redis.keys import Keys
-        from xqueue_redis.url import DEFAULT_PREFIX
-
-        keys_of = Keys(DEFAULT_PREFIX)
-        client = aioredis.Redis(port=self.redis.port, decode_responses=True)
-        out: dict[str, Any] = {}
-        try:
-            keys = [k async for k in client.scan_iter(count=1000)]
-            kinds = {k: await client.type(k) for k in keys}
-            for task_id in task_ids:
-                state: dict[str, Any] = {"submitted": self.accepted.get(task_id), "zsets": {}}
-                state["record"] = await client.hgetall(keys_of.task(task_id))
-                state["streams"] = []
-                for key, kind in kinds.items():
-                    if kind == "zset":
-                        score = await client.zscore(key, task_id)
-                        if score is not None:
-                            state["zsets"][key] = score
-                    elif kind == "stream":
-                        for entry_id, fields in await client.xrange(key):
-                            if task_id in fields.values():
-                                pending = await client.xpending_range(
-                                    key, GROUP, entry_id, entry_id, 1
-                                )
-                                state["streams"].append([key, entry_id, fields, pending])
-                out[task_id] = state
-        except Exception as exc:  # a diagnosis, not a check
-            out["error"] = repr(exc)
-        finally:
-            await client.aclose()
-        return out
-
     def in_worker_logs(self, text: str) -> int:
         """How often ``text`` occurs in all worker logs of the run."""
         return sum(
@@ -482,7 +445,7 @@ class Soak:
             finals = await self.settle(pool, settle_timeout)
             unfinished = [t for t, task in finals.items() if task is not None and not task.terminal]
             if unfinished and self.redis is not None:
-                state = await self.redis_state_of(unfinished[:20])
+                state = await redis_state_of(self.redis.port, unfinished[:20], self.accepted)
                 (self.workdir / "unfinished.json").write_text(json.dumps(state, indent=1))
                 print(
                     f"soak: {len(unfinished)} tasks did not finish; where Redis holds them: "

@@ -16,6 +16,9 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# Each soak stops itself long before this; the pytest timeout of its test is longer,
+# so a soak that hangs fails with its own output instead of being killed mid-run.
+SOAK_TIMEOUT = 300
 ENV = {**os.environ, "XQUEUE_VENV": str(Path(sys.executable).parents[1])}
 
 
@@ -74,6 +77,7 @@ def test_harness_tiny_run_reports_every_workload(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(SOAK_TIMEOUT + 30)
 def test_short_soak_on_the_embedded_backend_holds_every_invariant(tmp_path: Path) -> None:
     data = run_soak(
         tmp_path,
@@ -105,6 +109,7 @@ def test_short_soak_on_the_embedded_backend_holds_every_invariant(tmp_path: Path
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(SOAK_TIMEOUT + 30)
 def test_short_soak_restarting_mosquitto_and_redis_holds_every_invariant(tmp_path: Path) -> None:
     """The MQTT path: workers and the submitter publish through xqueue-mqtt while
     mosquitto is killed, kept down and started again (and Redis restarted)."""
@@ -150,6 +155,7 @@ def test_short_soak_restarting_mosquitto_and_redis_holds_every_invariant(tmp_pat
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(SOAK_TIMEOUT + 30)
 def test_short_soak_restarting_tansu_loses_nothing(tmp_path: Path) -> None:
     """The Kafka path: Tansu (memory storage) comes back empty after each kill -9;
     republish_after publishes again what it lost, and nothing is lost."""
@@ -184,6 +190,7 @@ def test_short_soak_restarting_tansu_loses_nothing(tmp_path: Path) -> None:
 
 def run_soak(tmp_path: Path, timeout: float, *args: str) -> dict[str, Any]:
     """Run a short ``bench/soak/run`` with ``args``; assert it held; its JSON report."""
+    assert timeout <= SOAK_TIMEOUT, "the test's own timeout must outlast the soak's"
     proc = subprocess.run(
         [str(ROOT / "bench" / "soak" / "run"), *args, "--results", str(tmp_path)],
         env=ENV,
