@@ -1,4 +1,5 @@
-"""A broker outage is one xqueue WARNING and one INFO, not aiokafka's stream of ERRORs."""
+"""A broker outage is one xqueue WARNING and one INFO, not aiokafka's stream of ERRORs;
+the producer that failed meanwhile is replaced."""
 
 from __future__ import annotations
 
@@ -62,6 +63,7 @@ async def test_an_outage_is_one_warning_then_one_info(
             assert await _publish(broker)
             await broker.fetch(1, 1.0)  # the consumer joins: a coordinator to lose too
             outage.reachable()  # whatever an earlier test left behind
+            producer = broker._producer
             driver_lines.clear()
             with capture_logs() as logs:
                 service.kill()
@@ -76,6 +78,8 @@ async def test_an_outage_is_one_warning_then_one_info(
                     await asyncio.sleep(0.1)
                 else:
                     raise AssertionError("publishing never worked again after the restart")
+                # a producer that failed is never used again: a new one published
+                assert broker._producer is not None and broker._producer is not producer
         finally:
             await broker.close()
     finally:
