@@ -38,6 +38,7 @@ from typing import Any
 
 from xqueue_core import Settings, XQueue
 from xqueue_core.logs import configure_logging
+from xqueue_core.testing import reaper
 
 HERE = Path(__file__).resolve().parent
 XQUEUE = str(Path(sys.executable).parent / "xqueue")
@@ -91,7 +92,9 @@ class Bench:
         }
         argv = [XQUEUE, "worker", "embedded:app", "--processes", str(self.args.processes)]
         argv += ["--concurrency", str(concurrency)]
-        return subprocess.Popen(argv, env=env, cwd=self.workdir, start_new_session=True)
+        proc = subprocess.Popen(argv, env=env, cwd=self.workdir, start_new_session=True)
+        reaper.watch(proc.pid)
+        return proc
 
     @staticmethod
     def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -101,6 +104,7 @@ class Bench:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
             proc.wait()
+        reaper.forget(proc.pid)
 
     @staticmethod
     def query(db: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:

@@ -45,6 +45,7 @@ import structlog
 from xqueue_core import XQueue
 from xqueue_core.ids import new_id
 from xqueue_core.models import Message
+from xqueue_core.testing import reaper
 from xqueue_core.testing.services import ServiceProcess
 
 HERE = Path(__file__).resolve().parent
@@ -135,6 +136,7 @@ def start_workers(
                     start_new_session=True,
                 )
             )
+        reaper.watch(procs[-1].pid)
     return procs
 
 
@@ -148,6 +150,7 @@ def stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(5)
+        reaper.forget(proc.pid)
 
 
 async def successes(bench: XQueue) -> int:

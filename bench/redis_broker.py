@@ -40,6 +40,7 @@ import structlog
 from xqueue_core import XQueue
 from xqueue_core.ids import new_id
 from xqueue_core.models import Message
+from xqueue_core.testing import reaper
 from xqueue_core.testing.services import ServiceProcess
 
 HERE = Path(__file__).resolve().parent
@@ -92,6 +93,7 @@ def start_workers(
                     start_new_session=True,
                 )
             )
+        reaper.watch(procs[-1].pid)
     return procs
 
 
@@ -105,6 +107,7 @@ def stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(5)
+        reaper.forget(proc.pid)
 
 
 async def command_counts(client: Any) -> dict[str, int]:

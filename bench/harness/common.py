@@ -20,6 +20,7 @@ every system:
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -198,8 +199,27 @@ class Costs:
         return out
 
 
+def _load_reaper() -> Any:
+    """``xqueue_core.testing.reaper`` (standard library only): from the package where it
+    is installed, else from the source tree (the peers' venvs do not have xqueue)."""
+    try:
+        from xqueue_core.testing import reaper
+    except ImportError:
+        path = Path(__file__).resolve().parents[2] / "xqueue_core" / "testing" / "reaper.py"
+        spec = importlib.util.spec_from_file_location("xqueue_reaper", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return reaper
+
+
+reaper = _load_reaper()
+
+
 class Workers:
-    """Worker commands, each started in its own session (so its group can be killed)."""
+    """Worker commands, each started in its own session (so its group can be killed);
+    the reaper kills the groups if the driver dies before :meth:`stop`."""
 
     def __init__(self, commands: Sequence[Sequence[str]], env: dict[str, str], cwd: str) -> None:
         self.commands = [list(c) for c in commands]
@@ -211,16 +231,16 @@ class Workers:
     def start(self) -> Workers:
         with self.log_path.open("ab") as out:
             for argv in self.commands:
-                self.procs.append(
-                    subprocess.Popen(
-                        argv,
-                        env=self.env,
-                        cwd=self.cwd,
-                        stdout=out,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,
-                    )
+                proc = subprocess.Popen(
+                    argv,
+                    env=self.env,
+                    cwd=self.cwd,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
                 )
+                reaper.watch(proc.pid)
+                self.procs.append(proc)
         return self
 
     def check_alive(self) -> None:
@@ -279,7 +299,8 @@ class Workers:
             try:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
-                pass
+                continue
+            reaper.forget(proc.pid)
         self.procs = []
 
 

@@ -3,9 +3,7 @@ Tansu (``harness.services``), killed with SIGKILL and started again on the same 
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 from pathlib import Path
 
 from xqueue_core.testing.services import ServiceProcess, port_open, wait_until
@@ -59,8 +57,5 @@ def mosquitto_service() -> ServiceProcess:
 
 def kill_and_wait_closed(service: ServiceProcess) -> None:
     """SIGKILL a service and wait until its port is free again (for a later start)."""
-    if service.proc is not None and service.proc.poll() is None:
-        os.killpg(service.proc.pid, signal.SIGKILL)
-        service.proc.wait(10)
-    service.proc = None
+    service.kill()  # SIGKILL to its group; the reaper forgets it
     wait_until(lambda: not port_open(service.port), 10, f"{service.name} port to close")

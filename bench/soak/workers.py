@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from xqueue_core.testing import reaper
+
 from .app import record
 
 XQUEUE = str(Path(sys.executable).parent / "xqueue")
@@ -48,7 +50,7 @@ class WorkerPool:
         tag = f"w{slot}.{self.generation}"
         self.tags[slot] = tag
         with self.log_path(slot).open("ab") as out:
-            self.procs[slot] = subprocess.Popen(
+            proc = subprocess.Popen(
                 [XQUEUE, "worker", "soak.app:app", "--concurrency", str(self.concurrency)],
                 env={**self.env, "SOAK_WORKER": tag},
                 cwd=self.workdir,
@@ -56,6 +58,8 @@ class WorkerPool:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        reaper.watch(proc.pid)
+        self.procs[slot] = proc
 
     def alive(self, slot: int) -> bool:
         proc = self.procs[slot]
@@ -74,6 +78,8 @@ class WorkerPool:
                     pass
                 proc.wait(10)
                 record("killed", worker=tag)
+            if proc is not None:
+                reaper.forget(proc.pid)
             self.procs[slot] = None
         finally:
             self._killing.discard(slot)
@@ -89,6 +95,7 @@ class WorkerPool:
             code = proc.poll()
             if code is not None:
                 gone.append((slot, self.tags[slot], code))
+                reaper.forget(proc.pid)
                 self.procs[slot] = None
         return gone
 
@@ -131,4 +138,5 @@ class WorkerPool:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(10)
+            reaper.forget(proc.pid)
         self.procs = [None] * self.count

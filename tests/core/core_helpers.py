@@ -16,6 +16,7 @@ import orjson
 import pytest
 
 from xqueue_core import Settings, XQueue
+from xqueue_core.testing import reaper
 from xqueue_core.testing.services import wait_until
 
 APPS = Path(__file__).parent / "apps"
@@ -46,6 +47,7 @@ class WorkerProcess:
                 argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
         self.pid = self.proc.pid
+        reaper.watch(self.pid)
 
     def text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -63,7 +65,9 @@ class WorkerProcess:
         os.kill(self.pid, signum)
 
     def wait(self, timeout: float = 30.0) -> int:
-        return self.proc.wait(timeout)
+        code = self.proc.wait(timeout)
+        reaper.forget(self.pid)
+        return code
 
     def kill_group(self) -> None:
         """SIGKILL the process, its group and its descendants (worker processes of a
@@ -75,6 +79,7 @@ class WorkerProcess:
                 except (ProcessLookupError, PermissionError):
                     pass
             self.proc.wait(10)
+        reaper.forget(self.pid)
 
 
 class Env:

@@ -33,6 +33,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xqueue_core.testing import reaper
+
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 FENCE = re.compile(r"^(?P<indent> *)(?P<fence>```+|~~~+)(?P<info>[^`]*)$")
 MARKER = re.compile(r"^\s*<!--\s*runnable(?::(?P<options>.*?))?\s*-->\s*$")
@@ -173,6 +175,7 @@ class PageRun:
                 text=True,
                 start_new_session=True,
             )
+        reaper.watch(proc.pid)
         self.background.append((block, proc, log))
         ready = (block.options or {}).get("ready")
         if ready:
@@ -192,9 +195,11 @@ class PageRun:
                 except subprocess.TimeoutExpired:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait(5)
+                    reaper.forget(proc.pid)
                     raise AssertionError(
                         f"{block.where}: ignored SIGTERM:\n{log.read_text()}"
                     ) from None
+            reaper.forget(proc.pid)
         self.background.clear()
 
 

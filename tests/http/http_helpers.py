@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import orjson
 
+from xqueue_core.testing import reaper
 from xqueue_core.testing.services import free_port, port_open, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,6 +106,7 @@ class HttpServer:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        reaper.watch(self.proc.pid)
 
         def ready() -> bool:
             assert self.proc is not None
@@ -143,6 +145,7 @@ class HttpServer:
                 pass
         if self.proc.poll() is None:
             self.proc.wait(10)
+        reaper.forget(self.proc.pid)
         self.proc = None
         assert not leftovers, f"processes left after SIGTERM: {leftovers}\n{self.text()[-3000:]}"
         return code

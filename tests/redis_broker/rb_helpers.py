@@ -12,6 +12,7 @@ from typing import Any
 
 from xqueue_core import XQueue
 from xqueue_core.models import TaskStatus
+from xqueue_core.testing import reaper
 from xqueue_core.testing.services import ServiceProcess, wait_until
 from xqueue_core.testing.workers import read_records
 
@@ -41,6 +42,7 @@ class Worker:
                 start_new_session=True,
             )
         self.pid = self.proc.pid
+        reaper.watch(self.pid)
 
     def text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -58,6 +60,7 @@ class Worker:
         if self.proc.poll() is None:
             os.killpg(self.pid, signal.SIGKILL)
             self.proc.wait(10)
+        reaper.forget(self.pid)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -66,6 +69,7 @@ class Worker:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
                 self.kill9()
+        reaper.forget(self.pid)
 
 
 class Cluster:

@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from . import reaper
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
@@ -96,6 +98,7 @@ class ServiceProcess:
             env={**os.environ, **(self._env or {})},
             start_new_session=True,
         )
+        reaper.watch(self.proc.pid)
         log.close()
         give_up = time.monotonic() + timeout
         for port in [self.port, *self.extra_ports]:
@@ -119,7 +122,7 @@ class ServiceProcess:
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
-        self.proc = None
+        self._forget()
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after 5 seconds."""
@@ -130,6 +133,11 @@ class ServiceProcess:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
+        self._forget()
+
+    def _forget(self) -> None:
+        if self.proc is not None:
+            reaper.forget(self.proc.pid)
         self.proc = None
 
     def restart(self) -> None:

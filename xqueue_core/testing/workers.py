@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from . import reaper
 from .services import wait_until
 
 
@@ -44,7 +45,9 @@ class WorkerProcesses:
                 env={**os.environ, **self.env, **env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # a group: the reaper kills what it started too
             )
+            reaper.watch(proc.pid)  # killed when the test run ends, even by SIGKILL
             log.close()
             self.procs.append(proc)
             new.append(proc)
@@ -65,11 +68,13 @@ class WorkerProcesses:
         """SIGKILL: no chance to hand anything back."""
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
+        reaper.forget(proc.pid)
 
     def terminate(self, proc: subprocess.Popen[bytes]) -> None:
         """SIGTERM: a graceful stop."""
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
+        reaper.forget(proc.pid)
 
     def stop(self) -> None:
         """Stop every process (SIGTERM, then SIGKILL after 15 seconds)."""
@@ -82,6 +87,7 @@ class WorkerProcesses:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
+            reaper.forget(proc.pid)
 
     def alive(self) -> list[int]:
         return [p.pid for p in self.procs if p.poll() is None]
