@@ -39,6 +39,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from xqueue_core.testing import reaper  # noqa: E402
 from xqueue_core.testing.services import free_port, port_open, wait_until  # noqa: E402
 
 
@@ -143,7 +144,10 @@ def start_api(store: str, broker: str, count: int, workdir: Path) -> list[tuple[
         argv = [sys.executable, "-m", "xqueue_core.cli.main", "api", "examples.app:app"]
         argv += ["--port", str(port), "--store", store, "--broker", broker]
         log = (workdir / f"api-{port}.log").open("wb")
-        proc = subprocess.Popen(argv, env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            argv, env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        reaper.watch(proc.pid)  # ends with this process, however it ends
         servers.append((port, proc))
     for port, proc in servers:
         wait_until(lambda p=port, pr=proc: port_open(p) or pr.poll() is not None, 30, "the API")

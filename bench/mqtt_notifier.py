@@ -30,6 +30,7 @@ import structlog
 import xqueue_mqtt
 
 from xqueue_core import XQueue
+from xqueue_core.testing import reaper
 from xqueue_core.testing.services import ServiceProcess
 
 # Benchmarks, like the CLI, configure logging: warnings only, so printing costs nothing.
@@ -82,7 +83,9 @@ async def start_subscriber(url: str, tasks: int) -> asyncio.subprocess.Process:
         f"{cfg.prefix}/tasks/+/status",
         str(tasks),
         stdout=asyncio.subprocess.PIPE,
+        start_new_session=True,
     )
+    reaper.watch(proc.pid)  # ends with the bench, however it ends
     assert proc.stdout is not None
     line = await asyncio.wait_for(proc.stdout.readline(), 30)
     if line.strip() != b"ready":
@@ -132,6 +135,7 @@ async def run_mode(args: argparse.Namespace, notify: list[str], workdir: Path) -
                 out["published"], out["dropped"] = stats["published"], stats["dropped"]
     if subscriber is not None:
         await subscriber.wait()
+        reaper.forget(subscriber.pid)
     return out
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from xqueue_core import XQueue
+from xqueue_core.testing import reaper
 from xqueue_core.testing.services import wait_until
 
 PLUGIN = "example_handlers"
@@ -74,7 +75,9 @@ def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
             cwd=tmp_path,
             stdout=fh,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
+    reaper.watch(proc.pid)
     try:
         wait_until(
             lambda: "worker started" in log.read_text() or proc.poll() is not None,
@@ -87,6 +90,7 @@ def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0, log.read_text()
+        reaper.forget(proc.pid)
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from http_helpers import (
     wait_status,
 )
 
+from xqueue_core.testing import reaper
 from xqueue_core.testing.services import wait_until
 
 
@@ -131,7 +132,15 @@ def test_port_zero_picks_a_free_port(tmp_path: Path) -> None:
     server = HttpServer(tmp_path, "api", port=1)  # placeholder, replaced below
     server.argv[server.argv.index("--port") + 1] = "0"
     with server.log.open("ab") as out:
-        proc = subprocess.Popen(server.argv, cwd=tmp_path, env=server.env, stdout=out, stderr=out)
+        proc = subprocess.Popen(
+            server.argv,
+            cwd=tmp_path,
+            env=server.env,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+        )
+    reaper.watch(proc.pid)
     try:
         wait_until(lambda: "xqueue dashboard:" in server.text(), 30, "start")
         port = int(re.search(r"127\.0\.0\.1:(\d+)/ ", server.text())[1])  # type: ignore[index]
@@ -139,6 +148,7 @@ def test_port_zero_picks_a_free_port(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
+        reaper.forget(proc.pid)
 
 
 def test_bad_input_is_one_line(tmp_path: Path) -> None:

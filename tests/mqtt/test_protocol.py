@@ -12,6 +12,7 @@ import pytest
 from mqtt_helpers import Mosquitto, make_app, subscribe
 
 from xqueue_core.errors import BackendError
+from xqueue_core.testing import reaper
 from xqueue_core.testing.services import free_port
 
 HERE = Path(__file__).parent
@@ -32,7 +33,9 @@ async def test_last_will_announces_a_killed_worker(mosquitto, sqlite_url):
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
+    reaper.watch(proc.pid)
     try:
         async with subscribe(mosquitto.port, ["t/workers/+"]) as rec:
             await rec.wait_for(
@@ -59,6 +62,7 @@ async def test_last_will_announces_a_killed_worker(mosquitto, sqlite_url):
         if proc.returncode is None:
             proc.kill()
         await proc.wait()
+        reaper.forget(proc.pid)
 
 
 async def test_graceful_close_says_goodbye_and_clears_presence(
