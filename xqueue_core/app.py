@@ -7,8 +7,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import structlog
-
 from .errors import (
     BackendError,
     TaskAlreadyFinished,
@@ -17,9 +15,16 @@ from .errors import (
     ValidationError,
 )
 from .events import EventBus
-from .handlers import Executor, HandlerSpec, check_type_name, make_spec
+from .handlers import Executor, HandlerRegistrar, HandlerSpec, check_type_name, make_spec
 from .ids import new_id
-from .interfaces import Broker, Notifier, PublishingStore, Role, Store, TerminalWaitingStore
+from .interfaces import (
+    Backends,
+    Broker,
+    Notifier,
+    PublishingStore,
+    Store,
+)
+from .logs import get_logger
 from .models import (
     CancelOutcome,
     Message,
@@ -31,18 +36,15 @@ from .models import (
 from .plugins import Plugins
 from .settings import Settings, load_settings
 from .validation import SubmitRequest, check_limit, check_submit
+from .waiting import wait_for_task
 
 if TYPE_CHECKING:
     from .client import BlockingClient
     from .worker import Worker
 
 F = TypeVar("F", bound=Callable[..., Any])
-log = structlog.get_logger("xqueue")
+log = get_logger("xqueue")
 KNOWN_TYPES_TTL = 2.0
-WAIT_PAUSE_MIN = 0.05  # wait(): the record is read again after this long without an event,
-WAIT_PAUSE_MAX = 1.0  # the pause doubling up to this
-WAIT_READ_BATCH = 500
-WAIT_SLICE = 10.0  # wait() on a store that wakes it: the record is read again this often
 MAX_LIST_LIMIT = 1000
 
 
@@ -82,13 +84,6 @@ class XQueue:
         **overrides: Any,
     ) -> None:
         self.name = name
-        if not structlog.is_configured():
-            # structlog's own default prints every level; until the program
-            # configures logging, show info and above (the CLI configures it).
-            structlog.configure(
-                wrapper_class=structlog.make_filtering_bound_logger(20),
-                cache_logger_on_first_use=True,
-            )
         self._init_args = {
             "broker": broker,
             "store": store,
@@ -182,24 +177,17 @@ class XQueue:
         """Every handler: the app's own and those of installed handler packages."""
         if not self._plugin_handlers_loaded:
             self._plugin_handlers_loaded = True
-            for impl in self.plugins.hook.xqueue_register_handlers.get_hookimpls():
 
-                def register(
-                    task_type: str,
-                    func: Callable[..., Any],
-                    _src: str = impl.plugin_name,
-                    **options: Any,
-                ) -> None:
-                    self._add_handler(make_spec(task_type, func, source=_src, **options))
+            def register_for(plugin: str) -> HandlerRegistrar:
+                def register(task_type: str, func: Callable[..., Any], **options: Any) -> None:
+                    self._add_handler(make_spec(task_type, func, source=plugin, **options))
 
-                impl.function(register=register)
+                return register
+
+            self.plugins.hooks.register_handlers(register_for)
         return self._handlers
 
     # -- life -------------------------------------------------------------------
-
-    def _make(self, role: Role, url: str) -> Any:
-        spec = self.plugins.backend_spec(role, url)
-        return spec.factory(url, self.settings)
 
     async def open(self) -> None:
         """Create and connect the backends (idempotent; pairs with :meth:`close`)."""
@@ -211,16 +199,18 @@ class XQueue:
                 return
             try:
                 settings = self.settings
-                self.plugins.hook.xqueue_configure(settings=settings)
+                self.plugins.hooks.configure(settings)
                 self.handlers  # noqa: B018 - load handler plugins now: errors surface at start
-                self.store = self._make("store", settings.store)
-                self.broker = self._make("broker", settings.broker)
-                self.notifiers = [self._make("notifier", url) for url in settings.notify]
+                self.store = self.plugins.create("store", settings.store, settings)
+                self.broker = self.plugins.create("broker", settings.broker, settings)
+                self.notifiers = [
+                    self.plugins.create("notifier", url, settings) for url in settings.notify
+                ]
                 await self.store.open()
                 await self.broker.open()
                 for notifier in self.notifiers:
                     await notifier.open()
-                self.events = EventBus(self.plugins.hook, self.notifiers)
+                self.events = EventBus(self.plugins.hooks, self.notifiers)
             except BaseException:
                 self._opened = 1
                 await self._close_backends()
@@ -258,10 +248,11 @@ class XQueue:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    def _backends(self) -> tuple[Broker, Store]:
+    def backends(self) -> Backends:
+        """The open broker and store; RuntimeError when the app is not open."""
         if self.broker is None or self.store is None:
             raise RuntimeError("the app is not open: use 'async with app:' or 'await app.open()'")
-        return self.broker, self.store
+        return Backends(self.broker, self.store)
 
     # -- submitting -----------------------------------------------------------
 
@@ -271,7 +262,7 @@ class XQueue:
 
     async def _announced(self, refresh: bool = False) -> Mapping[str, Mapping[str, Any]]:
         """Announced types and their handlers' defaults (cached for a moment)."""
-        _, store = self._backends()
+        _, store = self.backends()
         stamp, cached = self._known_types
         if refresh or time.monotonic() - stamp > KNOWN_TYPES_TTL:
             cached = {info.name: info.defaults for info in await store.known_types()}
@@ -332,7 +323,7 @@ class XQueue:
 
     async def submit_many(self, items: Sequence[Mapping[str, Any]]) -> list[Task]:
         """Submit several tasks at once (all validated before any is stored)."""
-        broker, store = self._backends()
+        broker, store = self.backends()
         requests: list[SubmitRequest] = []
         for index, item in enumerate(items):
             try:
@@ -382,7 +373,7 @@ class XQueue:
 
     async def get(self, task_id: str) -> Task:
         """The task's current record; raises :class:`TaskNotFound`."""
-        _, store = self._backends()
+        _, store = self.backends()
         task = await store.get(task_id)
         if task is None:
             raise TaskNotFound(f"task {task_id!r} not found")
@@ -398,79 +389,8 @@ class XQueue:
 
         ``on_change`` is called whenever the status or progress changes.
         """
-        _, store = self._backends()
-        deadline = None if timeout is None else time.monotonic() + timeout
-        if on_change is None and isinstance(store, TerminalWaitingStore):
-            return await self._wait_end(store, task_id, timeout, deadline)
-        last: tuple[Any, ...] | None = None
-        cursor = await store.event_cursor()  # taken first: no change can slip past
-        pause = WAIT_PAUSE_MIN
-        while True:
-            task = await self.get(task_id)
-            state = (task.status, task.progress, task.retry)
-            if state != last:
-                last = state
-                if on_change is not None:
-                    on_change(task)
-            if task.terminal:
-                return task
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
-                raise TimeoutError(f"task {task_id} is still {task.status} after {timeout}s")
-            # Without on_change only the end matters: a worker's "processing" event
-            # does not cost a read of the record while the handler runs.
-            ends_only = on_change is None
-            cursor, changed = await self._next_event_of(
-                store, task_id, cursor, pause, left, ends_only
-            )
-            # reading the record again at growing intervals is the safety net behind the
-            # event log (a capped log can drop events under load)
-            pause = WAIT_PAUSE_MIN if changed else min(pause * 2, WAIT_PAUSE_MAX)
-
-    async def _wait_end(
-        self,
-        store: TerminalWaitingStore,
-        task_id: str,
-        timeout: float | None,
-        deadline: float | None,
-    ) -> Task:
-        """:meth:`wait` on a store that wakes the client when the task ends."""
-        while True:
-            left = WAIT_SLICE if deadline is None else deadline - time.monotonic()
-            task = await store.wait_terminal(task_id, max(min(left, WAIT_SLICE), 0.0))
-            if task is None:
-                raise TaskNotFound(f"task {task_id!r} not found")
-            if task.terminal:
-                return task
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"task {task_id} is still {task.status} after {timeout}s")
-
-    async def _next_event_of(
-        self,
-        store: Store,
-        task_id: str,
-        cursor: str,
-        pause: float,
-        left: float | None,
-        ends_only: bool = False,
-    ) -> tuple[str, bool]:
-        """Read the event log from ``cursor`` until an event of the task shows up or
-        ``pause`` (at most ``left``) has passed; returns the new cursor and whether one did.
-
-        With ``ends_only``, status and progress events of a task that is not
-        terminal yet are passed over."""
-        loop = asyncio.get_running_loop()
-        give_up = loop.time() + (pause if left is None else min(pause, left))
-        while True:
-            remaining = give_up - loop.time()
-            if remaining <= 0:
-                return cursor, False
-            for position, event in await store.read_events(cursor, WAIT_READ_BATCH, remaining):
-                cursor = position
-                if event.task_id == task_id and not (
-                    ends_only and event.kind in ("status", "progress") and not event.status.terminal
-                ):
-                    return cursor, True
+        _, store = self.backends()
+        return await wait_for_task(store, self.get, task_id, timeout, on_change)
 
     async def cancel(self, task_id: str) -> Task:
         """Cancel a task: pending never runs, running is stopped within a second.
@@ -478,7 +398,7 @@ class XQueue:
         Raises :class:`TaskNotFound`, or :class:`TaskAlreadyFinished` for a
         terminal task. Returns the task as it is after the request.
         """
-        _, store = self._backends()
+        _, store = self.backends()
         result, events = await store.cancel(task_id)
         await self.events.emit(events)
         if result is None:
@@ -494,7 +414,7 @@ class XQueue:
         send the events it caused. Reads call it, at most once per
         ``maintenance_interval``, so a process without workers never shows an
         overdue task as pending."""
-        _, store = self._backends()
+        _, store = self.backends()
         now = time.monotonic()
         if not force and now - self._last_maintain < self.settings.maintenance_interval:
             return
@@ -509,7 +429,7 @@ class XQueue:
         cursor: str | None = None,
     ) -> Page:
         """Tasks newest first, filtered by status and type; page with ``cursor``."""
-        _, store = self._backends()
+        _, store = self.backends()
         if status is not None:
             try:
                 status = TaskStatus(status)
@@ -531,7 +451,7 @@ class XQueue:
 
     async def stats(self) -> dict[str, Any]:
         """Counts by status and type, tokens in use and limits per type, broker numbers."""
-        broker, store = self._backends()
+        broker, store = self.backends()
         await self.maintain()
         counts = await store.counts()
         by_status = {s.value: counts["status"].get(s.value, 0) for s in TaskStatus}
@@ -550,7 +470,7 @@ class XQueue:
         The type must be registered (by this app or an announced worker).
         Takes effect for new starts at once; running tasks finish.
         """
-        _, store = self._backends()
+        _, store = self.backends()
         check_type_name(task_type)
         if limit is not None:
             limit = check_limit(limit)
@@ -559,7 +479,7 @@ class XQueue:
 
     async def get_concurrency(self) -> dict[str, dict[str, int | None]]:
         """``{type: {"max_concurrency": n|None, "running": n}}`` for every known type."""
-        _, store = self._backends()
+        _, store = self.backends()
         limits = await store.limits()
         running = await store.running()
         types = sorted(set(limits) | set(running) | await self.known_types())
@@ -567,7 +487,7 @@ class XQueue:
 
     async def health(self) -> dict[str, str]:
         """``{role: "ok" | error}`` for the broker, the store and each notifier."""
-        broker, store = self._backends()
+        broker, store = self.backends()
         out: dict[str, str] = {}
         for role, backend in [("broker", broker), ("store", store)] + [
             (f"notifier:{n.url}", n) for n in self.notifiers

@@ -63,5 +63,15 @@ class TaskContext:
         if self._cancelled:
             raise TaskCancelled(self.task_id)
 
-    def _set_cancelled(self) -> None:
-        self._cancelled = True
+
+# For the worker and the executors, not for handlers: the run's side of the context.
+
+
+def mark_cancelled(ctx: TaskContext) -> None:
+    """Tell the handler to stop: ``ctx.cancelled`` is true from now on."""
+    ctx._cancelled = True
+
+
+def progress_reported(ctx: TaskContext) -> bool:
+    """Whether the handler reported progress (its last report must be stored first)."""
+    return ctx._reported

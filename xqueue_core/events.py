@@ -3,37 +3,43 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, overload
-
-import structlog
+from typing import TYPE_CHECKING, Any, overload
 
 from .interfaces import Notifier
+from .logs import get_logger
 from .models import TaskEvent
 
-log = structlog.get_logger("xqueue.events")
+if TYPE_CHECKING:
+    from .hooks import Hooks
+
+log = get_logger("xqueue.events")
 
 
 class EventBus:
     """In-process fan-out of events. Hook and notifier failures are logged, never raised."""
 
-    def __init__(self, hook: Any, notifiers: Sequence[Notifier]) -> None:
-        self._hook = hook
+    def __init__(self, hooks: Hooks | None, notifiers: Sequence[Notifier]) -> None:
+        self._hooks = hooks
         self._notifiers = list(notifiers)
+
+    def _hooked(self) -> bool:
+        return self._hooks is not None and self._hooks.implemented("xqueue_task_event")
 
     @property
     def wanted(self) -> bool:
         """Whether anyone listens (so the hot path can skip building events)."""
-        return bool(self._notifiers) or bool(self._hook.xqueue_task_event.get_hookimpls())
+        return bool(self._notifiers) or self._hooked()
 
     async def emit(self, events: Sequence[TaskEvent]) -> None:
+        """Each event to the ``xqueue_task_event`` hook, then all to every notifier."""
         if not events:
             return
-        if self._hook.xqueue_task_event.get_hookimpls():
+        if self._hooks is not None and self._hooked():
             for event in events:
                 if event.kind == "purged":
                     continue
                 try:
-                    self._hook.xqueue_task_event(event=event)
+                    self._hooks.task_event(event)
                 except Exception:
                     log.exception("xqueue_task_event hook failed", task_id=event.task_id)
         for notifier in self._notifiers:

@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .context import TaskContext
+from .context import TaskContext, mark_cancelled
 from .errors import TaskCancelled
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ async def run_in_thread(fn: Callable[..., Any], args: tuple[Any, ...], ctx: Task
     try:
         return await future
     except asyncio.CancelledError:
-        ctx._set_cancelled()
+        mark_cancelled(ctx)
         if not done.is_set() and thread.ident is not None:
             _inject(thread.ident, TaskCancelled)
             # Give the handler a moment to unwind (its finally blocks), so the outcome is
@@ -194,7 +194,7 @@ class ProcessExecutor:
                 if finished and not self._closed:
                     self._idle.append(child)
                 else:
-                    ctx._set_cancelled()
+                    mark_cancelled(ctx)
                     self._all.discard(child)
                     await loop.run_in_executor(None, child.kill)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 from .models import (
     CancelResult,
@@ -283,3 +283,10 @@ class BackendSpec:
     description: str = ""
     install_hint: str = ""
     plugin: str = ""  # filled in by the plugin manager: which plugin registered it
+
+
+class Backends(NamedTuple):
+    """An open app's broker and store (:meth:`xqueue_core.XQueue.backends`)."""
+
+    broker: Broker
+    store: Store

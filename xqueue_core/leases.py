@@ -8,12 +8,11 @@ import threading
 import time
 from collections.abc import Callable
 
-import structlog
-
 from .interfaces import Store
+from .logs import get_logger
 from .models import Heartbeat
 
-log = structlog.get_logger("xqueue.leases")
+log = get_logger("xqueue.leases")
 
 
 class LeaseKeeper:

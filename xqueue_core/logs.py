@@ -1,4 +1,5 @@
-"""structlog set-up, used only by the CLI and examples (libraries never configure logging).
+"""structlog set-up, used only by the CLI and examples (libraries never configure logging),
+and :func:`get_logger`, the logger of xqueue's modules, which follows that rule.
 
 Also :class:`LineLogger`, which writes the same lines without structlog, for the
 multi-process supervisor: importing structlog costs a process about 13 MB (it
@@ -75,6 +76,70 @@ def configure_logging(level: str = "info", fmt: str = "console") -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,  # the lazy proxies otherwise re-bind on every call
     )
+
+
+class Logger:
+    """A structlog logger for xqueue's modules that never configures structlog.
+
+    When the program configured structlog (the CLI does, with
+    :func:`configure_logging`), it logs through that configuration; until then
+    through structlog's defaults but only at INFO and above, so a script using the
+    library does not print xqueue's debug lines. The choice is made again if the
+    program configures structlog later.
+    """
+
+    __slots__ = ("_bound", "_configured", "_context", "_name")
+
+    def __init__(self, name: str, **context: Any) -> None:
+        self._name = name
+        self._context = context
+        self._bound: Any = None
+        self._configured = False
+
+    def _logger(self) -> Any:
+        import structlog  # a dict lookup once imported (the CLI imports it first, without extras)
+
+        configured = structlog.is_configured()
+        if self._bound is None or configured != self._configured:
+            self._configured = configured
+            if configured:
+                self._bound = structlog.get_logger(self._name, **self._context)
+            else:
+                self._bound = structlog.wrap_logger(
+                    None,
+                    wrapper_class=structlog.make_filtering_bound_logger(LEVELS["info"]),
+                    **self._context,
+                )
+        return self._bound
+
+    def bind(self, **values: Any) -> Any:
+        """A bound logger with ``values`` added to every line."""
+        return self._logger().bind(**values)
+
+    def debug(self, event: str, **fields: Any) -> Any:
+        """Log at debug level."""
+        return self._logger().debug(event, **fields)
+
+    def info(self, event: str, **fields: Any) -> Any:
+        """Log at info level."""
+        return self._logger().info(event, **fields)
+
+    def warning(self, event: str, **fields: Any) -> Any:
+        """Log at warning level."""
+        return self._logger().warning(event, **fields)
+
+    def error(self, event: str, **fields: Any) -> Any:
+        """Log at error level."""
+        return self._logger().error(event, **fields)
+
+    def exception(self, event: str, **fields: Any) -> Any:
+        """Log at error level with the exception being handled."""
+        return self._logger().exception(event, **fields)
+
+
+def get_logger(name: str) -> Logger:
+    """The logger every xqueue module (and plugin) uses; see :class:`Logger`."""
+    return Logger(name)
 
 
 class LineLogger:

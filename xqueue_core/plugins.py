@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any
@@ -19,7 +19,9 @@ import pluggy
 from . import hookspecs
 from .entry_points import EntryPoint, entry_points
 from .errors import PluginError
+from .hooks import Hooks
 from .interfaces import ROLES, BackendSpec, Role
+from .settings import Settings
 
 ENTRY_POINT_GROUP = "xqueue"
 BUILTIN_PLUGINS: dict[str, str] = {"sqlite": "xqueue_core.sqlite.plugin"}
@@ -68,6 +70,7 @@ class Plugins:
         self._extra = list(extra)
         self._env = os.environ if env is None else env
         self._pm: pluggy.PluginManager | None = None
+        self._hooks: Hooks | None = None
         self._infos: dict[str, PluginInfo] = {}
         self._backends: dict[tuple[Role, str], BackendSpec] = {}
 
@@ -81,8 +84,11 @@ class Plugins:
         return self._pm
 
     @property
-    def hook(self) -> Any:
-        return self.manager.hook
+    def hooks(self) -> Hooks:
+        """Typed calls of every hook the core calls, loading plugins on first use."""
+        if self._hooks is None:
+            self._hooks = Hooks(self.manager)
+        return self._hooks
 
     def _load(self) -> pluggy.PluginManager:
         pm = pluggy.PluginManager(hookspecs.PROJECT)
@@ -151,13 +157,10 @@ class Plugins:
         self._infos[name] = info
 
     def _collect_backends(self, pm: pluggy.PluginManager) -> None:
-        for impl in pm.hook.xqueue_register_backends.get_hookimpls():
-            plugin_name = impl.plugin_name
+        def register_for(plugin: str) -> Callable[[BackendSpec], None]:
+            return lambda spec: self._add_backend(spec, plugin)
 
-            def register(spec: BackendSpec, _plugin: str = plugin_name) -> None:
-                self._add_backend(spec, _plugin)
-
-            impl.function(register=register)
+        Hooks(pm).register_backends(register_for)
 
     def _add_backend(self, spec: BackendSpec, plugin_name: str) -> None:
         if spec.role not in ROLES:
@@ -188,6 +191,10 @@ class Plugins:
         """``{scheme: plugin}`` for one role."""
         self.manager  # noqa: B018
         return {scheme: spec.plugin for (r, scheme), spec in self._backends.items() if r == role}
+
+    def create(self, role: Role, url: str, settings: Settings) -> Any:
+        """A new, unopened backend for ``url`` from the factory its plugin registered."""
+        return self.backend_spec(role, url).factory(url, settings)
 
     def backend_spec(self, role: Role, url: str) -> BackendSpec:
         """The registered factory for ``url``'s scheme, or a PluginError that says what exists."""

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
-import structlog
 
 from .backoff import retry_delay
 from .batching import Batcher
-from .context import TaskContext
+from .context import TaskContext, mark_cancelled, progress_reported
 from .errors import TaskCancelled
 from .executors import ChildProcessError_, ProcessExecutor, run_in_thread
 from .leases import LeaseKeeper
+from .logs import get_logger
 from .models import (
     ClaimOutcome,
     Delivery,
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from .handlers import HandlerSpec
     from .interfaces import Broker, Store
 
-log = structlog.get_logger("xqueue.worker")
+log = get_logger("xqueue.worker")
 ANNOUNCE_INTERVAL = 15.0
 SCHEDULE_INTERVAL = 0.05
 SCHEDULE_BATCH = 500
@@ -95,9 +95,9 @@ class Worker:
         self._progress_jobs: dict[str, asyncio.Task[None]] = {}
         self._acks: set[asyncio.Task[None]] = set()
         self._loop_thread = 0  # the event loop's thread (set by start)
-        hook = app.plugins.hook  # per-task hooks are called only when implemented
-        self._hooked_before = bool(hook.xqueue_before_execute.get_hookimpls())
-        self._hooked_after = bool(hook.xqueue_after_execute.get_hookimpls())
+        hooks = app.plugins.hooks  # per-task hooks are called only when implemented
+        self._hooked_before = hooks.implemented("xqueue_before_execute")
+        self._hooked_after = hooks.implemented("xqueue_after_execute")
         self.started = asyncio.Event()
         self.stopped = asyncio.Event()
         self.completed = 0
@@ -110,13 +110,13 @@ class Worker:
         self._loop_thread = threading.get_ident()
         await app.open()
         try:
-            _, store = app._backends()
+            _, store = app.backends()
             unknown = [t for t in self.task_types if t not in app.handlers]
             if unknown:
                 raise ValueError(f"no handler for task type(s) {', '.join(unknown)}")
             await self._announce(store)
             self._keeper = LeaseKeeper(
-                lambda: app._make("store", self.settings.store),
+                lambda: app.plugins.create("store", self.settings.store, self.settings),
                 self.worker_id,
                 self.settings.lease_ttl,
                 self.settings.heartbeat_interval,
@@ -127,7 +127,7 @@ class Worker:
             await app.close()
             raise
         self._finisher = Batcher(self._flush_finishes)
-        app.plugins.hook.xqueue_worker_start(worker_id=self.worker_id, task_types=self.task_types)
+        app.plugins.hooks.worker_start(self.worker_id, self.task_types)
         log.info(
             "worker started",
             worker_id=self.worker_id,
@@ -193,7 +193,7 @@ class Worker:
         if self._process_pool is not None:
             await self._process_pool.close()
         try:
-            self.app.plugins.hook.xqueue_worker_stop(worker_id=self.worker_id)
+            self.app.plugins.hooks.worker_stop(self.worker_id)
         finally:
             await self.app.close()
             self.stopped.set()
@@ -247,7 +247,7 @@ class Worker:
     # -- background loops -----------------------------------------------------------
 
     async def _fetch_loop(self) -> None:
-        broker, store = self.app._backends()
+        broker, store = self.app.backends()
         lease = self.settings.lease_ttl
         mine = set(self.task_types)
         idle = 0.0
@@ -294,7 +294,7 @@ class Worker:
 
     async def _schedule_loop(self) -> None:
         """Publish tasks whose time has come: delayed submits, retries, woken parked tasks."""
-        broker, store = self.app._backends()
+        broker, store = self.app.backends()
         while not self._stopping.is_set():
             messages = await store.take_due(SCHEDULE_BATCH, self.settings.publish_grace)
             if messages:
@@ -351,7 +351,7 @@ class Worker:
             )
 
     async def _maintenance_loop(self) -> None:
-        _, store = self.app._backends()
+        _, store = self.app.backends()
         while not self._stopping.is_set():
             events = await store.maintain(self.settings.max_redeliveries)
             if events:
@@ -359,7 +359,7 @@ class Worker:
             await asyncio.sleep(self.settings.maintenance_interval)
 
     async def _announce_loop(self) -> None:
-        _, store = self.app._backends()
+        _, store = self.app.backends()
         while not self._stopping.is_set():
             await asyncio.sleep(ANNOUNCE_INTERVAL)
             await self._announce(store)
@@ -394,7 +394,7 @@ class Worker:
     def _interrupt(self, run: _Run, reason: str) -> None:
         if run.stop_reason is None:
             run.stop_reason = reason
-        run.ctx._set_cancelled()
+        mark_cancelled(run.ctx)
         if run.job is not None and not run.job.done():
             run.job.cancel()
 
@@ -430,7 +430,7 @@ class Worker:
             return log.bind(task_id=task.id, task_type=task.type, attempt=run.ctx.attempt)
 
         spec = self.app.handlers[task.type]
-        hook = self.app.plugins.hook
+        hooks = self.app.plugins.hooks
         kind: FinishKind
         error: str | None = None
         result: Any = None
@@ -438,7 +438,7 @@ class Worker:
         deadline = asyncio.timeout(task.process_timeout) if task.process_timeout else None
         try:
             if self._hooked_before:
-                hook.xqueue_before_execute(task=task, context=run.ctx)
+                hooks.before_execute(task, run.ctx)
             if deadline is None:
                 result = await self._call(spec, run)
             else:
@@ -486,10 +486,10 @@ class Worker:
             )
         if self._hooked_after:
             try:
-                hook.xqueue_after_execute(task=task, context=run.ctx, outcome=kind, error=error)
+                hooks.after_execute(task, run.ctx, kind, error)
             except Exception:
                 bound().exception("xqueue_after_execute hook failed")
-        if run.ctx._reported:
+        if progress_reported(run.ctx):
             await self._settle_progress(task.id)
         self._release(run, forget=False)
         finish = Finish(task.id, self.worker_id, kind, error, result, delay)
@@ -521,7 +521,7 @@ class Worker:
 
     async def _cancel_requested(self, task_id: str) -> bool:
         """Ask the store now whether a cancel of this run is pending."""
-        _, store = self.app._backends()
+        _, store = self.app.backends()
         try:
             beat = await store.heartbeat(self.worker_id, [task_id], self.settings.lease_ttl)
         except Exception as exc:
@@ -544,7 +544,7 @@ class Worker:
         self._slot_free.set()
 
     async def _flush_finishes(self, items: Sequence[tuple[Finish, Delivery]]) -> list[bool]:
-        _, store = self.app._backends()
+        _, store = self.app.backends()
         applied, events = await store.finish([f for f, _ in items])
         if any(d.message.type in self._limited for _, d in items):
             # a token of a saturated type came free and woke a parked task: publish it now
@@ -556,7 +556,7 @@ class Worker:
     def _ack_later(self, deliveries: list[Delivery]) -> None:
         """Acknowledge off the hot path: the outcome (or the claim's verdict) is already
         recorded, and a lost ack only means a redelivery that the claim turns into a no-op."""
-        broker, _ = self.app._backends()
+        broker, _ = self.app.backends()
         job = asyncio.create_task(broker.ack(deliveries))
         self._acks.add(job)
         job.add_done_callback(self._ack_done)
@@ -586,7 +586,7 @@ class Worker:
             await asyncio.wait([job])
 
     async def _write_progress(self, task_id: str) -> None:
-        _, store = self.app._backends()
+        _, store = self.app.backends()
         written: float | None = None
         while True:
             value = self._progress_pending.get(task_id)

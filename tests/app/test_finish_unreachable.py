@@ -32,7 +32,7 @@ async def test_an_unrecordable_outcome_is_a_warning_and_the_task_runs_again(
         # a fresh proxy: the module's may have cached its logger in an earlier test
         monkeypatch.setattr(xqueue_core.worker, "log", structlog.get_logger("xqueue.worker"))
         async with app.worker(concurrency=2):
-            _, store = app._backends()
+            _, store = app.backends()
             real_finish = store.finish
             failures: list[int] = []
 

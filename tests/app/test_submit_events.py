@@ -40,7 +40,7 @@ async def test_pending_event_comes_before_the_publish(
     app: XQueue, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with app:
-        broker, _ = app._backends()
+        broker, _ = app.backends()
         publish = broker.publish
 
         async def logged(messages: Sequence[Message]) -> None:
@@ -56,7 +56,7 @@ async def test_a_failed_publish_takes_the_tasks_back(
     app: XQueue, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with app:
-        broker, _ = app._backends()
+        broker, _ = app.backends()
 
         async def broken(messages: Sequence[Message]) -> None:
             raise BackendError("broker down")

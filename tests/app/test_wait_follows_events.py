@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-import xqueue_core.app as app_module
+import xqueue_core.waiting as waiting_module
 from xqueue_core import XQueue
 
 
@@ -15,8 +15,8 @@ async def test_wait_wakes_on_the_tasks_events(
 ) -> None:
     # With the re-read safety net pushed out to a minute, only the task's events can
     # end the wait within the 20 s below.
-    monkeypatch.setattr(app_module, "WAIT_PAUSE_MIN", 60.0)
-    monkeypatch.setattr(app_module, "WAIT_PAUSE_MAX", 60.0)
+    monkeypatch.setattr(waiting_module, "WAIT_PAUSE_MIN", 60.0)
+    monkeypatch.setattr(waiting_module, "WAIT_PAUSE_MAX", 60.0)
     app = XQueue(store=sqlite_url, broker=sqlite_url)
     release = asyncio.Event()
 
@@ -64,8 +64,8 @@ async def test_wait_times_out_with_the_status_it_saw(
 async def test_wait_without_on_change_reads_the_record_only_at_the_start_and_the_end(
     sqlite_url: str, no_plugin_autoload: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(app_module, "WAIT_PAUSE_MIN", 60.0)
-    monkeypatch.setattr(app_module, "WAIT_PAUSE_MAX", 60.0)
+    monkeypatch.setattr(waiting_module, "WAIT_PAUSE_MIN", 60.0)
+    monkeypatch.setattr(waiting_module, "WAIT_PAUSE_MAX", 60.0)
     app = XQueue(store=sqlite_url, broker=sqlite_url)
     started, release = asyncio.Event(), asyncio.Event()
 

@@ -43,11 +43,14 @@ def plugin_commands() -> dict[str, tuple[click.Command, str | None]]:
     plugins = Plugins(env={})  # every installed plugin, whatever the shell's switches say
     dists = {info.name: info.distribution for info in plugins.infos()}
     out: dict[str, tuple[click.Command, str | None]] = {}
-    for impl in plugins.hook.xqueue_register_commands.get_hookimpls():
-        scratch = click.Group("xqueue")
-        impl.function(cli=scratch)
-        for path, command in commands(scratch).items():
-            out[path] = (command, dists.get(impl.plugin_name))
+    scratch: dict[str, click.Group] = {}
+    for plugin, call in plugins.hooks.each(
+        "xqueue_register_commands",
+        lambda name: {"cli": scratch.setdefault(name, click.Group("xqueue"))},
+    ):
+        call()
+        for path, command in commands(scratch[plugin]).items():
+            out[path] = (command, dists.get(plugin))
     return out
 
 

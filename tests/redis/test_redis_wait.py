@@ -34,7 +34,7 @@ def make_app(redis_url: str) -> XQueue:
 async def test_waiters_get_the_final_record_once_it_ends(redis_url: str) -> None:
     app = make_app(redis_url)
     async with app:
-        _, store = app._backends()
+        _, store = app.backends()
         assert isinstance(store, TerminalWaitingStore)
 
         async def no_event_log(*args: Any, **kwargs: Any) -> Any:
@@ -63,7 +63,7 @@ async def test_a_waiter_stays_through_a_retry(redis_url: str) -> None:
     async with app:
         task = await app.submit("flaky", {}, max_retry=1)
         waiter = asyncio.create_task(app.wait(task.id, timeout=30))
-        _, store = app._backends()
+        _, store = app.backends()
         key = store.keys.task(task.id)  # type: ignore[attr-defined]
         client = aioredis.Redis.from_url(redis_url.split("?")[0], decode_responses=True)
         try:  # the waiter has read and marked the task before anything runs it
@@ -88,7 +88,7 @@ async def test_a_wait_that_times_out_changes_nothing_but_the_mark(redis_url: str
 async def test_an_end_between_the_read_and_the_wait_is_not_missed(redis_url: str) -> None:
     app = make_app(redis_url)
     async with app:
-        _, store = app._backends()
+        _, store = app.backends()
         assert isinstance(store, TerminalWaitingStore)
         task = await app.submit("echo", {})
         first = await store.wait_terminal(task.id, 0)  # reads it, marked as waited on

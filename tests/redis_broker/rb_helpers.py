@@ -113,7 +113,7 @@ class Cluster:
 
 async def terminal_events(app: XQueue) -> dict[str, list[str]]:
     """Terminal status events per task id, from the store's event log (oldest kept first)."""
-    _, store = app._backends()
+    _, store = app.backends()
     out: dict[str, list[str]] = {}
     cursor: str | None = "0"
     while True:

@@ -14,19 +14,19 @@ from xqueue_core.interfaces import PublishingStore
 
 
 def stream_entries(url: str, app: XQueue) -> int:
-    broker, _ = app._backends()
+    broker, _ = app.backends()
     client = redis.Redis.from_url(url.split("?")[0])
     return sum(client.xlen(key) for key in broker.layout.streams)  # type: ignore[attr-defined]
 
 
 def publish_fallbacks(url: str, app: XQueue) -> int:
-    _, store = app._backends()
+    _, store = app.backends()
     client = redis.Redis.from_url(url.split("?")[0])
     return int(client.zcard(f"{store.keys.base}pub"))  # type: ignore[attr-defined]
 
 
 async def test_submit_is_one_step_and_every_task_runs(client: XQueue, redis_url: str) -> None:
-    broker, store = client._backends()
+    broker, store = client.backends()
     assert isinstance(store, PublishingStore) and store.publishes_for(broker)
     tasks = await client.submit_many([{"type": "fast", "payload": {"seconds": 0}}] * 20)
     again = await client.submit("fast", {"seconds": 0}, idempotency_key="once")

@@ -68,16 +68,16 @@ for command in [*COMMANDS, demo]:
 
 def _add_plugin_commands() -> None:
     try:
-        hook = Plugins().hook
+        calls = list(Plugins().hooks.register_commands(cli))
     except PluginError:
         return  # every command that loads plugins reports it, once, as its error
-    for impl in hook.xqueue_register_commands.get_hookimpls():
+    for plugin, call in calls:
         try:
-            impl.function(cli=cli)
+            call()
         except Exception as exc:
             click.echo(
-                f"warning: plugin {impl.plugin_name!r} failed to add its commands: {exc}; "
-                f"disable it with XQUEUE_DISABLE_PLUGINS={impl.plugin_name}",
+                f"warning: plugin {plugin!r} failed to add its commands: {exc}; "
+                f"disable it with XQUEUE_DISABLE_PLUGINS={plugin}",
                 err=True,
             )
 

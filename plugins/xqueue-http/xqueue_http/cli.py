@@ -20,18 +20,18 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-import structlog
 import uvicorn
 
 from xqueue_core import XQueue
 from xqueue_core.cli.common import app_argument, backend_options, load_app
 from xqueue_core.cli.supervisor import Child, child_argv, spawn_worker
 from xqueue_core.errors import UserError
+from xqueue_core.logs import get_logger
 
 from .config import HttpConfig, load_config
 from .server import create_app, wrap
 
-log = structlog.get_logger("xqueue.http")
+log = get_logger("xqueue.http")
 
 
 class WorkerProcesses:

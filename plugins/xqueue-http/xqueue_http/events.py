@@ -16,12 +16,11 @@ from collections import OrderedDict
 from collections.abc import AsyncGenerator
 from typing import Any
 
-import structlog
-
 from xqueue_core import XQueue
+from xqueue_core.logs import get_logger
 from xqueue_core.models import TaskEvent
 
-log = structlog.get_logger("xqueue.http")
+log = get_logger("xqueue.http")
 Batches = AsyncGenerator[list[tuple[str, TaskEvent]], None]
 
 READ_BATCH = 500

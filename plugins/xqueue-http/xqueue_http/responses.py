@@ -11,7 +11,6 @@ import traceback
 from typing import Any
 
 import orjson
-import structlog
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -24,8 +23,9 @@ from xqueue_core.errors import (
     UserError,
     ValidationError,
 )
+from xqueue_core.logs import get_logger
 
-log = structlog.get_logger("xqueue.http")
+log = get_logger("xqueue.http")
 
 JSON_TYPE = "application/json"
 

@@ -17,7 +17,6 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-import structlog
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -28,6 +27,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from xqueue_core import XQueue
+from xqueue_core.logs import get_logger
 
 from .api import API, Api
 from .auth import require
@@ -37,7 +37,7 @@ from .openapi import document
 from .responses import EXCEPTION_HANDLERS, ApiError, FastJSON
 from .streams import Streams
 
-log = structlog.get_logger("xqueue.http")
+log = get_logger("xqueue.http")
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 STATIC = Path(str(files("xqueue_http") / "static"))

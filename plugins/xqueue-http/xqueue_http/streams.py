@@ -14,11 +14,11 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
-import structlog
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from xqueue_core.errors import ValidationError
+from xqueue_core.logs import get_logger
 from xqueue_core.models import TaskEvent
 
 from .api import check_cursor, task_id_of
@@ -26,7 +26,7 @@ from .auth import require
 from .config import HttpConfig
 from .events import Batches, EventHub
 
-log = structlog.get_logger("xqueue.http")
+log = get_logger("xqueue.http")
 
 STREAM_HEADERS = {
     "Cache-Control": "no-cache",

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-import structlog
 from aiokafka import (  # type: ignore[import-untyped]
     AIOKafkaProducer,
     ConsumerRebalanceListener,
@@ -18,6 +17,7 @@ from aiokafka.errors import KafkaError  # type: ignore[import-untyped]
 
 from xqueue_core.errors import BackendError
 from xqueue_core.interfaces import Broker
+from xqueue_core.logs import get_logger
 from xqueue_core.models import Delivery, Message
 from xqueue_core.settings import Settings
 
@@ -35,7 +35,7 @@ from .clients import (
 from .offsets import Handle, OffsetTracker
 from .options import BANDS, parse_options, safe_url
 
-log = structlog.get_logger("xqueue.kafka")
+log = get_logger("xqueue.kafka")
 CLOSE_TIMEOUT = 5.0  # seconds: a close never hangs longer on a broker that is gone
 REWIND_CHECK = 1.0  # seconds between checks for partition logs that went back behind us
 

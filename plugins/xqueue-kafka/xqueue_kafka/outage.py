@@ -17,9 +17,9 @@ import logging
 import threading
 import time
 
-import structlog
+from xqueue_core.logs import get_logger
 
-log = structlog.get_logger("xqueue.kafka")
+log = get_logger("xqueue.kafka")
 
 # Prefixes of aiokafka's format strings (record.msg, before arguments are merged).
 UNREACHABLE = (

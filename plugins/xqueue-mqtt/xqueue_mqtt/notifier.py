@@ -20,12 +20,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import aiomqtt
-import structlog
 from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from xqueue_core.errors import BackendError, SettingsError
+from xqueue_core.logs import get_logger
 from xqueue_core.models import TaskEvent
 
 from .buffer import EventBuffer
@@ -36,7 +36,7 @@ from .messages import Outgoing, outgoing, presence_payload, presence_topic
 if TYPE_CHECKING:
     from xqueue_core.settings import Settings
 
-log = structlog.get_logger("xqueue.mqtt")
+log = get_logger("xqueue.mqtt")
 AHEAD = 4  # events handed to paho per message it may have in flight (paho queues them)
 # CONNACK reasons that retrying will not fix: wrong protocol, client id, credentials.
 FATAL_CONNACK = frozenset({0x84, 0x85, 0x86, 0x87, 0x8C})

@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-import structlog
 
 from xqueue_core.errors import BackendError
 from xqueue_core.interfaces import Broker
+from xqueue_core.logs import get_logger
 from xqueue_core.models import Delivery, Message
 from xqueue_core.settings import Settings
 
@@ -45,7 +45,7 @@ from .keys import Keys
 from .lane import ReplyError
 from .url import parse_url
 
-log = structlog.get_logger("xqueue.redis.broker")
+log = get_logger("xqueue.redis.broker")
 CHUNK = 500  # ids per XCLAIM / XACK command
 PUBLISH_CHUNK = 1000  # messages per publish script call (no single call holds Redis long)
 LEAVE_IDLE_MS = 365 * 24 * 3600 * 1000  # "idle forever": reclaimed by the next XAUTOCLAIM
