@@ -7,7 +7,6 @@ kept in :attr:`Settings.extras` for plugins to read.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
@@ -17,42 +16,66 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import SettingsError
+from .sections import Layer, Loaded, env_layers, explicit_layer, load_section, setting, settings_of
 
 DEFAULT_URL = "sqlite:///xqueue.db"
 
 
+def _url_problem(url: str) -> str | None:
+    """What is wrong with a backend URL, or ``None``: ``scheme://`` and numeric ports."""
+    parts = urlsplit(url)
+    if not parts.scheme or "://" not in url:
+        return f"{url!r} is not a URL like 'scheme://host:port'"
+    # Several hosts (kafka://a:9092,b:9092): check each one's port on its own.
+    for host in parts.netloc.rpartition("@")[2].split(","):
+        try:
+            urlsplit("//" + host).port  # noqa: B018 - raises on a non-numeric port
+        except ValueError:
+            return f"{url!r} has an invalid port in {host!r}"
+    return None
+
+
+def _urls_problem(urls: tuple[str, ...]) -> str | None:
+    return next((p for p in map(_url_problem, urls) if p is not None), None)
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Everything configurable about an xqueue app, its workers and backends."""
+    """Everything configurable about an xqueue app, its workers and backends.
 
-    broker: str = DEFAULT_URL
-    store: str = DEFAULT_URL
-    notify: tuple[str, ...] = ()
-    concurrency: int = 10
-    processes: int = 1
-    lease_ttl: float = 15.0
-    heartbeat_interval: float = 0.5
-    grace_period: float = 30.0
-    result_ttl: float = 7 * 24 * 3600.0
-    max_payload_bytes: int = 1024 * 1024
-    retry_backoff: float = 1.0
-    retry_backoff_max: float = 300.0
-    retry_jitter: bool = True
-    max_redeliveries: int = 5
-    publish_grace: float = 10.0
-    republish_after: float = 0.0
-    priority_fairness: int = 10
-    maintenance_interval: float = 0.25
-    process_executor_workers: int = 2
-    log_level: str = "info"
-    log_format: str = "console"
+    Built directly (``Settings(concurrency=4)``) nothing is checked; use
+    :func:`load_settings` or :meth:`replace` for checked values.
+    """
+
+    broker: str = setting(DEFAULT_URL, check=_url_problem)
+    store: str = setting(DEFAULT_URL, check=_url_problem)
+    notify: tuple[str, ...] = setting((), check=_urls_problem)
+    concurrency: int = setting(10, minimum=1)
+    processes: int = setting(1, minimum=1)
+    lease_ttl: float = setting(15.0, above=0)
+    heartbeat_interval: float = setting(0.5, above=0)
+    grace_period: float = setting(30.0, minimum=0)
+    result_ttl: float = setting(7 * 24 * 3600.0, minimum=0)
+    max_payload_bytes: int = setting(1024 * 1024, minimum=1)
+    retry_backoff: float = setting(1.0, above=0)
+    retry_backoff_max: float = setting(300.0, minimum=0)
+    retry_jitter: bool = setting(True)
+    max_redeliveries: int = setting(5, minimum=0)
+    publish_grace: float = setting(10.0, minimum=0)
+    republish_after: float = setting(0.0, minimum=0)
+    priority_fairness: int = setting(10, minimum=1)
+    maintenance_interval: float = setting(0.25, above=0)
+    process_executor_workers: int = setting(2, minimum=1)
+    log_level: str = setting("info", choices=("debug", "info", "warning", "error"))
+    log_format: str = setting("console", choices=("console", "json"))
     extras: Mapping[str, Any] = field(default_factory=dict)
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some values changed (validated)."""
-        merged = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        merged.update(changes)
-        return _build(merged, dict.fromkeys(changes, "argument"))
+        extras = changes.pop("extras", self.extras)
+        current = {name: getattr(self, name) for name in _FIELDS}
+        loaded = load_section(Settings, None, [("argument", changes)], base=current)
+        return _build(loaded, extras)
 
     def extra(self, section: str) -> Mapping[str, Any]:
         """A plugin's own table from the settings file (empty when absent)."""
@@ -60,135 +83,19 @@ class Settings:
         return value if isinstance(value, Mapping) else {}
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extras"}
-_POSITIVE = {"lease_ttl", "heartbeat_interval", "maintenance_interval", "retry_backoff"}
-_NON_NEGATIVE = {
-    "grace_period",
-    "result_ttl",
-    "retry_backoff_max",
-    "max_redeliveries",
-    "publish_grace",
-    "republish_after",
-}
-_AT_LEAST_ONE = {
-    "concurrency",
-    "processes",
-    "max_payload_bytes",
-    "priority_fairness",
-    "process_executor_workers",
-}
-_CHOICES = {
-    "log_level": ("debug", "info", "warning", "error"),
-    "log_format": ("console", "json"),
-}
-
-
-def coerce_value(kind: str, value: Any, where: str, shown: str | None = None) -> Any:
-    """Convert a raw setting (from TOML, the environment or a flag) to ``kind``.
-
-    :param kind: the field's annotation: ``bool``, ``int``, ``float``,
-        ``tuple[str, ...]`` or ``str``, optionally ``| None``.
-    :param where: names the setting and its source in the error message.
-    :param shown: how to show the value in the message (e.g. hidden for a secret).
-
-    Raises :class:`SettingsError` with the expected form. Plugins with settings
-    of their own use it too, so every setting reads and fails the same way.
-    """
-    try:
-        if value is None and "None" in kind:
-            return None
-        if kind.startswith("bool"):
-            if isinstance(value, bool):
-                return value
-            text = str(value).strip().lower()
-            if text in ("1", "true", "yes", "on"):
-                return True
-            if text in ("0", "false", "no", "off"):
-                return False
-            raise ValueError
-        if kind.startswith("int"):
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise ValueError
-            return int(value)
-        if kind.startswith("float"):
-            if isinstance(value, bool):
-                raise ValueError
-            number = float(value)
-            if number != number or number in (float("inf"), float("-inf")):
-                raise ValueError
-            return number
-        if kind.startswith("tuple[str, ...]"):
-            if isinstance(value, str):
-                return tuple(part.strip() for part in value.split(",") if part.strip())
-            if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
-                return tuple(value)
-            raise ValueError
-        if not isinstance(value, str):
-            raise ValueError
-        return value
-    except (TypeError, ValueError):
-        expected = {
-            "bool": "true or false",
-            "int": "a whole number",
-            "float": "a number",
-            "tuple[str, ...]": "a comma-separated list",
-        }.get(kind.split(" |")[0], "a string")
-        raise SettingsError(
-            f"{where}: expected {expected}, got {shown if shown is not None else repr(value)}"
-        ) from None
-
-
-def _coerce(name: str, value: Any, source: str) -> Any:
-    return coerce_value(str(_FIELDS[name].type), value, f"setting {name!r} (from {source})")
+_FIELDS = settings_of(Settings)
 
 
 def check_url(name: str, url: str, source: str = "argument") -> str:
     """Check that ``url`` has the form ``scheme://...``; return it unchanged."""
-    parts = urlsplit(url)
-    if not parts.scheme or "://" not in url:
-        raise SettingsError(
-            f"setting {name!r} (from {source}): {url!r} is not a URL like 'scheme://host:port'"
-        )
-    # Several hosts (kafka://a:9092,b:9092): check each one's port on its own.
-    hosts = parts.netloc.rpartition("@")[2].split(",")
-    for host in hosts:
-        try:
-            urlsplit("//" + host).port  # noqa: B018 - raises on a non-numeric port
-        except ValueError:
-            raise SettingsError(
-                f"setting {name!r} (from {source}): {url!r} has an invalid port in {host!r}"
-            ) from None
+    problem = _url_problem(url)
+    if problem is not None:
+        raise SettingsError(f"setting {name!r} (from {source}): {problem}")
     return url
 
 
-def _validate(name: str, value: Any, source: str) -> None:
-    where = f"setting {name!r} (from {source})"
-    if name in _POSITIVE and value <= 0:
-        raise SettingsError(f"{where}: must be greater than 0, got {value!r}")
-    if name in _NON_NEGATIVE and value < 0:
-        raise SettingsError(f"{where}: must not be negative, got {value!r}")
-    if name in _AT_LEAST_ONE and value < 1:
-        raise SettingsError(f"{where}: must be at least 1, got {value!r}")
-    if name in _CHOICES and value not in _CHOICES[name]:
-        raise SettingsError(f"{where}: must be one of {', '.join(_CHOICES[name])}, got {value!r}")
-    if name in ("broker", "store"):
-        check_url(name, value, source)
-    if name == "notify":
-        for url in value:
-            check_url(name, url, source)
-
-
-def _build(values: Mapping[str, Any], sources: Mapping[str, str]) -> Settings:
-    clean: dict[str, Any] = {}
-    for name, value in values.items():
-        if name == "extras":
-            clean[name] = dict(value)
-            continue
-        source = sources.get(name, "default")
-        coerced = _coerce(name, value, source)
-        _validate(name, coerced, source)
-        clean[name] = coerced
-    settings = Settings(**clean)
+def _build(loaded: Loaded[Settings], extras: Mapping[str, Any]) -> Settings:
+    settings = loaded.build(extras=dict(extras))
     if settings.heartbeat_interval >= settings.lease_ttl:
         raise SettingsError(
             f"setting 'heartbeat_interval' ({settings.heartbeat_interval}) must be shorter "
@@ -233,8 +140,7 @@ def load_settings(
     :param overrides: explicit values (CLI flags); ``None`` values are ignored.
     """
     env = os.environ if env is None else env
-    values: dict[str, Any] = {}
-    sources: dict[str, str] = {}
+    layers: list[Layer] = []
     extras: dict[str, Any] = {}
 
     path: Path | None = None
@@ -245,34 +151,21 @@ def load_settings(
     elif Path("xqueue.toml").is_file():
         path = Path("xqueue.toml")
     if path is not None:
+        values: dict[str, Any] = {}
         for key, value in _read_file(path).items():
             if isinstance(value, dict):
                 extras[key] = value
             elif key in _FIELDS:
                 values[key] = value
-                sources[key] = f"file {path}"
             else:
                 raise SettingsError(
                     f"settings file {str(path)!r}: unknown setting {key!r}; "
                     f"known settings: {', '.join(sorted(_FIELDS))}"
                 )
-
-    for name in _FIELDS:
-        raw = env.get(f"XQUEUE_{name.upper()}")
-        if raw is not None and raw != "":
-            values[name] = raw
-            sources[name] = f"environment XQUEUE_{name.upper()}"
-
-    for name, value in (overrides or {}).items():
-        if value is None:
-            continue
-        if name not in _FIELDS:
-            raise SettingsError(f"unknown setting {name!r}")
-        values[name] = value
-        sources[name] = "command line" if overrides else "argument"
-
-    values["extras"] = extras
-    return _build(values, sources)
+        layers.append((f"file {path}", values))
+    layers += env_layers(env, "XQUEUE_", Settings)
+    layers.append(explicit_layer(overrides or {}))
+    return _build(load_section(Settings, None, layers), extras)
 
 
 def setting_names() -> list[str]:

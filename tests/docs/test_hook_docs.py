@@ -11,13 +11,14 @@ from __future__ import annotations
 import ast
 import inspect
 import re
+import sys
 import types
 from typing import Any
 
 import pluggy
 import pytest
-from docblocks import DOCS, Block, blocks
 
+from tests.docs.docblocks import DOCS, Block, blocks
 from xqueue_core import hookspecs
 
 PAGE = DOCS / "plugin_hooks.md"
@@ -131,12 +132,13 @@ def _all_opts() -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("name", hookspecs.HOOK_NAMES)
-def test_hook_example_registers(name: str) -> None:
+def test_hook_example_registers(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The example implements the hook, with parameter names the hookspec has."""
     examples = [b for b in DOCUMENTED.get(name, [])[1:] if b.lang == "python"]
     assert examples, f"{name}: no example after the signature"
     example = examples[-1]
     module = types.ModuleType(f"docs_example_{name}")
+    monkeypatch.setitem(sys.modules, module.__name__, module)  # as an imported plugin is
     exec(compile(example.code, example.where, "exec"), module.__dict__)
     assert callable(getattr(module, name, None)), f"{example.where}: does not define {name}"
     manager = pluggy.PluginManager(hookspecs.PROJECT)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from xqueue_kafka.options import KafkaOptions, known_options, parse_options, safe_url
+from xqueue_kafka.options import KafkaSettings, known_settings, parse_settings
 
 from xqueue_core.errors import SettingsError
+from xqueue_core.sections import redact_url
 from xqueue_core.settings import Settings
 
 
-def parse(url: str, **kafka: object) -> KafkaOptions:
-    return parse_options(url, Settings(extras={"kafka": kafka} if kafka else {}))
+def parse(url: str, **kafka: object) -> KafkaSettings:
+    return parse_settings(url, Settings(extras={"kafka": kafka} if kafka else {}))
 
 
 def test_defaults_and_servers() -> None:
@@ -68,8 +69,8 @@ def test_sasl_from_userinfo_and_masking() -> None:
     o = parse(url)
     assert (o.sasl_username, o.sasl_password) == ("alice", "s@cret")
     assert (o.security_protocol, o.sasl_mechanism) == ("SASL_SSL", "SCRAM-SHA-512")
-    assert "s%40cret" not in safe_url(url)
-    assert safe_url("kafka://h:1") == "kafka://h:1"
+    assert "s%40cret" not in redact_url(url)
+    assert redact_url("kafka://h:1") == "kafka://h:1"
 
 
 @pytest.mark.parametrize(
@@ -82,8 +83,8 @@ def test_sasl_from_userinfo_and_masking() -> None:
         ("kafka://h/topic", {}, "unexpected path"),
         ("kafka://h?partitions=0", {}, "'partitions' (from URL query): must be at least 1"),
         ("kafka://h?partitions=six", {}, "expected a whole number, got 'six'"),
-        ("kafka://h?colour=red", {}, "unknown kafka option 'colour' (from URL query)"),
-        ("kafka://h", {"linger_ms": -1}, "(from settings [kafka]): must be at least 0"),
+        ("kafka://h?colour=red", {}, "unknown kafka setting 'colour' (from URL query)"),
+        ("kafka://h", {"linger_ms": -1}, "(from settings file [kafka]): must not be negative"),
         ("kafka://h?compression=brotli", {}, "must be one of none, gzip"),
         ("kafka://h?prefix=a/b", {}, "not a valid topic prefix"),
         ("kafka://h?low_priority=5", {}, "'low_priority' (5) must be below 'high_priority'"),
@@ -103,6 +104,6 @@ def test_bad_input_is_one_precise_line(url: str, extra: dict[str, object], messa
 
 
 def test_every_option_has_a_default() -> None:
-    options = known_options()
+    options = known_settings()
     assert options["prefix"] == "xqueue"
     assert "servers" not in options

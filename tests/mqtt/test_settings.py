@@ -56,7 +56,11 @@ def test_url_is_redacted():
 @pytest.mark.parametrize(
     ("url", "table", "message"),
     [
-        ("mqtt://h?qos=3", {}, "mqtt setting 'qos' (from URL mqtt://h?qos=3): must be 0, 1 or 2"),
+        (
+            "mqtt://h?qos=3",
+            {},
+            "mqtt setting 'qos' (from URL mqtt://h?qos=3): must be one of 0, 1 or 2",
+        ),
         (
             "mqtt://h?qos=one",
             {},
@@ -65,7 +69,7 @@ def test_url_is_redacted():
         (
             "mqtt://h",
             {"qos": 5},
-            "mqtt setting 'qos' (from the [mqtt] table): must be 0, 1 or 2, got 5",
+            "mqtt setting 'qos' (from settings file [mqtt]): must be one of 0, 1 or 2, got 5",
         ),
         ("mqtt://h?retain=maybe", {}, "expected true or false, got 'maybe'"),
         ("mqtt://h?protocol=4.0", {}, "must be 5 (MQTT 5.0) or 311 (MQTT 3.1.1), got '4.0'"),
@@ -91,7 +95,7 @@ def test_url_is_redacted():
             "unknown mqtt setting 'colour' (from URL mqtt://h?colour=red);"
             " known settings: buffer, ca_certs",
         ),
-        ("mqtt://h", {"colour": 1}, "unknown mqtt setting 'colour' (from the [mqtt] table)"),
+        ("mqtt://h", {"colour": 1}, "unknown mqtt setting 'colour' (from settings file [mqtt])"),
         ("mqtt://h?password=x", {}, "put password in the URL as mqtt://user:password@host"),
         ("mqtt://h?client_id={who}", {}, "unknown placeholder {who}"),
         ("mqtt://h?client_id=a/b", {}, "must be non-empty text without '/', '+' or '#'"),
@@ -136,10 +140,11 @@ async def test_bad_table_is_refused_when_the_app_opens(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'x.db'}"
     settings = load_settings(config_file=config, env={}, overrides={"store": url, "broker": url})
     app = XQueue(settings=settings, plugins=[xqueue_mqtt.plugin], autoload_plugins=False)
-    with pytest.raises(SettingsError, match=r"mqtt setting 'qos' \(from the \[mqtt\] table\)"):
+    with pytest.raises(SettingsError, match=r"mqtt setting .qos. \(from settings file \[mqtt\]\)"):
         await app.open()
 
 
+@pytest.mark.autoload_plugins
 def test_entry_point_offers_the_four_schemes(monkeypatch):
     monkeypatch.delenv("XQUEUE_LOAD_PLUGINS", raising=False)
     monkeypatch.delenv("XQUEUE_DISABLE_PLUGINS", raising=False)

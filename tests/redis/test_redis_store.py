@@ -15,13 +15,14 @@ import redis.asyncio as aioredis
 import xqueue_redis.plugin
 import xqueue_redis.store
 from redis.crc import key_slot
-from redis_services import url_for
-from xqueue_redis import RedisStore, parse_url, redact
+from xqueue_redis import RedisStore, parse_url
 
+from tests.redis.redis_services import url_for
 from xqueue_core.errors import BackendError, SettingsError
 from xqueue_core.ids import new_id
 from xqueue_core.models import ClaimOutcome, Finish, FinishKind, Task, TaskStatus
 from xqueue_core.plugins import Plugins
+from xqueue_core.sections import redact_url
 from xqueue_core.settings import Settings
 from xqueue_core.testing.services import ServiceProcess, free_port, redis_command
 
@@ -68,11 +69,11 @@ def test_plugin_offers_the_store_for_both_schemes() -> None:
         ("redis://", "missing host"),
         ("redis://h:99999/0", "invalid port"),
         ("redis://h/abc", "database must be a number"),
-        ("redis://h/0?colour=red", "unknown option 'colour'"),
-        ("redis://h/0?prefix=a{b}", "prefix must be"),
-        ("redis://h/0?socket_timeout=soon", "'socket_timeout' must be a number"),
-        ("redis://u:secret@h/0?retries=-1", "'retries' must be positive"),
-        ("redis://h/0?lane=maybe", "lane must be true or false, got 'maybe'"),
+        ("redis://h/0?colour=red", "unknown redis setting 'colour'"),
+        ("redis://h/0?prefix=a{b}", "'prefix' .*: must be 1-64 letters"),
+        ("redis://h/0?socket_timeout=soon", "'socket_timeout' .*: expected a number"),
+        ("redis://u:secret@h/0?retries=-1", "'retries' .*: must not be negative"),
+        ("redis://h/0?lane=maybe", "'lane' .*: expected true or false, got 'maybe'"),
     ],
 )
 def test_bad_urls_are_one_line_errors(url: str, message: str) -> None:
@@ -86,7 +87,7 @@ def test_url_options_and_redaction() -> None:
     assert (parsed.prefix, parsed.socket_timeout, parsed.tls) == ("shop", 3.0, True)
     assert "prefix" not in parsed.connect_url and "s3cret" in parsed.connect_url
     assert parsed.redacted == "rediss://app:***@cache.local:6380/2?prefix=shop&socket_timeout=3"
-    assert redact("redis://:pw@h:1/0") == "redis://:***@h:1/0"
+    assert redact_url("redis://:pw@h:1/0") == "redis://:***@h:1/0"
 
 
 async def test_unreachable_redis_fails_at_open_naming_the_url() -> None:

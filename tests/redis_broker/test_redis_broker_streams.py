@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from rb_app import make_app
 from xqueue_redis.broker import RedisBroker
 from xqueue_redis.broker_streams import GROUP, StreamLayout, layout_from
 from xqueue_redis.keys import Keys
 
+from tests.redis_broker.rb_app import make_app
 from xqueue_core.errors import BackendError, SettingsError
 from xqueue_core.ids import new_id
 from xqueue_core.models import Message
@@ -107,9 +107,9 @@ def test_thresholds_from_a_settings_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("table", "message"),
     [
-        ({"colour": 1}, "unknown option 'colour'"),
-        ({"high_priority": "5"}, "expected a whole number"),
-        ({"high_priority": 0, "low_priority": 0}, "must be below high_priority"),
+        ({"colour": 1}, "unknown redis_broker setting 'colour'"),
+        ({"high_priority": "five"}, "expected a whole number"),
+        ({"high_priority": 0, "low_priority": 0}, "must be below 'high_priority'"),
     ],
 )
 def test_bad_settings_are_one_line_errors(table: dict[str, Any], message: str) -> None:
@@ -119,7 +119,7 @@ def test_bad_settings_are_one_line_errors(table: dict[str, Any], message: str) -
 
 
 def test_bad_url_is_a_one_line_error() -> None:
-    with pytest.raises(SettingsError, match="unknown option") as info:
+    with pytest.raises(SettingsError, match="unknown redis setting") as info:
         RedisBroker("redis://u:secret@h/0?colour=red", settings())
     assert "secret" not in str(info.value) and "\n" not in str(info.value)
 

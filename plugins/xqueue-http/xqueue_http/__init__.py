@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 from xqueue_core.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from .config import HttpConfig, load_config
+    from .config import HttpSettings, load_settings
     from .server import create_app
 
-_LAZY = {"HttpConfig": "config", "load_config": "config", "create_app": "server"}
+_LAZY = {"HttpSettings": "config", "load_settings": "config", "create_app": "server"}
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
 
-__all__ = ["HttpConfig", "create_app", "load_config"]
+__all__ = ["HttpSettings", "create_app", "load_settings"]

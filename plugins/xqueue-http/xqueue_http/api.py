@@ -23,7 +23,7 @@ from xqueue_core.models import Task, TaskEvent, TaskStatus, iso
 from xqueue_core.validation import check_submit
 
 from .auth import granted, require
-from .config import HttpConfig
+from .config import HttpSettings
 from .events import THROUGHPUT_SECONDS, EventHub
 from .responses import ApiError, FastJSON, read_json
 
@@ -95,7 +95,7 @@ def history_of(task: Any, seen: list[TaskEvent]) -> list[dict[str, Any]]:
 class Api:
     """The endpoints, bound to one app, its HTTP settings and its event hub."""
 
-    def __init__(self, app: XQueue, config: HttpConfig, hub: EventHub) -> None:
+    def __init__(self, app: XQueue, config: HttpSettings, hub: EventHub) -> None:
         self.app = app
         self.config = config
         self.hub = hub

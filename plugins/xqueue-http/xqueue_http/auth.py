@@ -12,7 +12,7 @@ from typing import Literal
 
 from starlette.requests import HTTPConnection
 
-from .config import HttpConfig
+from .config import HttpSettings
 from .responses import ApiError
 
 Access = Literal["read", "admin"]
@@ -40,7 +40,7 @@ def presented_token(conn: HTTPConnection) -> bytes | None:
     return value.strip().encode()
 
 
-def granted(config: HttpConfig, conn: HTTPConnection) -> Access | None:
+def granted(config: HttpSettings, conn: HTTPConnection) -> Access | None:
     """What the request's token grants: "admin", "read", or None (no valid token)."""
     given = presented_token(conn)
     if given is None:
@@ -57,7 +57,7 @@ def granted(config: HttpConfig, conn: HTTPConnection) -> Access | None:
     )
 
 
-def require(config: HttpConfig, conn: HTTPConnection, access: Access) -> None:
+def require(config: HttpSettings, conn: HTTPConnection, access: Access) -> None:
     """Raise 401/403 unless the request may do ``access``.
 
     Reads need a token only when a read token is configured; changes need the

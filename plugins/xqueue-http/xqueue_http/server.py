@@ -31,7 +31,7 @@ from xqueue_core.logs import get_logger
 
 from .api import API, Api
 from .auth import require
-from .config import HttpConfig, load_config
+from .config import HttpSettings, load_settings
 from .events import EventHub
 from .openapi import document
 from .responses import EXCEPTION_HANDLERS, ApiError, FastJSON
@@ -128,7 +128,7 @@ def _route(path: str, timeout: float, **by_method: Endpoint) -> Route:
 
 
 def create_app(
-    app: XQueue, config: HttpConfig | None = None, *, manage_app: bool = True
+    app: XQueue, config: HttpSettings | None = None, *, manage_app: bool = True
 ) -> Starlette:
     """The ASGI app serving ``app``'s API, event streams, dashboard and docs.
 
@@ -136,7 +136,7 @@ def create_app(
     :param manage_app: open and close ``app`` in the lifespan (off when the
         caller already opened it).
     """
-    http_config = config or load_config(app.settings)
+    http_config = config or load_settings(app.settings)
     hub = EventHub(app, http_config.event_buffer, http_config.history_tasks)
     api = Api(app, http_config, hub)
     streams = Streams(http_config, hub)

@@ -23,7 +23,7 @@ from xqueue_core.models import TaskEvent
 
 from .api import check_cursor, task_id_of
 from .auth import require
-from .config import HttpConfig
+from .config import HttpSettings
 from .events import Batches, EventHub
 
 log = get_logger("xqueue.http")
@@ -44,7 +44,7 @@ def message(data: Any, event: str, cursor: str | None = None) -> bytes:
 class Streams:
     """The two event-stream endpoints, fed by one :class:`EventHub`."""
 
-    def __init__(self, config: HttpConfig, hub: EventHub) -> None:
+    def __init__(self, config: HttpSettings, hub: EventHub) -> None:
         self.config = config
         self.hub = hub
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .options import KafkaOptions, parse_options
+from .options import KafkaSettings, parse_settings
 
 if TYPE_CHECKING:
     from .broker import KafkaBroker
 
-__all__ = ["KafkaBroker", "KafkaOptions", "parse_options"]
+__all__ = ["KafkaBroker", "KafkaSettings", "parse_settings"]
 
 
 def __getattr__(name: str) -> Any:

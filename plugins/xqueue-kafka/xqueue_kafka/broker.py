@@ -19,6 +19,7 @@ from xqueue_core.errors import BackendError
 from xqueue_core.interfaces import Broker
 from xqueue_core.logs import get_logger
 from xqueue_core.models import Delivery, Message
+from xqueue_core.sections import redact_url
 from xqueue_core.settings import Settings
 
 from . import outage
@@ -33,7 +34,7 @@ from .clients import (
     unreachable,
 )
 from .offsets import Handle, OffsetTracker
-from .options import BANDS, parse_options, safe_url
+from .options import BANDS, parse_settings
 
 log = get_logger("xqueue.kafka")
 CLOSE_TIMEOUT = 5.0  # seconds: a close never hangs longer on a broker that is gone
@@ -123,9 +124,9 @@ class KafkaBroker(Broker):
     """
 
     def __init__(self, url: str, settings: Settings) -> None:
-        self.url = safe_url(url)
+        self.url = redact_url(url)
         self.settings = settings
-        self.options = parse_options(url, settings)
+        self.options = parse_settings(url, settings)
         outage.install()
         self._admin: Any = None
         self._producer: Any = None

@@ -1,4 +1,4 @@
-"""Building aiokafka clients from :class:`KafkaOptions`: connection settings, topics, lag.
+"""Building aiokafka clients from :class:`KafkaSettings`: connection settings, topics, lag.
 
 Only this module and :mod:`xqueue_kafka.broker` import aiokafka, and only when
 a broker is created, so ``xqueue plugins`` works without a working driver.
@@ -17,13 +17,13 @@ from aiokafka.helpers import create_ssl_context  # type: ignore[import-untyped]
 
 from xqueue_core.errors import BackendError
 
-from .options import KafkaOptions
+from .options import KafkaSettings
 
 TOPIC_EXISTS = 36
 DRIVER_ERRORS: tuple[type[BaseException], ...] = (KafkaError, OSError, TimeoutError)
 
 
-def connection_kwargs(o: KafkaOptions) -> dict[str, Any]:
+def connection_kwargs(o: KafkaSettings) -> dict[str, Any]:
     """Bootstrap servers, timeouts and security settings shared by every client."""
     kwargs: dict[str, Any] = {
         "bootstrap_servers": list(o.servers),
@@ -54,7 +54,7 @@ def describe(exc: BaseException) -> str:
     return f"{name}: {line}" if line else name
 
 
-def unreachable(o: KafkaOptions, exc: BaseException) -> BackendError:
+def unreachable(o: KafkaSettings, exc: BaseException) -> BackendError:
     reason = "" if "bootstrap" in str(exc) else f": {describe(exc)}"
     return BackendError(
         f"kafka broker unreachable at {o.bootstrap}{reason} "
@@ -62,7 +62,7 @@ def unreachable(o: KafkaOptions, exc: BaseException) -> BackendError:
     )
 
 
-async def ensure_topics(admin: Any, o: KafkaOptions) -> None:
+async def ensure_topics(admin: Any, o: KafkaSettings) -> None:
     """Create the band topics that do not exist yet (idempotent, safe from many processes).
 
     Existing topics are left as they are (partitions, replication, configs), and
@@ -91,7 +91,7 @@ async def ensure_topics(admin: Any, o: KafkaOptions) -> None:
             )
 
 
-async def partitions_of(admin: Any, o: KafkaOptions) -> list[Any]:
+async def partitions_of(admin: Any, o: KafkaSettings) -> list[Any]:
     """Every partition of the band topics that exist."""
     tps: list[Any] = []
     for info in await admin.describe_topics(list(o.topics)):
@@ -107,7 +107,7 @@ class LagReader:
     Uses its own group-less consumer, so reading stats never joins the group.
     """
 
-    def __init__(self, o: KafkaOptions) -> None:
+    def __init__(self, o: KafkaSettings) -> None:
         self.options = o
         self._consumer: Any = None
 
@@ -176,11 +176,11 @@ class LagReader:
             await consumer.stop()
 
 
-def new_admin(o: KafkaOptions) -> Any:
+def new_admin(o: KafkaSettings) -> Any:
     return AIOKafkaAdminClient(**connection_kwargs(o))
 
 
-def new_consumer(o: KafkaOptions) -> Any:
+def new_consumer(o: KafkaSettings) -> Any:
     """The worker group's consumer: manual commits, bounded prefetch, quick group timings."""
     return AIOKafkaConsumer(
         group_id=o.group,

@@ -27,9 +27,10 @@ from paho.mqtt.properties import Properties
 from xqueue_core.errors import BackendError, SettingsError
 from xqueue_core.logs import get_logger
 from xqueue_core.models import TaskEvent
+from xqueue_core.sections import redact_url
 
 from .buffer import EventBuffer
-from .config import MqttSettings, parse_settings, redact
+from .config import MqttSettings, parse_settings
 from .link import Link
 from .messages import Outgoing, outgoing, presence_payload, presence_topic
 
@@ -77,7 +78,7 @@ class MqttNotifier:
     def __init__(self, url: str, settings: Settings | None = None) -> None:
         table = settings.extra("mqtt") if settings is not None else {}
         self.config: MqttSettings = parse_settings(url, table)
-        self.url = redact(url)
+        self.url = redact_url(url)
         self._tls = self._tls_context() if self.config.tls else None
         self._buffer = EventBuffer(self.config.buffer)
         self._wakeup = asyncio.Event()

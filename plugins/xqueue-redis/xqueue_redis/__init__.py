@@ -9,6 +9,6 @@ from __future__ import annotations
 
 from .keys import Keys
 from .store import RedisStore
-from .url import RedisURL, parse_url, redact
+from .url import RedisSettings, parse_url
 
-__all__ = ["Keys", "RedisStore", "RedisURL", "parse_url", "redact"]
+__all__ = ["Keys", "RedisSettings", "RedisStore", "parse_url"]

@@ -16,6 +16,7 @@ from typing import Any
 
 from xqueue_core.errors import SettingsError
 from xqueue_core.models import Message
+from xqueue_core.sections import load_section, setting, table_layer
 from xqueue_core.settings import Settings
 
 from .connection import build_scripts, lua_source
@@ -112,34 +113,27 @@ class StreamLayout:
         return max(self.lease_ttl / 3, 0.02)
 
 
+@dataclass(frozen=True, slots=True)
+class BandSettings:
+    """The ``[redis_broker]`` table: where the priority bands start."""
+
+    high_priority: int = setting(1)
+    low_priority: int = setting(-1)
+
+
 def layout_from(settings: Settings, keys: Keys) -> StreamLayout:
     """The layout for ``settings``; thresholds from the ``[redis_broker]`` table if any."""
     table: Mapping[str, Any] = settings.extra(SETTINGS_TABLE)
-    known = ("high_priority", "low_priority")
-    for name in table:
-        if name not in known:
-            raise SettingsError(
-                f"settings [{SETTINGS_TABLE}]: unknown option {name!r}; "
-                f"known options: {', '.join(known)}"
-            )
-    values: dict[str, int] = {"high_priority": 1, "low_priority": -1}
-    for name in known:
-        if name in table:
-            value = table[name]
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise SettingsError(
-                    f"settings [{SETTINGS_TABLE}] {name}: expected a whole number, got {value!r}"
-                )
-            values[name] = value
-    if values["low_priority"] >= values["high_priority"]:
+    bands = load_section(BandSettings, SETTINGS_TABLE, [table_layer(table, SETTINGS_TABLE)]).build()
+    if bands.low_priority >= bands.high_priority:
         raise SettingsError(
-            f"settings [{SETTINGS_TABLE}]: low_priority ({values['low_priority']}) must be "
-            f"below high_priority ({values['high_priority']})"
+            f"{SETTINGS_TABLE} setting 'low_priority' ({bands.low_priority}) must be "
+            f"below 'high_priority' ({bands.high_priority})"
         )
     return StreamLayout(
         keys,
-        high_priority=values["high_priority"],
-        low_priority=values["low_priority"],
+        high_priority=bands.high_priority,
+        low_priority=bands.low_priority,
         fairness=settings.priority_fairness,
         lease_ttl=settings.lease_ttl,
     )

@@ -1,4 +1,4 @@
-"""Redis URLs: validation, the xqueue options they carry, and a printable form.
+"""Redis URLs: validation, the xqueue settings they carry, and a printable form.
 
 Forms accepted (``rediss://`` is the same over TLS)::
 
@@ -6,9 +6,9 @@ Forms accepted (``rediss://`` is the same over TLS)::
     redis://:password@host:6379/0
     redis://user:password@host:6379/0?prefix=myapp&socket_timeout=5
 
-Options in the query string are either xqueue's own (``prefix``, ``retries``,
-``lane``) or connection options. Plain ``redis://`` URLs talk over lean lanes
-(:mod:`xqueue_redis.lane`); ``rediss://`` (TLS), ``lane=false`` and the options
+Settings in the query string are either xqueue's own (``prefix``, ``retries``,
+``lane``) or connection settings. Plain ``redis://`` URLs talk over lean lanes
+(:mod:`xqueue_redis.lane`); ``rediss://`` (TLS), ``lane=false`` and the settings
 only redis-py implements (``max_connections``, ``health_check_interval``) use
 redis-py.
 """
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from xqueue_core.errors import SettingsError
+from xqueue_core.sections import load_section, redact_url, setting
 
 SCHEMES = ("redis", "rediss")
 DEFAULT_PREFIX = "xqueue"
@@ -28,62 +29,55 @@ DEFAULT_CONNECT_TIMEOUT = 2.0
 DEFAULT_RETRIES = 12  # with backoff capped at 2 s: about 15 s of reconnecting per call
 PREFIX_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
-_FLOAT_OPTIONS = ("socket_timeout", "socket_connect_timeout", "health_check_interval")
-_INT_OPTIONS = ("max_connections", "retries")
-_TEXT_OPTIONS = (
-    "prefix",
-    "client_name",
-    "ssl_cert_reqs",
-    "ssl_ca_certs",
-    "ssl_certfile",
-    "ssl_keyfile",
-    "ssl_check_hostname",
-)
-_BOOL_OPTIONS = ("lane",)
-_TRUE = ("true", "1", "yes", "on")
-_FALSE = ("false", "0", "no", "off")
-# options a lane does not implement: asking for them means redis-py carries the backend
+# settings a lane does not implement: asking for them means redis-py carries the backend
 REDIS_PY_ONLY = ("max_connections", "health_check_interval")
-OPTIONS = (*_TEXT_OPTIONS, *_FLOAT_OPTIONS, *_INT_OPTIONS, *_BOOL_OPTIONS)
+_OWN = ("prefix", "retries", "lane")  # xqueue's own: not passed on to redis-py
+
+
+def _prefix_problem(prefix: str) -> str | None:
+    if PREFIX_RE.match(prefix):
+        return None
+    return f"must be 1-64 letters, digits, '_', '.', ':' or '-', got {prefix!r}"
 
 
 @dataclass(frozen=True, slots=True)
-class RedisURL:
-    """A checked Redis URL split into what redis-py gets and what xqueue keeps."""
+class RedisSettings:
+    """A checked Redis URL: the settings in its query and what redis-py is given.
+
+    ``url`` … ``redacted`` are derived from the URL; the rest are the settings
+    of its query string.
+    """
 
     url: str  # as given
-    connect_url: str  # without xqueue's own options
+    connect_url: str  # without xqueue's own settings
     redacted: str  # safe to print: no password
-    prefix: str
-    retries: int
-    socket_timeout: float
-    connect_timeout: float
-    lane: bool = True  # talk over lean lanes (xqueue_redis.lane) rather than redis-py
+    prefix: str = setting(DEFAULT_PREFIX, check=_prefix_problem)
+    retries: int = setting(DEFAULT_RETRIES, minimum=0)
+    socket_timeout: float = setting(DEFAULT_SOCKET_TIMEOUT, above=0)
+    socket_connect_timeout: float = setting(DEFAULT_CONNECT_TIMEOUT, above=0)
+    health_check_interval: float | None = setting(None, minimum=0)
+    max_connections: int | None = setting(None, minimum=1)
+    client_name: str | None = setting(None)
+    ssl_cert_reqs: str | None = setting(None)
+    ssl_ca_certs: str | None = setting(None)
+    ssl_certfile: str | None = setting(None)
+    ssl_keyfile: str | None = setting(None)
+    ssl_check_hostname: str | None = setting(None)
+    # talk over lean lanes (xqueue_redis.lane) rather than redis-py
+    lane: bool = setting(True)
 
     @property
     def tls(self) -> bool:
         return self.url.lower().startswith("rediss:")
 
 
-def redact(url: str) -> str:
-    """The URL with its password replaced by ``***`` (for messages and logs)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port is not None else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
-def parse_url(url: str) -> RedisURL:
+def parse_url(url: str) -> RedisSettings:
     """Check a ``redis://`` or ``rediss://`` URL; raise SettingsError naming what is wrong."""
-    shown = redact(url)
+    shown = redact_url(url)
     where = f"Redis URL {shown!r}"
     parts = urlsplit(url)
-    if parts.scheme.lower() not in SCHEMES:
+    scheme = parts.scheme.lower()
+    if scheme not in SCHEMES:
         raise SettingsError(f"{where}: scheme must be redis:// or rediss://")
     try:
         parts.port  # noqa: B018 - raises on a bad port
@@ -94,64 +88,33 @@ def parse_url(url: str) -> RedisURL:
     db = parts.path.strip("/")
     if db and not db.isdigit():
         raise SettingsError(f"{where}: database must be a number, got {db!r}")
-    options: dict[str, str] = {}
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key not in OPTIONS:
-            raise SettingsError(
-                f"{where}: unknown option {key!r}; known options: {', '.join(sorted(OPTIONS))}"
-            )
-        options[key] = value
-    for key in _FLOAT_OPTIONS:
-        if key in options:
-            _number(where, key, options[key], float)
-    for key in _INT_OPTIONS:
-        if key in options:
-            _number(where, key, options[key], int)
-    prefix = options.pop("prefix", DEFAULT_PREFIX)
-    if not PREFIX_RE.match(prefix):
-        raise SettingsError(
-            f"{where}: prefix must be 1-64 letters, digits, '_', '.', ':' or '-', got {prefix!r}"
-        )
-    retries = int(options.pop("retries", DEFAULT_RETRIES))
-    tls_options = sorted(key for key in options if key.startswith("ssl_"))
-    if tls_options and parts.scheme.lower() != "rediss":
-        raise SettingsError(f"{where}: {', '.join(tls_options)} only apply to TLS: use rediss://")
-    lane = _lane_choice(where, parts.scheme.lower(), options)
-    socket_timeout = float(options.get("socket_timeout", DEFAULT_SOCKET_TIMEOUT))
-    connect_timeout = float(options.get("socket_connect_timeout", DEFAULT_CONNECT_TIMEOUT))
-    options["socket_timeout"] = str(socket_timeout)
-    options["socket_connect_timeout"] = str(connect_timeout)
-    connect_url = urlunsplit(
-        (parts.scheme.lower(), parts.netloc, parts.path, urlencode(options), "")
-    )
-    return RedisURL(url, connect_url, shown, prefix, retries, socket_timeout, connect_timeout, lane)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    loaded = load_section(RedisSettings, "redis", [(f"URL {shown}", query)])
+    tls_settings = sorted(key for key in loaded.values if key.startswith("ssl_"))
+    if tls_settings and scheme != "rediss":
+        raise SettingsError(f"{where}: {', '.join(tls_settings)} only apply to TLS: use rediss://")
+    lane = _lane_choice(where, scheme, loaded.values)
+    passed_on = {k: v for k, v in query.items() if k not in _OWN}
+    values = {**loaded.values, "lane": lane}
+    socket_timeout = values.setdefault("socket_timeout", DEFAULT_SOCKET_TIMEOUT)
+    connect_timeout = values.setdefault("socket_connect_timeout", DEFAULT_CONNECT_TIMEOUT)
+    passed_on["socket_timeout"] = str(socket_timeout)
+    passed_on["socket_connect_timeout"] = str(connect_timeout)
+    connect_url = urlunsplit((scheme, parts.netloc, parts.path, urlencode(passed_on), ""))
+    return RedisSettings(url=url, connect_url=connect_url, redacted=shown, **values)
 
 
-def _lane_choice(where: str, scheme: str, options: dict[str, str]) -> bool:
-    """Whether to talk over lanes: yes on plain TCP unless ``lane=false`` or an option
+def _lane_choice(where: str, scheme: str, values: dict[str, object]) -> bool:
+    """Whether to talk over lanes: yes on plain TCP unless ``lane=false`` or a setting
     only redis-py has is given (asking for a lane then is an error)."""
-    text = options.pop("lane", None)
-    wanted = True
-    if text is not None:
-        word = text.strip().lower()
-        if word not in _TRUE + _FALSE:
-            raise SettingsError(f"{where}: lane must be true or false, got {text!r}")
-        wanted = word in _TRUE
-    needs_redis_py = [key for key in REDIS_PY_ONLY if key in options]
+    asked = "lane" in values
+    wanted = bool(values.get("lane", True))
+    needs_redis_py = [key for key in REDIS_PY_ONLY if key in values]
     if scheme == "rediss":
         needs_redis_py.insert(0, "TLS (rediss://)")
-    if wanted and needs_redis_py and text is not None:
+    if wanted and needs_redis_py and asked:
         raise SettingsError(
             f"{where}: lane=true cannot be used with {', '.join(needs_redis_py)} "
-            "(redis-py handles those): drop lane or those options"
+            "(redis-py handles those): drop lane or those settings"
         )
     return wanted and not needs_redis_py
-
-
-def _number(where: str, key: str, value: str, kind: type[float] | type[int]) -> None:
-    try:
-        number = kind(value)
-    except ValueError:
-        raise SettingsError(f"{where}: option {key!r} must be a number, got {value!r}") from None
-    if number < 0 or (key != "retries" and number == 0 and key != "health_check_interval"):
-        raise SettingsError(f"{where}: option {key!r} must be positive, got {value!r}")
