@@ -12,91 +12,75 @@ from __future__ import annotations
 
 from .lazy import lazy_exports
 
+# The public names, by the submodule defining each: the one list of them. ``__all__``
+# and the imports on first use come from it. The block below mirrors it for type
+# checkers, which cannot read it (``X as X``: re-exported; isort would split each
+# into a statement a name); tests/docs/test_plugin_api.py keeps the two the same.
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "app": ("XQueue",),
+    "client": ("BlockingClient",),
+    "context": ("TaskContext",),
+    "errors": (
+        "BackendError",
+        "PayloadTooLarge",
+        "PluginError",
+        "SettingsError",
+        "TaskAlreadyFinished",
+        "TaskCancelled",
+        "TaskNotFound",
+        "UnknownTaskType",
+        "UserError",
+        "ValidationError",
+        "XQueueError",
+    ),
+    "hookspecs": ("hookimpl",),
+    "interfaces": ("BackendSpec", "Broker", "Notifier", "Store"),
+    "models": ("Delivery", "Message", "Task", "TaskEvent", "TaskStatus"),
+    "settings": ("Settings", "load_settings"),
+    "worker": ("Worker",),
+}
+
 TYPE_CHECKING = False  # not typing's: importing typing (and re) costs 1.5 MB
 if TYPE_CHECKING:
-    from .app import XQueue
-    from .client import BlockingClient
-    from .context import TaskContext
+    # isort: off
+    from .app import XQueue as XQueue
+    from .client import BlockingClient as BlockingClient
+    from .context import TaskContext as TaskContext
     from .errors import (
-        BackendError,
-        PayloadTooLarge,
-        PluginError,
-        SettingsError,
-        TaskAlreadyFinished,
-        TaskCancelled,
-        TaskNotFound,
-        UnknownTaskType,
-        UserError,
-        ValidationError,
-        XQueueError,
+        BackendError as BackendError,
+        PayloadTooLarge as PayloadTooLarge,
+        PluginError as PluginError,
+        SettingsError as SettingsError,
+        TaskAlreadyFinished as TaskAlreadyFinished,
+        TaskCancelled as TaskCancelled,
+        TaskNotFound as TaskNotFound,
+        UnknownTaskType as UnknownTaskType,
+        UserError as UserError,
+        ValidationError as ValidationError,
+        XQueueError as XQueueError,
     )
-    from .hookspecs import hookimpl
-    from .interfaces import BackendSpec, Broker, Notifier, Store
-    from .models import Delivery, Message, Task, TaskEvent, TaskStatus
-    from .settings import Settings, load_settings
-    from .worker import Worker
+    from .hookspecs import hookimpl as hookimpl
+    from .interfaces import (
+        BackendSpec as BackendSpec,
+        Broker as Broker,
+        Notifier as Notifier,
+        Store as Store,
+    )
+    from .models import (
+        Delivery as Delivery,
+        Message as Message,
+        Task as Task,
+        TaskEvent as TaskEvent,
+        TaskStatus as TaskStatus,
+    )
+    from .settings import Settings as Settings, load_settings as load_settings
+    from .worker import Worker as Worker
+    # isort: on
 
 __version__ = "0.1.0"
 
-# public name -> the submodule defining it
-_LAZY: dict[str, str] = {
-    "XQueue": "app",
-    "BlockingClient": "client",
-    "TaskContext": "context",
-    **dict.fromkeys(
-        [
-            "BackendError",
-            "PayloadTooLarge",
-            "PluginError",
-            "SettingsError",
-            "TaskAlreadyFinished",
-            "TaskCancelled",
-            "TaskNotFound",
-            "UnknownTaskType",
-            "UserError",
-            "ValidationError",
-            "XQueueError",
-        ],
-        "errors",
-    ),
-    "hookimpl": "hookspecs",
-    **dict.fromkeys(["BackendSpec", "Broker", "Notifier", "Store"], "interfaces"),
-    **dict.fromkeys(["Delivery", "Message", "Task", "TaskEvent", "TaskStatus"], "models"),
-    **dict.fromkeys(["Settings", "load_settings"], "settings"),
-    "Worker": "worker",
-}
+__getattr__, __dir__ = lazy_exports(
+    __name__, {name: module for module, names in _EXPORTS.items() for name in names}, globals()
+)
 
-
-__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
-
-
-__all__ = [
-    "BackendError",
-    "BackendSpec",
-    "BlockingClient",
-    "Broker",
-    "Delivery",
-    "Message",
-    "Notifier",
-    "PayloadTooLarge",
-    "PluginError",
-    "Settings",
-    "SettingsError",
-    "Store",
-    "Task",
-    "TaskAlreadyFinished",
-    "TaskCancelled",
-    "TaskContext",
-    "TaskEvent",
-    "TaskNotFound",
-    "TaskStatus",
-    "UnknownTaskType",
-    "UserError",
-    "ValidationError",
-    "Worker",
-    "XQueue",
-    "XQueueError",
-    "__version__",
-    "hookimpl",
-    "load_settings",
-]
+__all__ = ["__version__", *(name for names in _EXPORTS.values() for name in names)]

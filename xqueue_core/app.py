@@ -119,11 +119,13 @@ class XQueue:
             self._settings = load_settings(config_file=config_file, overrides=args)
         return self._settings
 
-    def configure(self, **changes: Any) -> None:
-        """Change settings before the app opens (the CLI applies its flags this way)."""
+    def configure(self, base: Settings | None = None, /, **changes: Any) -> None:
+        """Change settings before the app opens (the CLI applies its flags this way):
+        ``changes`` on top of the app's settings, or of ``base`` instead (the CLI's
+        ``--config`` file replaces the app's own settings)."""
         if self._opened:
             raise RuntimeError("configure() must be called before the app opens")
-        self._settings = self.settings.replace(**changes)
+        self._settings = (base if base is not None else self.settings).replace(**changes)
 
     # -- handlers -------------------------------------------------------------
 

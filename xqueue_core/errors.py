@@ -70,18 +70,3 @@ class TaskCancelled(BaseException):
     It derives from :class:`BaseException` so that a handler's
     ``except Exception`` does not swallow it.
     """
-
-
-__all__ = [
-    "BackendError",
-    "PayloadTooLarge",
-    "PluginError",
-    "SettingsError",
-    "TaskAlreadyFinished",
-    "TaskCancelled",
-    "TaskNotFound",
-    "UnknownTaskType",
-    "UserError",
-    "ValidationError",
-    "XQueueError",
-]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 
 class TaskStatus(enum.StrEnum):
@@ -167,6 +167,49 @@ class TaskEvent:
             timestamp=task.updated_at,
             kind=kind,
         )
+
+
+class LazyEvents(Sequence[TaskEvent]):
+    """Events kept as a backend returned them, decoded on first use.
+
+    Store calls on the worker's hot path return the events they caused; when no
+    hook or notifier listens, nobody reads them, and decoding them would be waste.
+    """
+
+    __slots__ = ("_decode", "_decoded", "_raw")
+
+    def __init__(self, decode: Callable[[Any], TaskEvent], raw: Iterable[Any] = ()) -> None:
+        self._raw: list[Any] = list(raw)
+        self._decode = decode
+        self._decoded: list[TaskEvent] | None = None
+
+    def add(self, raw: Iterable[Any]) -> None:
+        """Append more events in their raw form."""
+        self._raw.extend(raw)
+        self._decoded = None
+
+    def _events(self) -> list[TaskEvent]:
+        if self._decoded is None:
+            self._decoded = [self._decode(item) for item in self._raw]
+        return self._decoded
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    @overload
+    def __getitem__(self, index: int) -> TaskEvent: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[TaskEvent]: ...
+
+    def __getitem__(self, index: int | slice) -> TaskEvent | Sequence[TaskEvent]:
+        return self._events()[index]
+
+    def __iter__(self) -> Iterator[TaskEvent]:
+        return iter(self._events())
+
+    def __repr__(self) -> str:
+        return f"LazyEvents({len(self._raw)} events)"
 
 
 @dataclass(frozen=True, slots=True)

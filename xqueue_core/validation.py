@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import orjson
@@ -19,19 +19,6 @@ MAX_KEY_LENGTH = 256
 MAX_DELAY = 10 * 366 * 24 * 3600.0  # ten years
 MAX_ETA = 253402300799.0  # 9999-12-31T23:59:59Z: later times cannot be shown as ISO 8601
 MAX_LIMIT = 1_000_000
-SUBMIT_FIELDS = frozenset(
-    {
-        "type",
-        "payload",
-        "priority",
-        "max_retry",
-        "queue_timeout",
-        "process_timeout",
-        "delay",
-        "eta",
-        "idempotency_key",
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +34,12 @@ class SubmitRequest:
     delay: float | None = None
     eta: float | None = None
     idempotency_key: str | None = None
+
+
+SUBMIT_FIELDS = frozenset(f.name for f in fields(SubmitRequest))
+"""The fields a submit may give: ``type``, ``payload`` and the :data:`SUBMIT_OPTIONS`."""
+SUBMIT_OPTIONS = tuple(f.name for f in fields(SubmitRequest) if f.name not in ("type", "payload"))
+"""The optional fields of a submit, in order (``priority``, ..., ``idempotency_key``)."""
 
 
 def _number(name: str, value: Any, *, integer: bool = False) -> float:

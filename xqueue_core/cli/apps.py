@@ -47,12 +47,12 @@ def load_app(app_ref: str | None, options: Mapping[str, Any], **settings: Any) -
             changes[name] = options[name]
     if options.get("notify"):
         changes["notify"] = tuple(options["notify"])
+    base = None
     if options.get("config_file"):
         from ..settings import load_settings
 
         base = load_settings(config_file=options["config_file"])
-        app._settings = base
-    app.configure(**changes)
+    app.configure(base, **changes)
     return app
 
 

@@ -10,20 +10,19 @@ import orjson
 from ..errors import UserError
 from ..models import Task, TaskStatus
 from ..plugins import Plugins
+from ..validation import SUBMIT_OPTIONS
 from .apps import worker_types
-from .common import app_argument, backend_options, dump_json, json_option, load_app, run
+from .common import (
+    app_argument,
+    backend_args,
+    backend_options,
+    dump_json,
+    json_option,
+    load_app,
+    run,
+)
 from .display import Progress, short_time, show_task, status_text, table
 from .supervisor import child_argv, exec_supervisor, run_worker
-
-
-def _forwarded(options: dict[str, Any]) -> list[str]:
-    args: list[str] = []
-    for name in ("broker", "store", "config_file"):
-        if options.get(name):
-            args += [f"--{'config' if name == 'config_file' else name}", options[name]]
-    for url in options.get("notify") or ():
-        args += ["--notify", url]
-    return args
 
 
 @click.command()
@@ -50,7 +49,7 @@ def worker(
     task_types = worker_types(app, types)
     if processes > 1:
         run(_preflight(app))  # a bad URL fails here once, not in a restart loop of children
-        args = _forwarded(options)
+        args = backend_args(options)
         if concurrency:
             args += ["--concurrency", str(concurrency)]
         if types:
@@ -120,19 +119,7 @@ def submit(
 ) -> None:
     """Submit a task of TYPE with an optional JSON object payload."""
     body = _parse_payload(payload)
-    submit_options = {
-        k: options.pop(k)
-        for k in (
-            "priority",
-            "max_retry",
-            "queue_timeout",
-            "process_timeout",
-            "delay",
-            "eta",
-            "idempotency_key",
-        )
-        if options.get(k) is not None
-    }
+    submit_options = {k: options.pop(k) for k in SUBMIT_OPTIONS if options.get(k) is not None}
     app = load_app(app_ref, options)
 
     async def go() -> Task:

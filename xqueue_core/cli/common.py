@@ -13,7 +13,7 @@ A plugin command typically looks like::
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 import click
@@ -24,6 +24,7 @@ from .apps import import_app, load_app, setup_logging_from
 __all__ = [
     "BACKEND_OPTION_NAMES",
     "app_argument",
+    "backend_args",
     "backend_options",
     "dump_json",
     "import_app",
@@ -71,6 +72,18 @@ def backend_options(func: F) -> F:
     ):
         func = decorator(func)
     return func
+
+
+def backend_args(options: Mapping[str, Any]) -> list[str]:
+    """The :func:`backend_options` a command was given, as arguments for a child
+    process of ``xqueue worker`` (see :func:`~xqueue_core.cli.supervisor.child_argv`)."""
+    args: list[str] = []
+    for name, flag in (("broker", "--broker"), ("store", "--store"), ("config_file", "--config")):
+        if options.get(name):
+            args += [flag, options[name]]
+    for url in options.get("notify") or ():
+        args += ["--notify", url]
+    return args
 
 
 def json_option(func: F) -> F:

@@ -18,10 +18,19 @@ from ..logs import LineLogger
 
 TYPE_CHECKING = False  # not typing's: this module must stay light (see above)
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-    from typing import Any, NoReturn
+    from collections.abc import Callable, Sequence
+    from typing import Any, NoReturn, Protocol
 
     from ..app import XQueue
+
+    class ProcessLog(Protocol):
+        """What :class:`Supervisor` logs through: a :class:`~xqueue_core.logs.LineLogger`
+        (the default) or a logger of :func:`~xqueue_core.logs.get_logger`."""
+
+        def info(self, event: str, **fields: Any) -> object: ...
+        def warning(self, event: str, **fields: Any) -> object: ...
+        def error(self, event: str, **fields: Any) -> object: ...
+
 
 PR_SET_PDEATHSIG = 1
 USAGE = "usage: python -m xqueue_core.cli.supervisor PROCESSES -- WORKER_ARGV..."
@@ -132,51 +141,133 @@ def spawn_worker(argv: list[str]) -> Child:
         os._exit(127)
 
 
+class Supervisor:
+    """``processes`` children running ``argv``, kept alive: the restart policy of
+    ``xqueue worker --processes N`` and of ``xqueue serve``.
+
+    - A child that exits is started again (by :func:`spawn_worker`), but each slot
+      at most once a second, so a child that crashes at start is not a tight loop.
+    - A child that exits with a user error (code 2: a bad URL, an unknown type)
+      stops them all, since starting it again cannot help: :attr:`failed` is set,
+      ``on_fatal`` is called and the others get SIGTERM (once).
+    - :meth:`stop` forwards a signal to every live child (a second SIGTERM/SIGINT
+      makes them skip their grace period); from then on no child is restarted.
+
+    Drive it with :meth:`run` (blocking) or :meth:`run_async` (on an event loop);
+    both return the exit code. Signal handlers are the caller's: they call
+    :meth:`stop`.
+    """
+
+    POLL_INTERVAL = 0.1  # seconds between checks of the children
+    RESTART_INTERVAL = 1.0  # at most one restart a second per slot
+
+    def __init__(
+        self,
+        argv: list[str],
+        processes: int,
+        log: ProcessLog | None = None,
+        on_fatal: Callable[[], None] | None = None,
+    ) -> None:
+        self.argv = argv
+        self.processes = processes
+        self.log: ProcessLog = log if log is not None else LineLogger()
+        self.on_fatal = on_fatal
+        self.children: list[Child] = []
+        self.stopping = False
+        self.failed = False
+        self._signum: int = signal.SIGTERM
+        self._restarted: dict[int, float] = {}
+
+    def start(self) -> None:
+        """Start the children."""
+        for _ in range(self.processes):
+            self.children.append(self._spawn())
+        pids = [c.pid for c in self.children]
+        self.log.info("worker processes started", processes=self.processes, pids=pids)
+
+    def check(self) -> bool:
+        """Apply the policy once: restart children that exited (see the class); true
+        once :meth:`stop` was called and every child has ended."""
+        if self.stopping:
+            return all(c.poll() is not None for c in self.children)
+        for i, child in enumerate(self.children):
+            code = child.poll()
+            if code is None:
+                continue
+            if code == 2:
+                self.log.error("worker process failed on a user error; stopping", pid=child.pid)
+                self.failed = True
+                if self.on_fatal is not None:
+                    self.on_fatal()  # it may stop us itself: the others get one SIGTERM
+                if not self.stopping:
+                    self.stop(signal.SIGTERM)
+                return False
+            if time.monotonic() - self._restarted.get(i, 0.0) < self.RESTART_INTERVAL:
+                continue
+            self.log.warning(
+                "worker process exited; starting a new one", pid=child.pid, exit_code=code
+            )
+            self._restarted[i] = time.monotonic()
+            self.children[i] = self._spawn()
+        return False
+
+    def stop(self, signum: int = signal.SIGTERM) -> None:
+        """Send ``signum`` to every live child and restart none from now on (safe to
+        call from a signal handler)."""
+        self.stopping = True
+        self._signum = signum
+        for child in self.children:
+            _signal(child, signum)
+
+    def exit_code(self) -> int:
+        """2 after a user error, else 1 if any child ended badly, else 0."""
+        codes = [c.returncode or 0 for c in self.children]
+        return 2 if self.failed or 2 in codes else int(any(codes))
+
+    def run(self) -> int:
+        """Start the children and keep them alive until all stopped; the exit code."""
+        self.start()
+        while not self.check():
+            time.sleep(self.POLL_INTERVAL)
+        return self.exit_code()
+
+    async def run_async(self) -> int:
+        """:meth:`run` on an event loop."""
+        import asyncio
+
+        self.start()
+        while not self.check():
+            await asyncio.sleep(self.POLL_INTERVAL)
+        return self.exit_code()
+
+    def _spawn(self) -> Child:
+        child = spawn_worker(self.argv)
+        if self.stopping:  # a signal came while it started: it must not miss it
+            _signal(child, self._signum)
+        return child
+
+
+def _signal(child: Child, signum: int) -> None:
+    try:
+        child.send_signal(signum)
+    except ProcessLookupError:  # it ended just now
+        pass
+
+
 def supervise(argv: list[str], processes: int) -> int:
     """Start ``processes`` children running ``argv``; restart any that crash;
     forward SIGTERM/SIGINT and wait for all of them to stop."""
-    log = LineLogger()
-    children: list[Child] = []
-    stopping = False
+    supervisor = Supervisor(argv, processes)
 
     def forward(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signum)
+        supervisor.stop(signum)
 
     old = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        children.extend(spawn_worker(argv) for _ in range(processes))
-        log.info("worker processes started", processes=processes, pids=[c.pid for c in children])
-        restarts: dict[int, float] = {}
-        while True:
-            alive = [c for c in children if c.poll() is None]
-            if stopping and not alive:
-                break
-            if not stopping:
-                for i, child in enumerate(children):
-                    code = child.poll()
-                    if code is None:
-                        continue
-                    if code == 2:  # a user error: restarting cannot help
-                        log.error("worker process failed on a user error; stopping", pid=child.pid)
-                        forward(signal.SIGTERM, None)
-                        break
-                    if time.monotonic() - restarts.get(i, 0.0) < 1.0:
-                        continue  # crash loop guard: at most one restart a second per slot
-                    log.warning(
-                        "worker process exited; starting a new one", pid=child.pid, exit_code=code
-                    )
-                    restarts[i] = time.monotonic()
-                    children[i] = spawn_worker(argv)
-            time.sleep(0.1)
+        return supervisor.run()
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
-    codes = [c.returncode or 0 for c in children]
-    return 2 if 2 in codes else int(any(codes))
 
 
 def exec_supervisor(argv: list[str], processes: int) -> NoReturn:

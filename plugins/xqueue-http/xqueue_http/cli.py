@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import signal
 import socket
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,70 +22,15 @@ import click
 import uvicorn
 
 from xqueue_core import XQueue
-from xqueue_core.cli.common import app_argument, backend_options, load_app
-from xqueue_core.cli.supervisor import Child, child_argv, spawn_worker
+from xqueue_core.cli.common import app_argument, backend_args, backend_options, load_app
+from xqueue_core.cli.supervisor import Supervisor, child_argv
 from xqueue_core.errors import UserError
 from xqueue_core.logs import get_logger
 
-from .config import HttpConfig, load_config
+from .config import HttpSettings, load_settings
 from .server import create_app, wrap
 
 log = get_logger("xqueue.http")
-
-
-class WorkerProcesses:
-    """Child processes running ``argv``; a crashed one is started again (once a second).
-
-    Started as the core supervisor starts them: in a process group of their own
-    (a terminal's Ctrl-C reaches them once, through us) and stopped with SIGTERM
-    when this process dies. A child that exits with a user error (code 2) stops
-    everything, since starting it again cannot help: ``on_fatal`` is called.
-    """
-
-    def __init__(
-        self, argv: list[str], processes: int, on_fatal: Callable[[], None] = lambda: None
-    ) -> None:
-        self.argv = argv
-        self.processes = processes
-        self.on_fatal = on_fatal
-        self.children: list[Child] = []
-        self.stopping = False
-        self.failed = False
-
-    async def run(self) -> int:
-        """Start the children, keep them alive, and return once all stopped."""
-        self.children = [spawn_worker(self.argv) for _ in range(self.processes)]
-        log.info("worker processes started", pids=[c.pid for c in self.children])
-        restarted: dict[int, float] = {}
-        while True:
-            alive = [c for c in self.children if c.poll() is None]
-            if self.stopping and not alive:
-                break
-            for i, child in enumerate([] if self.stopping else self.children):
-                code = child.poll()
-                if code == 2:
-                    log.error("worker process failed on a user error; stopping", pid=child.pid)
-                    self.failed = True
-                    self.signal(signal.SIGTERM)
-                    self.on_fatal()
-                    break
-                if code is None or time.monotonic() - restarted.get(i, 0.0) < 1.0:
-                    continue
-                log.warning("worker process exited; starting a new one", exit_code=code)
-                restarted[i] = time.monotonic()
-                self.children[i] = spawn_worker(self.argv)
-            await asyncio.sleep(0.1)
-        if self.failed:
-            return 2
-        return int(any(c.returncode for c in self.children))
-
-    def signal(self, signum: int) -> None:
-        """Stop: send ``signum`` to every live child (again: they skip their grace)."""
-        self.stopping = True
-        for child in self.children:
-            if child.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    child.send_signal(signum)
 
 
 class _Server(uvicorn.Server):
@@ -130,9 +74,7 @@ def urls(host: str, port: int) -> tuple[str, str]:
     return f"{base}/", f"{base}/api/v1"
 
 
-async def run_server(
-    app: XQueue, config: HttpConfig, workers: WorkerProcesses | None = None
-) -> int:
+async def run_server(app: XQueue, config: HttpSettings, workers: Supervisor | None = None) -> int:
     """Serve the API (and run ``workers``) until SIGTERM/SIGINT; return the exit code."""
     sock = listen(config.host, config.port)
     port = int(sock.getsockname()[1])
@@ -155,7 +97,7 @@ async def run_server(
             dashboard, api = urls(config.host, port)
             click.echo(f"xqueue dashboard: {dashboard}  API: {api}  docs: {dashboard}docs")
             if workers is not None:
-                worker_job = asyncio.create_task(workers.run())
+                worker_job = asyncio.create_task(workers.run_async())
                 click.echo(f"xqueue workers: {workers.processes} process(es)")
 
         server = _Server(uv_config, started)
@@ -168,7 +110,7 @@ async def run_server(
             if hurry:
                 server.force_exit = True
             if workers is not None:
-                workers.signal(signal.SIGTERM)  # a second one skips their grace period
+                workers.stop(signal.SIGTERM)  # a second one skips their grace period
 
         def on_signal(signum: int) -> None:
             nonlocal signals
@@ -185,7 +127,7 @@ async def run_server(
         finally:
             if workers is not None and worker_job is not None:
                 if not workers.stopping:
-                    workers.signal(signal.SIGTERM)
+                    workers.stop(signal.SIGTERM)
                 code = await worker_job
             else:
                 code = 0
@@ -197,7 +139,7 @@ async def run_server(
         await app.close()
 
 
-def run_blocking(app: XQueue, config: HttpConfig, workers: WorkerProcesses | None) -> int:
+def run_blocking(app: XQueue, config: HttpSettings, workers: Supervisor | None) -> int:
     """Run :func:`run_server` on uvloop when it is installed."""
     factory: Callable[[], asyncio.AbstractEventLoop] | None = None
     try:
@@ -230,16 +172,6 @@ def _server_options(func: Any) -> Any:
     return func
 
 
-def _forwarded(options: dict[str, Any]) -> list[str]:
-    args: list[str] = []
-    for name, flag in (("broker", "--broker"), ("store", "--store"), ("config_file", "--config")):
-        if options.get(name):
-            args += [flag, options[name]]
-    for url in options.get("notify") or ():
-        args += ["--notify", url]
-    return args
-
-
 @click.command()
 @app_argument
 @backend_options
@@ -267,13 +199,13 @@ def serve(
             "no task handlers: give APP (module:attribute) or install a handler package; "
             "'xqueue api' runs the API alone"
         )
-    config = load_config(
+    config = load_settings(
         app.settings, overrides={"host": host, "port": port, "root_path": root_path}
     )
-    args = _forwarded(options)
+    args = backend_args(options)
     if concurrency:
         args += ["--concurrency", str(concurrency)]
-    workers = WorkerProcesses(child_argv(app_ref, args), app.settings.processes)
+    workers = Supervisor(child_argv(app_ref, args), app.settings.processes, log=log)
     raise SystemExit(run_blocking(app, config, workers))
 
 
@@ -290,7 +222,7 @@ def api(
 ) -> None:
     """Run the REST API and the dashboard only (workers run elsewhere)."""
     app = load_app(app_ref, options)
-    config = load_config(
+    config = load_settings(
         app.settings, overrides={"host": host, "port": port, "root_path": root_path}
     )
     raise SystemExit(run_blocking(app, config, None))

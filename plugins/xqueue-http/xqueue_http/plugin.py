@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from xqueue_core import hookimpl
 from xqueue_core.settings import Settings
 
-from .config import load_config
+from .config import load_settings
 
 if TYPE_CHECKING:  # click is imported by the CLI only: a worker loading plugins skips it
     import click
@@ -25,4 +25,4 @@ def xqueue_register_commands(cli: click.Group) -> None:
 @hookimpl
 def xqueue_configure(settings: Settings) -> None:
     """Refuse a bad ``[http]`` table or ``XQUEUE_HTTP_*`` variable at start."""
-    load_config(settings)
+    load_settings(settings)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from xqueue_core.hookspecs import hookimpl
+from xqueue_core import hookimpl
 from xqueue_core.interfaces import BackendSpec
 from xqueue_core.settings import Settings
 

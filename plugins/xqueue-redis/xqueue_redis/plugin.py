@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from xqueue_core.hookspecs import hookimpl
+from xqueue_core import hookimpl
 from xqueue_core.interfaces import BackendSpec
 from xqueue_core.settings import Settings
 

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from xqueue_core.events import LazyEvents
 from xqueue_core.interfaces import Broker, Store
 from xqueue_core.models import (
     CancelOutcome,
@@ -24,6 +23,7 @@ from xqueue_core.models import (
     ClaimOutcome,
     Finish,
     Heartbeat,
+    LazyEvents,
     Message,
     Page,
     Task,
