@@ -28,7 +28,6 @@ import json
 import os
 import platform
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,24 +35,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.xq_app import make_app
+
 from xqueue_core import Settings, XQueue
 from xqueue_core.logs import configure_logging
-from xqueue_core.testing import reaper
+from xqueue_core.testing.processes import Processes, xqueue_command, xqueue_env
 
 HERE = Path(__file__).resolve().parent
-XQUEUE = str(Path(sys.executable).parent / "xqueue")
-
-app = XQueue("bench-embedded", autoload_plugins=False)
-
-
-@app.task("noop")
-async def noop(payload: dict[str, Any]) -> None:
-    return None
-
-
-@app.task("sleep10")
-async def sleep10(payload: dict[str, Any]) -> None:
-    await asyncio.sleep(0.01)
 
 
 def percentile(values: Sequence[float], pct: float) -> float:
@@ -74,37 +62,18 @@ class Bench:
         self.runs += 1
         db = self.workdir / f"run{self.runs}.db"
         url = f"sqlite:///{db}"
-        settings = Settings(store=url, broker=url)
-        client = XQueue("bench-client", settings=settings, autoload_plugins=False)
-        client.task("noop")(noop)
-        client.task("sleep10")(sleep10)
+        # the harness's app (its types: submits validate), without plugins
+        client = make_app(settings=Settings(store=url, broker=url), autoload_plugins=False)
         return db, client
 
-    def workers(self, db: Path, concurrency: int) -> subprocess.Popen[bytes]:
+    def workers(self, db: Path, concurrency: int) -> Processes:
+        """``xqueue worker`` with ``--processes`` on the file, as a user starts it."""
         url = f"sqlite:///{db}"
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("XQUEUE_")},
-            "XQUEUE_STORE": url,
-            "XQUEUE_BROKER": url,
-            "XQUEUE_LOAD_PLUGINS": "",
-            "XQUEUE_LOG_LEVEL": "warning",
-            "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
-        }
-        argv = [XQUEUE, "worker", "embedded:app", "--processes", str(self.args.processes)]
+        env = xqueue_env([HERE / "harness"], store=url, broker=url, log_level="warning")
+        env["XQUEUE_LOAD_PLUGINS"] = ""
+        argv = xqueue_command("worker", "xq_app:app", "--processes", str(self.args.processes))
         argv += ["--concurrency", str(concurrency)]
-        proc = subprocess.Popen(argv, env=env, cwd=self.workdir, start_new_session=True)
-        reaper.watch(proc.pid)
-        return proc
-
-    @staticmethod
-    def stop(proc: subprocess.Popen[bytes]) -> None:
-        proc.terminate()
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait()
-        reaper.forget(proc.pid)
+        return Processes([argv], env, self.workdir, cwd=self.workdir)
 
     @staticmethod
     def query(db: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
@@ -134,17 +103,13 @@ class Bench:
         async with client:
             await self.submit_backlog(client, task_type)
         n = self.args.tasks
-        proc = self.workers(db, concurrency)
-        try:
+        with self.workers(db, concurrency) as workers:
             while True:
                 done = self.query(db, "SELECT COUNT(*) FROM tasks WHERE completed_at IS NOT NULL")
                 if done[0][0] >= n:
                     break
-                if proc.poll() is not None:
-                    raise RuntimeError(f"workers exited with {proc.returncode}")
+                workers.check_alive()
                 await asyncio.sleep(0.05)
-        finally:
-            self.stop(proc)
         # both processes busy from the later of their first claims; count what finished after
         firsts = self.query(db, "SELECT MIN(started_at) FROM tasks GROUP BY worker_id")
         ready = max(f[0] for f in firsts)
@@ -167,9 +132,8 @@ class Bench:
 
     async def latency(self) -> dict[str, Any]:
         db, client = self.fresh()
-        proc = self.workers(db, self.args.concurrency)
         observed: list[float] = []
-        try:
+        with self.workers(db, self.args.concurrency):
             async with client:
                 for i in range(self.args.warmup + self.args.round_trips):
                     started = time.perf_counter()
@@ -177,8 +141,6 @@ class Bench:
                     await self.wait(client, task.id)
                     if i >= self.args.warmup:
                         observed.append(time.perf_counter() - started)
-        finally:
-            self.stop(proc)
         rows = self.query(
             db,
             "SELECT completed_at - created_at FROM tasks ORDER BY id LIMIT -1 OFFSET ?",
@@ -231,7 +193,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         steps = [
             ("enqueue", bench.enqueue),
             ("drain_noop", lambda: bench.drain("noop", args.concurrency)),
-            ("drain_sleep10", lambda: bench.drain("sleep10", args.io_concurrency)),
+            ("drain_sleep10", lambda: bench.drain("sleep", args.io_concurrency)),
             ("latency", bench.latency),
         ]
         for name, step in steps:

@@ -25,21 +25,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from xqueue_core.testing import reaper  # noqa: E402
+from xqueue_core.testing.processes import Processes, xqueue_command, xqueue_env  # noqa: E402
 from xqueue_core.testing.services import free_port, port_open, wait_until  # noqa: E402
 
 
@@ -129,31 +126,25 @@ async def in_process(store: str, broker: str, conns: int, seconds: float) -> dic
     return summary(latencies, elapsed, [])
 
 
-def start_api(store: str, broker: str, count: int, workdir: Path) -> list[tuple[int, Any]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("XQUEUE_")}
-    env.update(
-        XQUEUE_LOG_LEVEL="warning",
-        XQUEUE_LOAD_PLUGINS=os.environ.get("XQUEUE_LOAD_PLUGINS", "http,redis,kafka"),
-        XQUEUE_HTTP_MAX_BATCH="10000",
-        XQUEUE_HTTP_MAX_BODY_BYTES=str(64 * 1024 * 1024),
-        PYTHONPATH=str(ROOT),
+def start_api(store: str, broker: str, count: int, workdir: Path) -> tuple[list[int], Processes]:
+    """``count`` ``xqueue api`` processes on free ports, once each one listens."""
+    env = xqueue_env(
+        [ROOT],
+        log_level="warning",
+        load_plugins=os.environ.get("XQUEUE_LOAD_PLUGINS", "http,redis,kafka"),
+        http_max_batch="10000",
+        http_max_body_bytes=str(64 * 1024 * 1024),
     )
-    servers = []
-    for _ in range(count):
-        port = free_port()
-        argv = [sys.executable, "-m", "xqueue_core.cli.main", "api", "examples.app:app"]
-        argv += ["--port", str(port), "--store", store, "--broker", broker]
-        log = (workdir / f"api-{port}.log").open("wb")
-        proc = subprocess.Popen(
-            argv, env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        reaper.watch(proc.pid)  # ends with this process, however it ends
-        servers.append((port, proc))
-    for port, proc in servers:
+    ports = [free_port() for _ in range(count)]
+    argv = xqueue_command("api", "examples.app:app", "--store", store, "--broker", broker)
+    commands = [[*argv, "--port", str(port)] for port in ports]
+    api = Processes(commands, env, workdir, cwd=workdir, name="api").start()
+    for port, proc in zip(ports, api.procs, strict=True):
         wait_until(lambda p=port, pr=proc: port_open(p) or pr.poll() is not None, 30, "the API")
         if proc.poll() is not None:
-            raise SystemExit(f"the API did not start: {(workdir / f'api-{port}.log').read_text()}")
-    return servers
+            api.stop()
+            raise SystemExit(f"the API did not start: {api.tail(50)}")
+    return ports, api
 
 
 def main() -> None:
@@ -170,8 +161,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="xqueue-bench-http-"))
     store = args.store or f"sqlite:///{workdir / 'bench.db'}"
     broker = args.broker or store
-    servers = start_api(store, broker, args.api_processes, workdir)
-    ports = [port for port, _ in servers]
+    ports, api = start_api(store, broker, args.api_processes, workdir)
     one = orjson.dumps({"type": "email", "payload": {"to": "bench@example.com"}})
     batch = orjson.dumps(
         {"tasks": [{"type": "email", "payload": {"n": i}} for i in range(args.batch)]}
@@ -195,10 +185,7 @@ def main() -> None:
         gets = [request("GET", f"/api/v1/tasks/{task_id}", p) for p in ports]
         results["get"] = asyncio.run(drive(ports, gets, args.connections, args.seconds))
     finally:
-        for _, proc in servers:
-            proc.send_signal(signal.SIGTERM)
-        for _, proc in servers:
-            proc.wait(30)
+        api.stop()
     results["submit (in-process)"] = asyncio.run(
         in_process(store, broker, args.connections, args.seconds)
     )

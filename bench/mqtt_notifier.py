@@ -31,25 +31,18 @@ import xqueue_mqtt
 
 from xqueue_core import XQueue
 from xqueue_core.testing import reaper
-from xqueue_core.testing.services import ServiceProcess
+from xqueue_core.testing.services import ServiceProcess, mosquitto_command, mosquitto_reason
 
 # Benchmarks, like the CLI, configure logging: warnings only, so printing costs nothing.
 structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
 
 def start_mosquitto() -> ServiceProcess:
-    def command(port: int, workdir: Path) -> list[str]:
-        conf = workdir / "mosquitto.conf"
-        conf.write_text(
-            f"per_listener_settings false\nallow_anonymous true\npersistence false\n"
-            f"log_dest none\nuser root\nlistener {port} 127.0.0.1\nprotocol mqtt\n"
-            # The counting subscriber may fall behind a burst: queue, do not drop.
-            "max_queued_messages 0\n"
-        )
-        return ["mosquitto", "-c", str(conf)]
-
-    if shutil.which("mosquitto") is None:
-        sys.exit("mosquitto is not installed (apt-get install mosquitto), or pass --mqtt URL")
+    reason = mosquitto_reason()
+    if reason is not None:
+        sys.exit(f"{reason}, or pass --mqtt URL")
+    # The counting subscriber may fall behind a burst: queue, do not drop.
+    command = mosquitto_command(["allow_anonymous true", "max_queued_messages 0"])
     return ServiceProcess("mosquitto", command).start()
 
 

@@ -25,12 +25,12 @@ import logging
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import structlog
 import xqueue_redis.plugin
+from harness.services import redis_service
 from xqueue_redis.connection import Connection
 
 from xqueue_core import XQueue
@@ -38,20 +38,20 @@ from xqueue_core.ids import new_id
 from xqueue_core.models import Finish, FinishKind, Task
 from xqueue_core.settings import Settings
 from xqueue_core.sqlite.store import SqliteStore
-from xqueue_core.testing.services import ServiceProcess
 
 SENT: Counter[str] = Counter()
 
 
 def _count_round_trips() -> None:
-    """Count every call the Redis store sends (scripts go through ``call`` too)."""
-    call = Connection.call
+    """Count every round trip the Redis store makes: on lanes (the default on
+    ``redis://``) each command, pipeline or script call goes through ``_on_lane``."""
+    on_lane = Connection._on_lane
 
-    async def counted(self: Connection, doing: str, make: Any) -> Any:
+    async def counted(self: Connection, doing: str, run: Any) -> Any:
         SENT[doing] += 1
-        return await call(self, doing, make)
+        return await on_lane(self, doing, run)
 
-    Connection.call = counted  # type: ignore[method-assign]
+    Connection._on_lane = counted  # type: ignore[method-assign]
 
 
 async def lifecycle(store: Any, tasks: int, batch: int) -> float:
@@ -86,24 +86,12 @@ async def app_run(store_url: str, broker_url: str, tasks: int, concurrency: int)
         worker = app.worker(concurrency=concurrency)
         async with worker:
             started = time.perf_counter()
-            for _ in range(tasks // 100):
-                await app.submit_many([{"type": "noop", "payload": {}}] * 100)
+            for first in range(0, tasks, 100):
+                await app.submit_many([{"type": "noop", "payload": {}}] * min(100, tasks - first))
             assert app.store is not None
             while (await app.store.counts())["status"].get("success", 0) < tasks:
                 await asyncio.sleep(0.02)
             return tasks / (time.perf_counter() - started)
-
-
-def redis_command(aof: bool) -> Callable[[int, Path], list[str]]:
-    def command(port: int, workdir: Path) -> list[str]:
-        argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir)]
-        argv += ["--save", "", "--daemonize", "no"]
-        argv += (
-            ["--appendonly", "yes", "--appendfsync", "everysec"] if aof else ["--appendonly", "no"]
-        )
-        return argv
-
-    return command
 
 
 async def measure(args: argparse.Namespace) -> list[tuple[str, str, float, float]]:
@@ -112,7 +100,7 @@ async def measure(args: argparse.Namespace) -> list[tuple[str, str, float, float
     tmp = Path(tempfile.mkdtemp(prefix="xqueue-bench-"))
     for aof in (False, True):
         label = "redis (AOF everysec)" if aof else "redis (no persistence)"
-        with ServiceProcess("redis-bench", redis_command(aof)) as server:
+        with redis_service("everysec" if aof else None) as server:
             url = f"redis://127.0.0.1:{server.port}/0?prefix=bench{int(aof)}"
             store = xqueue_redis.RedisStore(url, settings)
             await store.open()

