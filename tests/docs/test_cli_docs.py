@@ -7,8 +7,8 @@ import re
 
 import click
 import pytest
-from docblocks import DOCS
 
+from tests.docs.docblocks import DOCS
 from xqueue_core.cli.common import BACKEND_OPTION_NAMES
 from xqueue_core.cli.main import cli
 from xqueue_core.plugins import Plugins

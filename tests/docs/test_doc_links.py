@@ -6,7 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
-from docblocks import DOCS
+
+from tests.docs.docblocks import DOCS
 
 MINE = [
     "index.md",

@@ -148,6 +148,7 @@ def test_a_failing_handler_fails_its_task(worker: dict[str, str], tmp_path: Path
     assert "algorithm must be one of" in task["error"]
 
 
+@pytest.mark.autoload_plugins  # the in-process half reads the real entry points too
 def test_disabling_the_plugin_removes_its_handlers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from docblocks import DOCS, PageRun, blocks, clean_env, runnable
+
+from tests.docs.docblocks import DOCS, PageRun, blocks, clean_env, runnable
 
 PAGES = sorted(p.name for p in DOCS.glob("*.md") if runnable(p.name))
 

@@ -8,8 +8,8 @@ import tomllib
 from typing import Any
 
 import pytest
-from docblocks import DOCS
 
+from tests.docs.docblocks import DOCS
 from xqueue_core import Settings
 from xqueue_core.settings import setting_names
 

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from http_helpers import LIMITS, HttpServer
+
+from tests.http.http_helpers import LIMITS, HttpServer
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 import httpx
-from http_helpers import HttpServer, error_of, submit, wait_status
 
+from tests.http.http_helpers import HttpServer, error_of, submit, wait_status
 from xqueue_core.testing.services import wait_until
 
 TASK_FIELDS = {

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from http_helpers import LIMITS, ROOT, HttpServer
+
+from tests.http.http_helpers import LIMITS, ROOT, HttpServer
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from http_helpers import (
+
+from tests.http.http_helpers import (
     LIMITS,
     HttpServer,
     Stream,
@@ -21,7 +22,6 @@ from http_helpers import (
     submit,
     wait_status,
 )
-
 from xqueue_core.testing import reaper
 from xqueue_core.testing.services import wait_until
 

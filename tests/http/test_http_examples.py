@@ -9,7 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from http_helpers import LIMITS, ROOT, HttpServer
+
+from tests.http.http_helpers import LIMITS, ROOT, HttpServer
 
 SCRIPT = ROOT / "examples" / "test_api.sh"
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from http_helpers import LIMITS, HttpServer, Stream, error_of, submit, wait_status
 
+from tests.http.http_helpers import LIMITS, HttpServer, Stream, error_of, submit, wait_status
 from xqueue_core.testing.services import ServiceProcess, redis_command, wait_until
 
 redis_argv = redis_command(durable=True)

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from http_helpers import LIMITS, HttpServer
+from tests.http.http_helpers import LIMITS, HttpServer
 
 EXAMPLES = os.environ.get("XQUEUE_SCHEMATHESIS_EXAMPLES", "25")
 SEED = os.environ.get("XQUEUE_SCHEMATHESIS_SEED", "20261129")

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from http_faulty_app import SECRET
-from http_helpers import HttpServer, error_of
+
+from tests.http.http_faulty_app import SECRET
+from tests.http.http_helpers import HttpServer, error_of
 
 READ = "read-token-2b7e151628"
 ADMIN = "admin-token-ae2d2a6abf"

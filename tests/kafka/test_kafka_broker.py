@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from kafka_services import make_url, tansu
 from xqueue_kafka.broker import KafkaBroker
 
+from tests.kafka.kafka_services import make_url, tansu
 from xqueue_core.errors import BackendError
 from xqueue_core.models import Delivery, Message
 from xqueue_core.settings import Settings

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from kafka_services import make_url
 
+from tests.kafka.kafka_services import make_url
 from xqueue_core.testing.contracts import BrokerContract, PublishFaultContract
+
+# The broker is built through the factory its installed entry point registers.
+pytestmark = pytest.mark.autoload_plugins
 
 
 class TestKafkaBroker(BrokerContract):

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 import xqueue_kafka.plugin
-from kafka_procs import Workers
-from kafka_services import make_url
 
+from tests.kafka.kafka_procs import Workers
+from tests.kafka.kafka_services import make_url
 from xqueue_core import XQueue
 from xqueue_core.models import TERMINAL, TaskStatus
 from xqueue_core.testing.services import eventually

@@ -8,11 +8,11 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-from kafka_services import make_url, tansu
 from structlog.testing import capture_logs
 from xqueue_kafka import outage
 from xqueue_kafka.broker import KafkaBroker
 
+from tests.kafka.kafka_services import make_url, tansu
 from xqueue_core.errors import BackendError
 from xqueue_core.ids import new_id
 from xqueue_core.models import Message

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import xqueue_mqtt
-from mqtt_helpers import Mosquitto
+
+from tests.mqtt.mqtt_helpers import Mosquitto
+from xqueue_core.testing.services import mosquitto_reason
+
+HERE = Path(__file__).parent
 
 
 @pytest.fixture
 def mosquitto() -> Iterator[Mosquitto]:
-    if shutil.which("mosquitto") is None:
-        pytest.fail("mosquitto is not installed (plugins/xqueue-mqtt/apt-packages.txt)")
+    if (reason := mosquitto_reason()) is not None:
+        pytest.fail(f"{reason} (plugins/xqueue-mqtt/apt-packages.txt)")
     with Mosquitto() as broker:
         yield broker
 

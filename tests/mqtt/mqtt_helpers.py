@@ -7,13 +7,17 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import aiomqtt
 
 from xqueue_core import XQueue
-from xqueue_core.testing.services import ServiceProcess, eventually, free_port
+from xqueue_core.testing.services import (
+    ServiceProcess,
+    eventually,
+    free_port,
+    mosquitto_command,
+)
 
 
 class Mosquitto(ServiceProcess):
@@ -21,33 +25,12 @@ class Mosquitto(ServiceProcess):
 
     def __init__(self, extra: str = "", listeners: str = "", extra_ports: list[int] = ()) -> None:
         self.ws_port = free_port()
-        self._extra = extra
-        self._listeners = listeners
-        super().__init__("mosquitto", self._command, extra_ports=[self.ws_port, *extra_ports])
-
-    def _command(self, port: int, workdir: Path) -> list[str]:
-        conf = workdir / "mosquitto.conf"
-        conf.write_text(
-            "\n".join(
-                [
-                    "per_listener_settings false",
-                    "persistence false",
-                    "log_dest stdout",
-                    "log_type error",
-                    "log_type warning",
-                    "log_type notice",
-                    "user root",
-                    self._extra or "allow_anonymous true",
-                    f"listener {port} 127.0.0.1",
-                    "protocol mqtt",
-                    f"listener {self.ws_port} 127.0.0.1",
-                    "protocol websockets",
-                    self._listeners,
-                    "",
-                ]
-            )
+        command = mosquitto_command(
+            options=[extra or "allow_anonymous true"],
+            listeners=[f"listener {self.ws_port} 127.0.0.1", "protocol websockets", listeners],
+            log_types=("error", "warning", "notice"),
         )
-        return ["mosquitto", "-c", str(conf)]
+        super().__init__("mosquitto", command, extra_ports=[self.ws_port, *extra_ports])
 
     def url(self, query: str = "", scheme: str = "mqtt") -> str:
         port = self.ws_port if scheme == "ws" else self.port

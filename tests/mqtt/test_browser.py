@@ -17,7 +17,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from mqtt_helpers import Mosquitto, make_app
+
+from tests.mqtt.mqtt_helpers import Mosquitto, make_app
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE_DIR = ROOT / "examples" / "mqtt"

@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mqtt_helpers import make_app, subscribe
-
+from tests.mqtt.mqtt_helpers import make_app, subscribe
 from xqueue_core.testing.services import ServiceProcess, free_port
 
 CONF = Path(__file__).resolve().parents[2] / "examples" / "mqtt" / "mosquitto.conf"

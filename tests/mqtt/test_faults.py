@@ -7,8 +7,8 @@ import os
 import signal
 
 import structlog
-from mqtt_helpers import Mosquitto, make_app, subscribe
 
+from tests.mqtt.mqtt_helpers import Mosquitto, make_app, subscribe
 from xqueue_core.testing.services import eventually
 
 DROP_LOG = "mqtt notifier published only the latest state of some tasks"

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from mqtt_helpers import Mosquitto, make_app, subscribe
 
+from tests.mqtt.mqtt_helpers import Mosquitto, make_app, subscribe
 from xqueue_core.errors import BackendError
 from xqueue_core.testing import reaper
 from xqueue_core.testing.services import free_port

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from mqtt_helpers import Mosquitto, Recorder, make_app, subscribe
+
+from tests.mqtt.mqtt_helpers import Mosquitto, Recorder, make_app, subscribe
 
 PAYLOAD_KEYS = {
     "task_id",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from redis_services import url_for
 
+from tests.redis.redis_services import url_for
 from xqueue_core.testing.services import ServiceProcess, redis_command
 
 

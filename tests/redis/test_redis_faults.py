@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 import xqueue_redis.plugin
-from redis_services import Workers, url_for
 from xqueue_redis import RedisStore
 
+from tests.redis.redis_services import Workers, url_for
 from xqueue_core import XQueue
 from xqueue_core.models import TERMINAL, TaskStatus
 from xqueue_core.testing.services import ServiceProcess, eventually

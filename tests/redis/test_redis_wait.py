@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+import xqueue_redis
 
 from xqueue_core import TaskContext, XQueue
 from xqueue_core.interfaces import TerminalWaitingStore
@@ -15,7 +16,15 @@ from xqueue_core.testing.services import eventually
 
 
 def make_app(redis_url: str) -> XQueue:
-    app = XQueue("waits", broker=redis_url, store=redis_url, publish_grace=0.0, retry_backoff=0.01)
+    app = XQueue(
+        "waits",
+        broker=redis_url,
+        store=redis_url,
+        publish_grace=0.0,
+        retry_backoff=0.01,
+        autoload_plugins=False,
+        plugins=[xqueue_redis.plugin],
+    )
 
     @app.task("echo")
     async def echo(payload: dict[str, Any]) -> Any:

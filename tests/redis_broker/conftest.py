@@ -7,11 +7,21 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from rb_app import make_app
-from rb_helpers import Cluster, url_for
 
+from tests.redis_broker.rb_app import make_app
+from tests.redis_broker.rb_helpers import Cluster, url_for
 from xqueue_core import XQueue
 from xqueue_core.testing.services import ServiceProcess, redis_command
+
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test here finds the Redis plugin through its entry point, as users do
+    (``_only_the_redis_plugin`` narrows discovery to it)."""
+    for item in items:
+        if item.path.is_relative_to(HERE):
+            item.add_marker(pytest.mark.autoload_plugins)
 
 
 def _need_redis() -> None:

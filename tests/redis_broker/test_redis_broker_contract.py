@@ -1,30 +1,43 @@
-"""The core's broker contract, unchanged, against Redis Streams; then the whole app
-with Redis as broker and store."""
+"""The core's broker contract, unchanged, against Redis Streams, over the lean lanes
+plain ``redis://`` URLs use and over redis-py (``lane=false``, the path ``rediss://``
+users get); then the whole app with Redis as broker and store."""
 
 from __future__ import annotations
 
 import pytest
-from rb_app import make_app
+from xqueue_redis import parse_url
 from xqueue_redis.broker import RedisBroker
 
+from tests.redis_broker.rb_app import make_app
 from xqueue_core import XQueue
 from xqueue_core.testing.contracts import BrokerContract, PublishFaultContract
+
+# the two ways the backends talk to Redis: {test id: what goes on the URL's query}
+CONNECTIONS = {"lanes": "", "redis-py": "&lane=false"}
+
+
+@pytest.fixture(params=list(CONNECTIONS))
+def contract_url(request: pytest.FixtureRequest, redis_url: str) -> str:
+    """The test's Redis URL, in one of the two connection forms."""
+    url = redis_url + CONNECTIONS[request.param]
+    assert parse_url(url).lane is (request.param == "lanes")
+    return url
 
 
 class TestRedisStreamsBroker(BrokerContract):
     @pytest.fixture
-    def broker_url(self, redis_url: str) -> str:
-        return redis_url
+    def broker_url(self, contract_url: str) -> str:
+        return contract_url
 
 
 class TestRedisPublishFaults(PublishFaultContract):
     @pytest.fixture
-    def broker_url(self, redis_url: str) -> str:
-        return redis_url
+    def broker_url(self, contract_url: str) -> str:
+        return contract_url
 
     @pytest.fixture
-    def store_url(self, redis_url: str) -> str:
-        return redis_url
+    def store_url(self, contract_url: str) -> str:
+        return contract_url
 
 
 async def test_the_app_runs_on_redis_broker_and_store(redis_url: str) -> None:

@@ -8,9 +8,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from rb_app import make_app
-from rb_helpers import Cluster, terminal_events, url_for
 
+from tests.redis_broker.rb_app import make_app
+from tests.redis_broker.rb_helpers import Cluster, terminal_events, url_for
 from xqueue_core import XQueue
 from xqueue_core.testing.services import ServiceProcess, eventually
 

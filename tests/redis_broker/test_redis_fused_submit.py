@@ -7,8 +7,8 @@ import time
 from typing import Any
 
 import redis
-from rb_app import make_app
 
+from tests.redis_broker.rb_app import make_app
 from xqueue_core import TaskEvent, XQueue, hookimpl
 from xqueue_core.interfaces import PublishingStore
 

@@ -25,7 +25,7 @@ from xqueue_core.errors import BackendError
 
 from .keys import Keys
 from .lane import CommandArgs, Lane, ReplyError
-from .url import RedisURL
+from .url import RedisSettings
 
 EVENTS_MAX = 10_000  # the event log keeps about this many events
 IDLE_BLOCKING_LANES = 2  # kept open for the next blocking read (more are closed)
@@ -73,7 +73,7 @@ SCRIPTS = build_scripts(lua_source("common").replace("__EVENTS_MAX__", str(EVENT
 class Connection:
     """Lanes (or a redis-py client) for one backend instance, plus script calls."""
 
-    def __init__(self, url: RedisURL, keys: Keys) -> None:
+    def __init__(self, url: RedisSettings, keys: Keys) -> None:
         self.url = url
         self.keys = keys
         self._client: Any = None  # redis-py, when the URL needs it
@@ -100,12 +100,14 @@ class Connection:
         from redis.asyncio.retry import Retry
         from redis.backoff import ExponentialBackoff, NoBackoff
 
+        # RESP2, as on a lane: redis-py 6+ may speak RESP3, whose maps (HGETALL, XREAD,
+        # XINFO) the scripts' callers do not expect; and replies as hiredis parses them
         client = Redis.from_url(
             self.url.connect_url,
             decode_responses=True,
             retry=Retry(NoBackoff(), 0),
+            protocol=2,
         )
-        # replies as hiredis parses them, the same as on a lane
         client.response_callbacks.clear()
         await self._first_ping(client.ping, client.aclose)
         client.set_retry(
@@ -293,7 +295,7 @@ def _loading(error: Exception) -> bool:
     return text.startswith("LOADING") or "loading the dataset" in text
 
 
-def _lane_args(url: RedisURL) -> dict[str, Any]:
+def _lane_args(url: RedisSettings) -> dict[str, Any]:
     """What a :class:`Lane` to this URL is built from (parsed once per backend)."""
     parts = urlsplit(url.connect_url)
     db = parts.path.strip("/")
@@ -303,7 +305,7 @@ def _lane_args(url: RedisURL) -> dict[str, Any]:
         "db": int(db) if db else 0,
         "username": unquote(parts.username) if parts.username else None,
         "password": unquote(parts.password) if parts.password is not None else None,
-        "connect_timeout": url.connect_timeout,
+        "connect_timeout": url.socket_connect_timeout,
         "timeout": url.socket_timeout,
         "client_name": parse_qs(parts.query).get("client_name", [None])[0],
     }

@@ -7,8 +7,8 @@ import signal
 import time
 
 import pytest
-from core_helpers import Env, descendants, pid_alive
 
+from tests.processes.core_helpers import Env, descendants, pid_alive
 from xqueue_core import XQueue
 from xqueue_core.testing.services import eventually
 

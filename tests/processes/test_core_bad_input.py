@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from core_helpers import Env, make_app
 
+from tests.processes.core_helpers import Env, make_app
 from xqueue_core import Settings
 
 SIXTY_FOUR = '{"text": "' + "x" * 80 + '"}'

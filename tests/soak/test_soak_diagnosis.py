@@ -3,17 +3,14 @@ store streams (the event log, end notices) have no consumer group."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+import pytest
 
 from soak.diagnosis import redis_state_of
-
 from xqueue_core import XQueue
 from xqueue_core.testing.services import ServiceProcess, redis_command
 
 
+@pytest.mark.autoload_plugins  # as the soak's driver, which finds the Redis plugin installed
 async def test_where_redis_holds_an_unfinished_task() -> None:
     with ServiceProcess("redis", redis_command()) as server:
         url = f"redis://127.0.0.1:{server.port}/0"  # the default prefix, as the soak's

@@ -20,12 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from xqueue_core.testing.services import wait_until
+from xqueue_core.testing.services import tansu_reason, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "bench"))
 
-from harness.services import kafka_reason  # noqa: E402
 
 MARK = "SOAK_LEAK_TEST"  # not XQUEUE_*: the driver does not pass those on to workers
 RUNNING = {"tansu": 1, "redis-server": 1, "xqueue worker": 3}  # the soak is running
@@ -88,7 +86,7 @@ def kill_leftovers(processes: dict[tuple[int, str], list[str]]) -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-@pytest.mark.skipif(kafka_reason() is not None, reason=str(kafka_reason()))
+@pytest.mark.skipif(tansu_reason() is not None, reason=str(tansu_reason()))
 def test_a_sigkilled_soak_driver_leaves_no_process_behind(tmp_path: Path) -> None:
     mark = uuid.uuid4().hex
     scratch = tmp_path / "tmp"  # the driver's and its services' work directories
@@ -99,7 +97,7 @@ def test_a_sigkilled_soak_driver_leaves_no_process_behind(tmp_path: Path) -> Non
         MARK: mark,
         "TMPDIR": str(scratch),
     }
-    argv = [str(ROOT / "bench" / "soak" / "run"), "--seconds", "30", "--backend", "kafka"]
+    argv = [str(ROOT / "soak" / "run"), "--seconds", "30", "--backend", "kafka"]
     argv += ["--no-mqtt", "--kafka-every", "3", "6", "--republish-after", "2"]
     argv += ["--redis-every", "30", "40", "--kill-every", "2", "4", "--rate", "20"]
     argv += ["--results", str(tmp_path / "results")]

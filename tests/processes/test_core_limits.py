@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from core_helpers import Env, running_counts, statuses
 
+from tests.processes.core_helpers import Env, running_counts, statuses
 from xqueue_core import XQueue
 from xqueue_core.testing.services import eventually, wait_until
 

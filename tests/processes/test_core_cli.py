@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 import orjson
-from core_helpers import Env
 
+from tests.processes.core_helpers import Env
 from xqueue_core import Task, XQueue
 from xqueue_core.testing.services import eventually
 

@@ -8,8 +8,8 @@ import time
 
 import orjson
 import pytest
-from core_helpers import Env, pid_alive, statuses
 
+from tests.processes.core_helpers import Env, pid_alive, statuses
 from xqueue_core import TaskNotFound, XQueue
 from xqueue_core.testing.services import eventually, wait_until
 

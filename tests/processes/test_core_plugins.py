@@ -10,7 +10,8 @@ from pathlib import Path
 
 import orjson
 import pytest
-from core_helpers import Env
+
+from tests.processes.core_helpers import Env
 
 FAKE_PLUGIN = '''
 """A throwaway plugin: a handler, a command, a store scheme, and hooks that record."""

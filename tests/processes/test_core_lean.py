@@ -13,8 +13,8 @@ from pathlib import Path
 
 import orjson
 import pytest
-from core_helpers import Env, descendants
 
+from tests.processes.core_helpers import Env, descendants
 from xqueue_core.cli.main import _command_name
 from xqueue_core.logs import LineLogger
 

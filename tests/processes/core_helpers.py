@@ -15,17 +15,14 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.processes.apps.xqt_app import make_app, read_records
 from xqueue_core import Settings, XQueue
 from xqueue_core.testing import reaper
 from xqueue_core.testing.services import wait_until
 
-APPS = Path(__file__).parent / "apps"
+APPS = Path(__file__).parent / "apps"  # on the workers' PYTHONPATH: they import ``xqt_app``
 ROOT = Path(__file__).resolve().parents[2]
 XQUEUE = str(Path(sys.executable).parent / "xqueue")
-if str(APPS) not in sys.path:
-    sys.path.insert(0, str(APPS))
-
-from xqt_app import make_app, read_records  # noqa: E402
 
 
 def descendants(pid: int) -> list[int]:

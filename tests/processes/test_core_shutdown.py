@@ -6,8 +6,8 @@ import os
 import signal
 
 import pytest
-from core_helpers import Env, descendants, pid_alive, statuses
 
+from tests.processes.core_helpers import Env, descendants, pid_alive, statuses
 from xqueue_core import XQueue
 from xqueue_core.testing.services import eventually, wait_until
 
