@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -15,6 +16,7 @@ from .errors import (
     ValidationError,
 )
 from .events import EventBus
+from .flow import DEFAULT_KEY, check_limit_target, key_of
 from .handlers import Executor, HandlerRegistrar, HandlerSpec, check_type_name, make_spec
 from .ids import new_id
 from .interfaces import (
@@ -27,6 +29,7 @@ from .interfaces import (
 from .logs import get_logger
 from .models import (
     CancelOutcome,
+    KeyUsage,
     Message,
     Page,
     Task,
@@ -139,6 +142,7 @@ class XQueue:
         priority: int = 0,
         executor: Executor | None = None,
         retry_backoff: float | None = None,
+        key: str | None = None,
     ) -> Callable[[F], F]:
         """Register the decorated function as the handler of ``task_type``.
 
@@ -146,7 +150,9 @@ class XQueue:
         (runs on the event loop) or plain (runs on its own thread, or with
         ``executor="process"`` in a child process that is killed at its
         timeout). The keyword arguments are defaults for tasks of this type;
-        a submit may override them. Returns the function unchanged.
+        a submit may override them. ``key`` names the payload field holding a
+        task's flow key (a tenant, a customer: see :mod:`xqueue_core.flow`).
+        Returns the function unchanged.
         """
 
         def decorate(func: F) -> F:
@@ -160,6 +166,7 @@ class XQueue:
                     priority=priority,
                     executor=executor,
                     retry_backoff=retry_backoff,
+                    key=key,
                 )
             )
             return func
@@ -307,6 +314,7 @@ class XQueue:
             process_timeout=pick(req.process_timeout, "process_timeout", 0.0),
             eta=eta,
             idempotency_key=req.idempotency_key,
+            key=key_of(req.type, req.payload, defaults.get("key"), req.key),
         )
 
     async def submit(
@@ -317,7 +325,8 @@ class XQueue:
         Options: ``priority``, ``max_retry``, ``queue_timeout``,
         ``process_timeout`` (seconds), ``delay`` (seconds) or ``eta`` (epoch
         seconds or ISO 8601), ``idempotency_key`` (a second submit with the
-        same key returns the first task). Raises :class:`ValidationError` or
+        same key returns the first task), ``key`` (the flow key, instead of the
+        handler's payload field). Raises :class:`ValidationError` or
         :class:`UnknownTaskType` and changes nothing on bad input.
         """
         data = {"type": task_type, "payload": payload, **options}
@@ -466,26 +475,59 @@ class XQueue:
             "broker": await broker.stats(),
         }
 
-    async def set_concurrency(self, task_type: str, limit: int | None) -> None:
+    async def set_concurrency(
+        self,
+        task_type: str,
+        limit: int | None,
+        *,
+        key: str | None = None,
+        per_key: bool = False,
+    ) -> None:
         """Set the cluster-wide limit of running tasks of a type (None: no limit).
 
-        The type must be registered (by this app or an announced worker).
-        Takes effect for new starts at once; running tasks finish.
+        With ``key``, the limit of one flow key of the type; with ``per_key``, the
+        default limit of every key (a key's own limit wins over it). The type
+        must be registered (by this app or an announced worker). Takes effect
+        for new starts at once; running tasks finish.
         """
         _, store = self.backends()
         check_type_name(task_type)
         if limit is not None:
             limit = check_limit(limit)
+        target = check_limit_target(key, per_key)
         await self._check_type(task_type)
-        await store.set_limit(task_type, limit)
+        if key is None and not per_key:
+            await store.set_limit(task_type, limit)
+        else:
+            await store.set_key_limit(task_type, target, limit)
 
-    async def get_concurrency(self) -> dict[str, dict[str, int | None]]:
-        """``{type: {"max_concurrency": n|None, "running": n}}`` for every known type."""
+    async def get_concurrency(self) -> dict[str, dict[str, Any]]:
+        """``{type: {"max_concurrency", "running", "per_key", "keys"}}`` for every known
+        type: its limit (None: none), runs with a live lease, the default limit of its
+        keys and the limits of single keys."""
         _, store = self.backends()
         limits = await store.limits()
         running = await store.running()
-        types = sorted(set(limits) | set(running) | await self.known_types())
-        return {t: {"max_concurrency": limits.get(t), "running": running.get(t, 0)} for t in types}
+        key_limits = await store.key_limits()
+        types = sorted(set(limits) | set(running) | set(key_limits) | await self.known_types())
+        out: dict[str, dict[str, Any]] = {}
+        for t in types:
+            keys = dict(key_limits.get(t, {}))
+            out[t] = {
+                "max_concurrency": limits.get(t),
+                "running": running.get(t, 0),
+                "per_key": keys.pop(DEFAULT_KEY, None),
+                "keys": keys,
+            }
+        return out
+
+    async def key_usage(self, task_type: str, top: int = 20) -> builtins.list[KeyUsage]:
+        """The ``top`` busiest flow keys of a type: runs, waiting tasks and limit of each."""
+        check_type_name(task_type)
+        if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= 1000:
+            raise ValidationError(f"top must be between 1 and 1000, got {top!r}")
+        _, store = self.backends()
+        return await store.key_usage(task_type, top)
 
     async def health(self) -> dict[str, str]:
         """``{role: "ok" | error}`` for the broker, the store and each notifier."""

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from .errors import ValidationError
+from .flow import check_key_field
 
 Executor = Literal["async", "thread", "process"]
 TYPE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
@@ -38,15 +39,19 @@ class HandlerSpec:
     priority: int = 0
     retry_backoff: float | None = None
     source: str = "app"
+    key: str | None = None  # the payload field holding a task's flow key
 
     def defaults(self) -> dict[str, Any]:
         """The defaults a submit takes for fields it leaves out (announced to the store)."""
-        return {
+        defaults: dict[str, Any] = {
             "max_retry": self.max_retry,
             "queue_timeout": self.queue_timeout,
             "process_timeout": self.process_timeout,
             "priority": self.priority,
         }
+        if self.key is not None:
+            defaults["key"] = self.key
+        return defaults
 
 
 def make_spec(
@@ -60,6 +65,7 @@ def make_spec(
     executor: Executor | None = None,
     retry_backoff: float | None = None,
     source: str = "app",
+    key: str | None = None,
 ) -> HandlerSpec:
     """Validate a handler's options and build its :class:`HandlerSpec`."""
     check_type_name(task_type)
@@ -107,6 +113,7 @@ def make_spec(
         priority=int(priority),
         retry_backoff=retry_backoff,
         source=source,
+        key=check_key_field(task_type, key),
     )
 
 

@@ -22,6 +22,7 @@ from .models import (
     Delivery,
     Finish,
     Heartbeat,
+    KeyUsage,
     Message,
     Page,
     Task,
@@ -132,7 +133,13 @@ class Store(Backend, Protocol):
     async def finish(self, finishes: Sequence[Finish]) -> tuple[list[bool], Sequence[TaskEvent]]:
         """Record how runs ended; each is applied only if ``worker_id`` still owns the task.
 
-        Frees the token and wakes one parked task of the same type.
+        Frees the token and wakes one parked task that may now start. Every freed slot
+        (a finish, an expired lease, a raised limit) wakes the same way: round-robin
+        over the keys of the type with parked tasks that are below their limits —
+        the next key after the one woken last, by name, wrapping around (tasks
+        without a key count as the key ``""``) — highest priority, then oldest,
+        first within a key; as many as the type has free slots, and no more per key
+        than it has.
         """
 
     async def report_progress(
@@ -169,6 +176,24 @@ class Store(Backend, Protocol):
 
     async def running(self) -> dict[str, int]:
         """Tokens in use per type (runs with a live lease)."""
+
+    async def set_key_limit(self, task_type: str, key: str | None, limit: int | None) -> None:
+        """Set (or with None remove) the limit of running tasks of one flow key of a
+        type; ``key=None`` sets the default of every key of the type.
+
+        :meth:`claim` starts a task with a key only while both its type and its key
+        are below their limits (a key's limit: its own, else the type's default);
+        otherwise the task is parked as for the type's limit. A task without a key
+        is only under the type's limit. Raising or removing a limit wakes parked
+        tasks that may now start (see :meth:`finish`).
+        """
+
+    async def key_limits(self) -> dict[str, dict[str, int]]:
+        """``{type: {key: limit}}``; the default of a type's keys is under ``"*"``."""
+
+    async def key_usage(self, task_type: str, top: int) -> list[KeyUsage]:
+        """The ``top`` keys of a type with the most runs (live leases), then the most
+        waiting (parked) tasks, then by name; each with its limit."""
 
     async def announce(
         self,

@@ -78,6 +78,7 @@ class Task:
     progress: float | None = None
     idempotency_key: str | None = None
     redeliveries: int = 0
+    key: str | None = None  # its flow key (a tenant, a customer): see :mod:`xqueue_core.flow`
 
     def to_dict(self) -> dict[str, Any]:
         """The task as JSON-ready data (the object the REST API and ``--json`` show)."""
@@ -295,6 +296,17 @@ class Page:
 
     tasks: list[Task]
     next_cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyUsage:
+    """One flow key of a type: its runs with a live lease, its tasks waiting for a
+    slot (parked in the store), and its limit (``None``: only the type's)."""
+
+    key: str
+    running: int
+    waiting: int
+    limit: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

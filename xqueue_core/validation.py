@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from .errors import PayloadTooLarge, ValidationError
+from .flow import check_key
 from .handlers import check_type_name
 from .models import parse_iso
 
@@ -34,6 +35,7 @@ class SubmitRequest:
     delay: float | None = None
     eta: float | None = None
     idempotency_key: str | None = None
+    key: str | None = None  # the flow key (see xqueue_core.flow); else the handler's field
 
 
 SUBMIT_FIELDS = frozenset(f.name for f in fields(SubmitRequest))
@@ -138,6 +140,7 @@ def check_submit(data: Mapping[str, Any], max_payload_bytes: int) -> SubmitReque
         delay=delay,
         eta=eta,
         idempotency_key=key,
+        key=None if data.get("key") is None else check_key(data["key"]),
     )
 
 

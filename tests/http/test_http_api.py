@@ -12,7 +12,7 @@ from xqueue_core.testing.services import wait_until
 TASK_FIELDS = {
     "id", "type", "payload", "priority", "status", "retry", "max_retry", "queue_timeout",
     "process_timeout", "created_at", "updated_at", "started_at", "completed_at", "eta",
-    "error", "worker_id", "result", "progress", "idempotency_key", "redeliveries",
+    "error", "worker_id", "result", "progress", "idempotency_key", "redeliveries", "key",
 }  # fmt: skip
 
 
@@ -235,8 +235,13 @@ def test_handlers(client: httpx.Client) -> None:
 def test_concurrency_get_and_set(client: httpx.Client) -> None:
     response = client.post("/concurrency", json={"task_type": "report", "max_concurrency": 2})
     assert response.status_code == 200
-    assert response.json() == {"task_type": "report", "max_concurrency": 2, "running": 0}
-    assert client.get("/concurrency").json()["report"] == {"max_concurrency": 2, "running": 0}
+    no_keys = {"per_key": None, "keys": {}}
+    assert response.json() == {"task_type": "report", "max_concurrency": 2, "running": 0, **no_keys}
+    assert client.get("/concurrency").json()["report"] == {
+        "max_concurrency": 2,
+        "running": 0,
+        **no_keys,
+    }
     tasks = [submit(client, "report", {"seconds": 1.0}) for _ in range(4)]
     peak = 0
 
@@ -250,6 +255,38 @@ def test_concurrency_get_and_set(client: httpx.Client) -> None:
     assert peak == 2
     response = client.post("/concurrency", json={"task_type": "report", "max_concurrency": None})
     assert response.json()["max_concurrency"] is None
+
+
+def test_per_key_limits_over_rest(client: httpx.Client) -> None:
+    post = client.post
+    body = {"task_type": "report", "max_concurrency": 1}
+    assert post("/concurrency", json={**body, "per_key": True}).json()["per_key"] == 1
+    assert post("/concurrency", json={**body, "key": "acme", "max_concurrency": 3}).json()[
+        "keys"
+    ] == {"acme": 3}
+    tasks = [submit(client, "report", {"seconds": 0.5}, key=k) for k in ("acme",) * 4 + ("b",) * 2]
+    seen: dict[str, int] = {}
+
+    def all_done() -> bool:
+        for usage in client.get("/concurrency/report/keys", params={"top": 5}).json()["keys"]:
+            seen[usage["key"]] = max(seen.get(usage["key"], 0), usage["running"])
+            assert usage["limit"] == (3 if usage["key"] == "acme" else 1)
+        statuses = {client.get(f"/tasks/{t['id']}").json()["status"] for t in tasks}
+        return statuses == {"success"}
+
+    wait_until(all_done, 30, "the report tasks")
+    assert seen["acme"] <= 3 and seen["b"] <= 1 and seen["acme"] >= 2
+    assert [t["key"] for t in tasks] == ["acme"] * 4 + ["b"] * 2
+    for change in ({"per_key": True}, {"key": "acme"}):
+        post("/concurrency", json={**body, **change, "max_concurrency": None})
+    assert client.get("/concurrency").json()["report"]["keys"] == {}
+    error_of(post("/concurrency", json={**body, "key": "a", "per_key": True}), 422)
+    error_of(post("/concurrency", json={**body, "key": "*"}), 422)
+    error_of(post("/concurrency", json={**body, "key": 5}), 422)
+    error_of(post("/concurrency", json={**body, "per_key": "yes"}), 422)
+    error_of(client.get("/concurrency/report/keys", params={"top": "many"}), 422)
+    error_of(post("/tasks", json={"type": "report", "key": ""}), 422)
+    assert client.get("/concurrency").json()["report"]["per_key"] is None  # nothing changed
 
 
 def test_concurrency_errors(client: httpx.Client) -> None:

@@ -110,12 +110,37 @@ def test_dashboard_end_to_end(dashboard: HttpServer) -> None:
             task = httpx.get(f"{dashboard.api}/tasks/{slow_id}").json()
             assert task["status"] == "canceled"
 
+            # Per-key limits: a type's row opens on its busiest flow keys.
+            limit = {"task_type": "report", "max_concurrency": 1, "per_key": True}
+            assert httpx.post(dashboard.api + "/concurrency", json=limit).status_code == 200
+            expect(page.locator('#concurrency tr[data-type="report"] .usage')).to_have_text(
+                "0 / 1 · 1 per key", timeout=5_000
+            )
+            keyed = [
+                httpx.post(
+                    dashboard.api + "/tasks",
+                    json={"type": "report", "payload": {"seconds": 3}, "key": "acme"},
+                ).json()["id"]
+                for _ in range(2)
+            ]
+            page.click('#concurrency button.show-keys[data-type="report"]')
+            acme = page.locator(
+                '#concurrency tr.keys-row[data-keys-of="report"] tr[data-key="acme"]'
+            )
+            expect(acme.locator(".usage")).to_have_text("1 / 1", timeout=10_000)
+            expect(acme.locator(".waiting")).to_have_text("1", timeout=10_000)
+            for task_id in keyed:
+                httpx.delete(f"{dashboard.api}/tasks/{task_id}")
+            for change in ({"per_key": True}, {}):
+                body = {"task_type": "report", "max_concurrency": None, **change}
+                assert httpx.post(dashboard.api + "/concurrency", json=body).status_code == 200
+
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "http-dashboard.png"), full_page=True)
 
             # The docs page lists every operation and can call one.
             page.goto(base + "/docs")
-            expect(page.locator("details.op")).to_have_count(14, timeout=10_000)
+            expect(page.locator("details.op")).to_have_count(15, timeout=10_000)
             page.locator("#stats summary").click()
             page.locator("#stats button.primary").click()
             expect(page.locator("#stats pre")).to_contain_text("200", timeout=5_000)

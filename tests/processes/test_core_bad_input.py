@@ -48,6 +48,30 @@ CASES: dict[str, tuple[list[str], dict[str, str], str | None, str]] = {
         "process_timeout must not be negative, got -0.5",
     ),
     "nan timeout": (["submit", "sleep", "--queue-timeout", "nan"], {}, None, "must be finite"),
+    "empty flow key": (
+        ["submit", "sleep", "--key", ""],
+        {},
+        None,
+        "key must be a string of 1-200 characters, got ''",
+    ),
+    "key limit with both key and per-key": (
+        ["concurrency", "set", "sleep", "2", "--key", "a", "--per-key"],
+        {},
+        None,
+        "give either key or per_key, not both",
+    ),
+    "reserved flow key": (
+        ["concurrency", "set", "sleep", "2", "--key", "*"],
+        {},
+        None,
+        "key '*' is reserved for the default of every key",
+    ),
+    "negative per-key limit": (
+        ["concurrency", "set", "sleep", "-1", "--per-key"],
+        {},
+        None,
+        "max_concurrency must be between 0 and 1000000, got -1",
+    ),
     "negative delay": (
         ["submit", "sleep", "--delay", "-1"],
         {},

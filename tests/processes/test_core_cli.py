@@ -65,15 +65,21 @@ async def test_json_output_of_every_command(xenv: Env, client: XQueue) -> None:
     }
     assert stats["by_type"] == {"sleep": 2, "flaky": 1}
 
+    no_keys = {"per_key": None, "keys": {}}
     assert run_json(xenv, "concurrency", "set", "sleep", "4") == {
         "task_type": "sleep",
         "max_concurrency": 4,
         "running": 0,
+        **no_keys,
     }
     limits = run_json(xenv, "concurrency", "get")
     assert isinstance(limits, dict)
-    assert limits["sleep"] == {"max_concurrency": 4, "running": 0}
-    assert limits["flaky"] == {"max_concurrency": None, "running": 0}
+    assert limits["sleep"] == {"max_concurrency": 4, "running": 0, **no_keys}
+    assert limits["flaky"] == {"max_concurrency": None, "running": 0, **no_keys}
+    keyed = run_json(xenv, "concurrency", "set", "sleep", "2", "--per-key")
+    assert isinstance(keyed, dict) and keyed["per_key"] == 2
+    assert run_json(xenv, "concurrency", "get", "--keys", "sleep") == []
+    run_json(xenv, "concurrency", "set", "sleep", "none", "--per-key")
     unset = run_json(xenv, "concurrency", "set", "sleep", "none")
     assert isinstance(unset, dict) and unset["max_concurrency"] is None
 

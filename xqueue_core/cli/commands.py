@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import orjson
@@ -23,6 +25,11 @@ from .common import (
 )
 from .display import Progress, short_time, show_task, status_text, table
 from .supervisor import child_argv, exec_supervisor, run_worker
+
+if TYPE_CHECKING:
+    from ..app import XQueue
+
+T = TypeVar("T")
 
 
 @click.command()
@@ -105,6 +112,7 @@ async def _wait(app: Any, task: Task, as_json: bool, timeout: float | None) -> T
 @click.option("--delay", type=float, metavar="S", help="Start no earlier than S seconds from now.")
 @click.option("--eta", metavar="TIME", help="Start no earlier than this ISO 8601 time.")
 @click.option("--idempotency-key", metavar="K", help="A second submit with K returns the first.")
+@click.option("--key", metavar="K", help="The flow key (a tenant...), for per-key limits.")
 @click.option("--wait", "wait_", is_flag=True, help="Wait for the outcome, showing progress.")
 @click.option("--timeout", type=float, metavar="S", help="With --wait: give up after S seconds.")
 @json_option
@@ -273,40 +281,64 @@ def concurrency() -> None:
 
 
 @concurrency.command(name="get")
+@click.option("--keys", "keys_of", metavar="TYPE", help="The busiest flow keys of TYPE instead.")
+@click.option("--top", type=click.IntRange(1, 1000), default=20, help="With --keys: how many.")
 @backend_options
 @json_option
-def concurrency_get(as_json: bool, **options: Any) -> None:
-    """Limits and tokens in use, per task type."""
+def concurrency_get(keys_of: str | None, top: int, as_json: bool, **options: Any) -> None:
+    """Limits and tokens in use, per task type (or per flow key of one type)."""
     app = load_app(None, options)
-
-    async def go() -> dict[str, Any]:
-        async with app:
-            return await app.get_concurrency()
-
-    data = run(go())
+    if keys_of is not None:
+        usage = run(_with(app, app.key_usage(keys_of, top)))
+        rows = [dataclasses.asdict(u) for u in usage]
+        if as_json:
+            dump_json(rows)
+        else:
+            table(
+                ["key", "running", "limit", "waiting"],
+                [[u.key, u.running, _limit(u.limit), u.waiting] for u in usage],
+            )
+        return
+    data = run(_with(app, app.get_concurrency()))
     if as_json:
         dump_json(data)
     else:
         table(
-            ["type", "running", "max_concurrency"],
+            ["type", "running", "max_concurrency", "per_key", "keys"],
             [
                 [
                     t,
                     v["running"],
-                    "unlimited" if v["max_concurrency"] is None else v["max_concurrency"],
+                    _limit(v["max_concurrency"]),
+                    _limit(v["per_key"]),
+                    ", ".join(f"{k}={n}" for k, n in sorted(v["keys"].items())) or "-",
                 ]
                 for t, v in data.items()
             ],
         )
 
 
+def _limit(value: int | None) -> str | int:
+    return "unlimited" if value is None else value
+
+
+async def _with(app: XQueue, call: Awaitable[T]) -> T:
+    async with app:
+        return await call
+
+
 @concurrency.command(name="set", context_settings={"ignore_unknown_options": True})
 @click.argument("task_type", metavar="TYPE")
 @click.argument("limit", metavar="N")
+@click.option("--key", metavar="K", help="Set the limit of one flow key of TYPE.")
+@click.option("--per-key", is_flag=True, help="Set the default limit of every key of TYPE.")
 @backend_options
 @json_option
-def concurrency_set(task_type: str, limit: str, as_json: bool, **options: Any) -> None:
-    """Set TYPE's cluster-wide limit to N (a number, or 'none' to remove it)."""
+def concurrency_set(
+    task_type: str, limit: str, key: str | None, per_key: bool, as_json: bool, **options: Any
+) -> None:
+    """Set TYPE's cluster-wide limit to N (a number, or 'none' to remove it); with --key
+    or --per-key, the limit of one flow key or of every key of TYPE."""
     value: int | None
     if limit.lower() in ("none", "unlimited"):
         value = None
@@ -319,14 +351,19 @@ def concurrency_set(task_type: str, limit: str, as_json: bool, **options: Any) -
 
     async def go() -> dict[str, Any]:
         async with app:
-            await app.set_concurrency(task_type, value)
-            return (await app.get_concurrency())[task_type]
+            await app.set_concurrency(task_type, value, key=key, per_key=per_key)
+            return dict((await app.get_concurrency())[task_type])
 
     data = run(go())
     if as_json:
         dump_json({"task_type": task_type, **data})
+        return
+    shown = _limit(value)
+    if key is not None:
+        click.echo(f"{task_type} key {key}: max_concurrency={shown}")
+    elif per_key:
+        click.echo(f"{task_type}: per-key max_concurrency={shown}")
     else:
-        shown = "unlimited" if value is None else value
         click.echo(f"{task_type}: max_concurrency={shown} (running {data['running']})")
 
 

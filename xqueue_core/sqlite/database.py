@@ -21,6 +21,13 @@ from ..errors import BackendError, SettingsError
 
 T = TypeVar("T")
 
+KEY_INDEXES = """
+CREATE INDEX IF NOT EXISTS tasks_parked_keys ON tasks(type, flow_key, priority DESC, id)
+    WHERE parked = 1;
+CREATE INDEX IF NOT EXISTS tasks_running_keys ON tasks(type, flow_key, lease_until)
+    WHERE status = 'processing' AND flow_key IS NOT NULL;
+"""
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
     id TEXT PRIMARY KEY,
@@ -48,7 +55,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     parked INTEGER NOT NULL DEFAULT 0,
     lease_until REAL,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
-    expires_at REAL
+    expires_at REAL,
+    flow_key TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_publish ON tasks(publish_at) WHERE publish_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS tasks_deadline ON tasks(deadline) WHERE deadline IS NOT NULL;
@@ -59,6 +67,13 @@ CREATE INDEX IF NOT EXISTS tasks_status ON tasks(status, id);
 CREATE INDEX IF NOT EXISTS tasks_type ON tasks(type, id);
 CREATE INDEX IF NOT EXISTS tasks_parked ON tasks(type, priority DESC, id) WHERE parked = 1;
 CREATE TABLE IF NOT EXISTS limits (type TEXT PRIMARY KEY, max_concurrency INTEGER NOT NULL);
+-- per-key limits: key '' is the default of every key of the type (a flow key is never '')
+CREATE TABLE IF NOT EXISTS key_limits (
+    type TEXT NOT NULL, key TEXT NOT NULL, max_concurrency INTEGER NOT NULL,
+    PRIMARY KEY (type, key)
+);
+-- the key of each type woken last: wake-ups go round-robin from the next one
+CREATE TABLE IF NOT EXISTS key_cursor (type TEXT PRIMARY KEY, key TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS types (
     type TEXT PRIMARY KEY, last_seen REAL NOT NULL, worker_id TEXT, defaults TEXT
 );
@@ -172,6 +187,10 @@ class Database:
         columns = {row[1] for row in conn.execute("PRAGMA table_info(types)")}
         if "defaults" not in columns:  # a file made by xqueue 0.1.0 before defaults existed
             conn.execute("ALTER TABLE types ADD COLUMN defaults TEXT")
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(tasks)")}
+        if "flow_key" not in columns:  # a file made before per-key limits
+            conn.execute("ALTER TABLE tasks ADD COLUMN flow_key TEXT")
+        conn.executescript(KEY_INDEXES)
         return conn
 
     async def open(self) -> None:

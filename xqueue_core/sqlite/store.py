@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
@@ -19,6 +20,7 @@ from ..models import (
     Finish,
     FinishKind,
     Heartbeat,
+    KeyUsage,
     Message,
     Page,
     Task,
@@ -32,7 +34,7 @@ from .database import OnDatabase, placeholders
 COLUMNS = (
     "id, type, payload, priority, status, retry, max_retry, queue_timeout, process_timeout, "
     "created_at, updated_at, started_at, completed_at, eta, error, worker_id, result, progress, "
-    "idempotency_key, redeliveries"
+    "idempotency_key, redeliveries, flow_key"
 )
 EVENT_LOG_SIZE = 10_000
 CANCELED_LOST = "canceled while running (its worker was lost)"
@@ -60,6 +62,7 @@ def _row_to_task(row: Sequence[Any]) -> Task:
         progress=row[17],
         idempotency_key=row[18],
         redeliveries=row[19],
+        key=row[20],
     )
 
 
@@ -154,12 +157,84 @@ class _Tx:
         ).fetchone()
         return None if row is None else int(row[0])
 
-    def wake_parked(self, task_type: str, count: int | None) -> None:
-        self.conn.execute(
-            "UPDATE tasks SET parked=0, publish_at=? WHERE id IN (SELECT id FROM tasks "
-            "WHERE parked=1 AND type=? ORDER BY priority DESC, id LIMIT ?)",
-            (self.now, task_type, -1 if count is None else count),
+    def key_limit(self, task_type: str, key: str) -> int | None:
+        """The limit of one key: its own, else the type's default for keys."""
+        row = self.conn.execute(
+            "SELECT max_concurrency FROM key_limits WHERE type=? AND key IN (?, '') "
+            "ORDER BY key DESC LIMIT 1",
+            (task_type, key),
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def running_key(self, task_type: str, key: str) -> int:
+        return int(
+            self.conn.execute(
+                "SELECT COUNT(*) FROM tasks WHERE status='processing' AND type=? "
+                "AND flow_key=? AND lease_until > ?",
+                (task_type, key, self.now),
+            ).fetchone()[0]
         )
+
+    def key_free(self, task_type: str, key: str | None) -> int | None:
+        """Slots a key has free (None: no limit); a task without a key has no key limit."""
+        if not key:
+            return None
+        cap = self.key_limit(task_type, key)
+        return None if cap is None else cap - self.running_key(task_type, key)
+
+    def wake_parked(self, task_type: str, count: int | None) -> None:
+        """Make up to ``count`` parked tasks of the type (all that may start when None)
+        due now: round-robin over its keys below their limits, from the key after the
+        one woken last; highest priority, then oldest, first within a key."""
+        if count is not None and count <= 0:
+            return
+        if not self.conn.execute(
+            "SELECT 1 FROM tasks WHERE parked=1 AND type=? LIMIT 1", (task_type,)
+        ).fetchone():
+            return
+        keys = [
+            k
+            for (k,) in self.conn.execute(
+                "SELECT DISTINCT COALESCE(flow_key, '') FROM tasks WHERE parked=1 AND type=? "
+                "ORDER BY 1",
+                (task_type,),
+            )
+        ]
+        row = self.conn.execute("SELECT key FROM key_cursor WHERE type=?", (task_type,)).fetchone()
+        start = 0 if row is None else bisect.bisect_right(keys, row[0])
+        order = keys[start:] + keys[:start]
+        free = {k: self.key_free(task_type, k) for k in order}
+        woken, last = 0, None
+        while count is None or woken < count:
+            before = woken
+            for k in order:
+                if count is not None and woken >= count:
+                    break
+                left = free[k]
+                if left is not None and left <= 0:
+                    continue
+                head = self.conn.execute(
+                    "SELECT id FROM tasks WHERE parked=1 AND type=? AND COALESCE(flow_key, '')=? "
+                    "ORDER BY priority DESC, id LIMIT 1",
+                    (task_type, k),
+                ).fetchone()
+                if head is None:
+                    free[k] = 0
+                    continue
+                self.conn.execute(
+                    "UPDATE tasks SET parked=0, publish_at=? WHERE id=?", (self.now, head[0])
+                )
+                woken, last = woken + 1, k
+                if left is not None:
+                    free[k] = left - 1
+            if woken == before:
+                break
+        if last is not None:
+            self.conn.execute(
+                "INSERT INTO key_cursor (type, key) VALUES (?, ?) "
+                "ON CONFLICT(type) DO UPDATE SET key=excluded.key",
+                (task_type, last),
+            )
 
 
 class SqliteStore(OnDatabase, Store):
@@ -198,8 +273,8 @@ class SqliteStore(OnDatabase, Store):
                 t.conn.execute(
                     "INSERT INTO tasks (id, type, payload, priority, status, retry, max_retry, "
                     "queue_timeout, process_timeout, created_at, updated_at, eta, "
-                    "idempotency_key, deadline, publish_at) "
-                    "VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "idempotency_key, deadline, publish_at, flow_key) "
+                    "VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         task.id,
                         task.type,
@@ -214,6 +289,7 @@ class SqliteStore(OnDatabase, Store):
                         task.idempotency_key,
                         deadline,
                         publish_at,
+                        task.key,
                     ),
                 )
                 t.emit(task)
@@ -284,6 +360,7 @@ class SqliteStore(OnDatabase, Store):
         def tx(t: _Tx) -> list[Claim]:
             claims: list[Claim] = []
             budget: dict[str, int | None] = {}
+            key_budget: dict[tuple[str, str], int | None] = {}
             for task_id in task_ids:
                 task = t.task(task_id)
                 if task is None or task.terminal:
@@ -325,7 +402,11 @@ class SqliteStore(OnDatabase, Store):
                     cap = t.limit(task.type)
                     budget[task.type] = None if cap is None else cap - t.running(task.type)
                 left = budget[task.type]
-                if left is not None and left <= 0:
+                slot = (task.type, task.key or "")
+                if task.key and slot not in key_budget:
+                    key_budget[slot] = t.key_free(task.type, task.key)
+                key_left = key_budget.get(slot)
+                if (left is not None and left <= 0) or (key_left is not None and key_left <= 0):
                     # parked until a token frees (finish, lease expiry, a raised limit):
                     # not republished while the type stays saturated
                     t.conn.execute(
@@ -337,6 +418,8 @@ class SqliteStore(OnDatabase, Store):
                     continue
                 if left is not None:
                     budget[task.type] = left - 1
+                if key_left is not None:
+                    key_budget[slot] = key_left - 1
                 task.status = TaskStatus.PROCESSING
                 task.worker_id = worker_id
                 task.started_at = task.updated_at = t.now
@@ -570,6 +653,66 @@ class SqliteStore(OnDatabase, Store):
             ).fetchall()
         )
         return {r[0]: int(r[1]) for r in rows}
+
+    async def set_key_limit(self, task_type: str, key: str | None, limit: int | None) -> None:
+        def tx(t: _Tx) -> None:
+            stored = key or ""  # '' holds the default of every key of the type
+            if limit is None:
+                t.conn.execute("DELETE FROM key_limits WHERE type=? AND key=?", (task_type, stored))
+            else:
+                t.conn.execute(
+                    "INSERT INTO key_limits (type, key, max_concurrency) VALUES (?, ?, ?) "
+                    "ON CONFLICT(type, key) DO UPDATE SET max_concurrency=excluded.max_concurrency",
+                    (task_type, stored, limit),
+                )
+            cap = t.limit(task_type)
+            t.wake_parked(task_type, None if cap is None else cap - t.running(task_type))
+
+        await self._write(tx)
+
+    async def key_limits(self) -> dict[str, dict[str, int]]:
+        rows = await self.db.run(
+            lambda c: c.execute("SELECT type, key, max_concurrency FROM key_limits").fetchall()
+        )
+        out: dict[str, dict[str, int]] = {}
+        for task_type, key, limit in rows:
+            out.setdefault(task_type, {})[key or "*"] = int(limit)
+        return out
+
+    async def key_usage(self, task_type: str, top: int) -> list[KeyUsage]:
+        now = time.time()
+
+        def read(c: sqlite3.Connection) -> list[KeyUsage]:
+            running = dict(
+                c.execute(
+                    "SELECT flow_key, COUNT(*) FROM tasks WHERE status='processing' AND type=? "
+                    "AND flow_key IS NOT NULL AND lease_until > ? GROUP BY flow_key",
+                    (task_type, now),
+                ).fetchall()
+            )
+            waiting = dict(
+                c.execute(
+                    "SELECT flow_key, COUNT(*) FROM tasks WHERE parked=1 AND type=? "
+                    "AND flow_key IS NOT NULL GROUP BY flow_key",
+                    (task_type,),
+                ).fetchall()
+            )
+            limits = dict(
+                c.execute(
+                    "SELECT key, max_concurrency FROM key_limits WHERE type=?", (task_type,)
+                ).fetchall()
+            )
+            keys = sorted(
+                set(running) | set(waiting),
+                key=lambda k: (-running.get(k, 0), -waiting.get(k, 0), k),
+            )[:top]
+            return [
+                KeyUsage(k, running.get(k, 0), waiting.get(k, 0), limits.get(k, limits.get("")))
+                for k in keys
+            ]
+
+        result: list[KeyUsage] = await self.db.run(read)
+        return result
 
     async def announce(
         self,

@@ -30,7 +30,7 @@ from .responses import ApiError, FastJSON, read_json
 API = "/api/v1"
 MAX_ID_LENGTH = 128
 MAX_CURSOR_LENGTH = 256
-CONCURRENCY_FIELDS = frozenset({"task_type", "max_concurrency"})
+CONCURRENCY_FIELDS = frozenset({"task_type", "max_concurrency", "key", "per_key"})
 ANNOUNCED_DEFAULTS = ("max_retry", "queue_timeout", "process_timeout", "priority")
 
 
@@ -249,19 +249,40 @@ class Api:
         extra = set(body) - CONCURRENCY_FIELDS
         if extra:
             raise ValidationError(
-                f"unknown field(s) {', '.join(sorted(extra))}; allowed: task_type, max_concurrency"
+                f"unknown field(s) {', '.join(sorted(extra))}; "
+                f"allowed: {', '.join(sorted(CONCURRENCY_FIELDS))}"
             )
         if "task_type" not in body:
             raise ValidationError("field 'task_type' is required")
         if "max_concurrency" not in body:
             raise ValidationError("field 'max_concurrency' is required (null: no limit)")
         task_type, limit = body["task_type"], body["max_concurrency"]
-        await self.app.set_concurrency(task_type, limit)
+        key, per_key = body.get("key"), body.get("per_key", False)
+        if not isinstance(per_key, bool):
+            raise ValidationError(f"per_key must be true or false, got {per_key!r}")
+        await self.app.set_concurrency(task_type, limit, key=key, per_key=per_key)
         current = (await self.app.get_concurrency()).get(task_type, {})
         return FastJSON(
             {
                 "task_type": task_type,
-                "max_concurrency": current.get("max_concurrency", limit),
+                "max_concurrency": current.get("max_concurrency"),
                 "running": current.get("running", 0),
+                "per_key": current.get("per_key"),
+                "keys": current.get("keys", {}),
             }
         )
+
+    async def get_key_usage(self, request: Request) -> Response:
+        require(self.config, request, "read")
+        task_type = request.path_params["task_type"]
+        raw = request.query_params.get("top", "20")
+        try:
+            top = int(raw)
+        except ValueError:
+            raise ValidationError(f"top must be a whole number, got {raw!r}") from None
+        usage = await self.app.key_usage(task_type, top)
+        keys = [
+            {"key": u.key, "running": u.running, "waiting": u.waiting, "limit": u.limit}
+            for u in usage
+        ]
+        return FastJSON({"task_type": task_type, "keys": keys})

@@ -226,10 +226,32 @@ def document(task_types: Sequence[str], version: str, server_url: str = "/") -> 
             ),
             "post": _op(
                 "setConcurrency",
-                "Set a type's cluster-wide limit (null: no limit)",
-                _json(ref("ConcurrencyOfType"), "The type's limit now"),
+                "Set a type's cluster-wide limit (null: no limit); with key, one flow "
+                "key's limit; with per_key, the default limit of every key of the type",
+                _json(ref("ConcurrencyOfType"), "The type's limits now"),
                 write,
                 requestBody=request("SetConcurrency"),
+            ),
+        },
+        "/api/v1/concurrency/{task_type}/keys": {
+            "parameters": [
+                {
+                    "name": "task_type",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": f"^{TYPE_NAME.pattern}$"},
+                },
+                {
+                    "name": "top",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 20},
+                },
+            ],
+            "get": _op(
+                "getKeyUsage",
+                "The busiest flow keys of a type (?top=N, default 20): running, waiting, limit",
+                _json(ref("KeyUsage"), "Keys, busiest first"),
+                ("401", "403", "422", "503"),
             ),
         },
     }

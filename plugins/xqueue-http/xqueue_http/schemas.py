@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from xqueue_core.flow import MAX_KEY_LENGTH as MAX_FLOW_KEY
 from xqueue_core.handlers import TYPE_NAME
 from xqueue_core.models import TaskStatus
 from xqueue_core.validation import (
@@ -33,6 +34,15 @@ def schemas(task_types: Sequence[str]) -> dict[str, Any]:
     if task_types:
         type_name = {"type": "string", "enum": sorted(task_types)}
     seconds = {"type": "number", "minimum": 0}
+    flow_key = {"type": "string", "minLength": 1, "maxLength": MAX_FLOW_KEY, "not": {"const": "*"}}
+    count = {"type": "integer", "minimum": 0}
+    # a type's limits, as GET /concurrency shows them and POST /concurrency answers
+    limits = {
+        "max_concurrency": nullable(count),
+        "running": count,
+        "per_key": nullable(count),
+        "keys": {"type": "object", "additionalProperties": count},
+    }
     time = {"type": "string", "format": "date-time"}
     counts = {"type": "object", "additionalProperties": {"type": "integer"}}
     low, high = PRIORITY_RANGE
@@ -72,6 +82,7 @@ def schemas(task_types: Sequence[str]) -> dict[str, Any]:
                 "progress": nullable({"type": "number"}),
                 "idempotency_key": nullable({"type": "string"}),
                 "redeliveries": {"type": "integer", "minimum": 0},
+                "key": nullable({"type": "string"}),
             },
         },
         "TaskPage": {
@@ -103,6 +114,7 @@ def schemas(task_types: Sequence[str]) -> dict[str, Any]:
                 "idempotency_key": nullable(
                     {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH}
                 ),
+                "key": nullable(flow_key),
             },
             "description": "eta may also be an ISO 8601 time such as 2030-01-31T12:00:00Z.",
         },
@@ -204,11 +216,8 @@ def schemas(task_types: Sequence[str]) -> dict[str, Any]:
             "type": "object",
             "additionalProperties": {
                 "type": "object",
-                "required": ["max_concurrency", "running"],
-                "properties": {
-                    "max_concurrency": nullable({"type": "integer", "minimum": 0}),
-                    "running": {"type": "integer", "minimum": 0},
-                },
+                "required": list(limits),
+                "properties": limits,
             },
         },
         "SetConcurrency": {
@@ -220,15 +229,37 @@ def schemas(task_types: Sequence[str]) -> dict[str, Any]:
                 "max_concurrency": nullable(
                     {"type": "integer", "minimum": 0, "maximum": MAX_LIMIT}
                 ),
+                "key": nullable(flow_key),
+                "per_key": {"type": "boolean"},
+            },
+            "not": {
+                "required": ["key", "per_key"],
+                "properties": {"key": {"type": "string"}, "per_key": {"const": True}},
             },
         },
         "ConcurrencyOfType": {
             "type": "object",
-            "required": ["task_type", "max_concurrency", "running"],
+            "required": ["task_type", *limits],
+            "properties": {"task_type": {"type": "string"}, **limits},
+        },
+        "KeyUsage": {
+            "type": "object",
+            "required": ["task_type", "keys"],
             "properties": {
                 "task_type": {"type": "string"},
-                "max_concurrency": nullable({"type": "integer", "minimum": 0}),
-                "running": {"type": "integer", "minimum": 0},
+                "keys": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["key", "running", "waiting", "limit"],
+                        "properties": {
+                            "key": {"type": "string"},
+                            "running": {"type": "integer", "minimum": 0},
+                            "waiting": {"type": "integer", "minimum": 0},
+                            "limit": nullable({"type": "integer", "minimum": 0}),
+                        },
+                    },
+                },
             },
         },
     }

@@ -48,6 +48,7 @@ def task_from_hash(data: Mapping[str, Any]) -> Task:
         progress=_float_or_none(get("progress")),
         idempotency_key=get("idempotency_key"),
         redeliveries=int(get("redeliveries") or 0),
+        key=get("key"),
     )
 
 
@@ -98,7 +99,7 @@ def events_from(rows: Sequence[str] | None) -> list[TaskEvent]:
 def task_args(task: Task) -> list[str | bool]:
     """What ``create.lua`` reads per task, as text (sent in one JSON argument per call):
     id, type, payload (JSON text), priority, max_retry, queue_timeout, process_timeout,
-    eta ('' for none), idempotency key (false for none)."""
+    eta ('' for none), idempotency key (false for none), flow key (false for none)."""
     key = task.idempotency_key
     return [
         task.id,
@@ -110,6 +111,7 @@ def task_args(task: Task) -> list[str | bool]:
         repr(float(task.process_timeout)),
         "" if task.eta is None else repr(float(task.eta)),
         False if key is None else key,
+        False if task.key is None else task.key,
     ]
 
 

@@ -23,7 +23,16 @@ key                    type          holds
 ``dl``                 zset          pending task -> queue-timeout deadline
 ``run:{type}``         zset          the type's tokens: running task -> lease expiry
                                      (upkeep finds expired leases here)
-``park:{type}``        zset          deferred tasks of a saturated type, by priority
+``park:{type}``        zset          deferred tasks without a flow key of a saturated
+                                     type, by priority
+``runk:{type}/{key}``  zset          a flow key's running tasks -> lease expiry (only
+                                     while the type has key limits)
+``pq:{type}/{key}``    zset          a flow key's deferred tasks, by priority, then id
+``pk:{type}``          zset (lex)    flow keys with deferred tasks that may be woken
+``pb:{type}``          zset (lex)    flow keys with deferred tasks at their limits
+``rr:{type}``          string        the flow key woken last ('' for none)
+``klimits:{type}``     hash          flow key -> its limit (``*``: every key's default)
+``klimits``            set           types with key limits
 ``exp``                zset          terminal task -> when retention ends
 ``done:{id}``          stream        the final record of a task a client waits on
                                      (``waited`` field), kept 60 s after its end

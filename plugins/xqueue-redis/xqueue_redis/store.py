@@ -23,6 +23,7 @@ from xqueue_core.models import (
     ClaimOutcome,
     Finish,
     Heartbeat,
+    KeyUsage,
     LazyEvents,
     Message,
     Page,
@@ -49,6 +50,7 @@ from .url import parse_url
 if TYPE_CHECKING:
     from .broker_streams import StreamLayout
 
+DEFAULT_KEY = "*"  # where a type's key limits keep the default of every key
 BATCH = 1000  # items per script call, so no single script holds Redis for long
 MAINTAIN_BATCH = 1000
 
@@ -295,6 +297,30 @@ class RedisStore(Store):
     async def running(self) -> dict[str, int]:
         flat, _ = await self.conn.script("running", [])
         return {k: int(v) for k, v in pairs(flat).items()}
+
+    async def set_key_limit(self, task_type: str, key: str | None, limit: int | None) -> None:
+        await self.conn.script(
+            "set_key_limit", [task_type, key or "", "" if limit is None else int(limit)]
+        )
+
+    async def key_limits(self) -> dict[str, dict[str, int]]:
+        flat, _ = await self.conn.script("key_limits", [])
+        return {
+            task_type: {k: int(v) for k, v in pairs(limits).items()}
+            for task_type, limits in pairs(flat).items()
+        }
+
+    async def key_usage(self, task_type: str, top: int) -> list[KeyUsage]:
+        (flat, raw_limits), _ = await self.conn.script("key_usage", [task_type])
+        limits = {k: int(v) for k, v in pairs(raw_limits).items()}
+        default = limits.get(DEFAULT_KEY)
+        rows = [(flat[i], int(flat[i + 1]), int(flat[i + 2])) for i in range(0, len(flat), 3)]
+        # busiest first, then by name in byte order (as Redis orders keys)
+        rows.sort(key=lambda row: (-row[1], -row[2], row[0].encode()))
+        return [
+            KeyUsage(key, running, waiting, limits.get(key, default))
+            for key, running, waiting in rows[: max(0, int(top))]
+        ]
 
     async def announce(
         self,

@@ -59,6 +59,12 @@ def make_app(name: str = "xqt", **options: Any) -> XQueue:
     for task_type in ("sleep", "limited", "other"):
         app.task(task_type)(sleeper)
 
+    @app.task("tenanted", key="tenant")
+    async def tenanted(payload: dict[str, Any], ctx: TaskContext) -> None:
+        """A sleeper whose tasks have a flow key: the payload's ``tenant``."""
+        with _Recorded(ctx, key=str(payload["tenant"])):
+            await asyncio.sleep(float(payload.get("seconds", 0)))
+
     @app.task("once_slow")
     async def once_slow(payload: dict[str, Any], ctx: TaskContext) -> int:
         """Slow on the first run of the task, quick on any re-run."""

@@ -22,9 +22,10 @@ from ...models import (
 from ...settings import Settings
 from ..services import eventually
 from .common import LEASE, contract_settings, make_task, open_backend
+from .flow import KeyLimitContract
 
 
-class StoreContract:
+class StoreContract(KeyLimitContract):
     """What every store must do. Provide a ``store_url`` fixture (fresh per test)."""
 
     settings = contract_settings()

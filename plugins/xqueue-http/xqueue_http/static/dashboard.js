@@ -12,7 +12,7 @@
   const $ = (sel) => document.querySelector(sel);
   const state = {
     status: "", type: "", cursor: null, selected: null, offset: 0,
-    rows: new Map(), finished: new Map(), limits: {}, dirty: { stats: true, limits: true },
+    rows: new Map(), finished: new Map(), limits: {}, expanded: new Set(), dirty: { stats: true, limits: true },
   };
 
   // -- helpers ------------------------------------------------------------------
@@ -194,24 +194,50 @@
     const body = $("#concurrency tbody");
     const types = Object.keys(data).sort();
     if (types.join() !== Object.keys(state.limits).sort().join()) {
-      body.replaceChildren(...types.map((t) => {
+      body.replaceChildren(...types.flatMap((t) => {
         const input = el("input", { type: "number", min: "0", step: "1", placeholder: "no limit", "data-type": t });
         const set = el("button", { type: "button", class: "set-limit", "data-type": t,
           onclick: () => setLimit(t, input.value === "" ? null : Number(input.value)) }, "set");
         const clear = el("button", { type: "button", "data-type": t, onclick: () => setLimit(t, null) }, "no limit");
-        return el("tr", { "data-type": t }, el("td", {}, t), el("td", { class: "usage" }), el("td", { class: "meter" }),
-          el("td", {}, input, " ", set, " ", clear));
+        const keys = el("button", { type: "button", class: "show-keys", "data-type": t,
+          "aria-expanded": "false", onclick: () => toggleKeys(t) }, "keys");
+        return [
+          el("tr", { "data-type": t }, el("td", {}, t, " ", keys), el("td", { class: "usage" }),
+            el("td", { class: "meter" }), el("td", {}, input, " ", set, " ", clear)),
+          el("tr", { class: "keys-row", "data-keys-of": t, hidden: "" }, el("td", { colspan: "4", class: "keys" })),
+        ];
       }));
     }
     for (const t of types) {
-      const { running, max_concurrency: limit } = data[t];
+      const { running, max_concurrency: limit, per_key: perKey } = data[t];
       const row = body.querySelector(`tr[data-type="${CSS.escape(t)}"]`);
-      row.querySelector(".usage").textContent = `${running} / ${limit === null ? "∞" : limit}`;
+      const each = perKey === null || perKey === undefined ? "" : ` · ${perKey} per key`;
+      row.querySelector(".usage").textContent = `${running} / ${limit === null ? "∞" : limit}${each}`;
       row.querySelector(".meter").replaceChildren(bar(limit ? running / limit : running ? 1 : 0, limit !== null && running >= limit));
       const input = row.querySelector("input");
       if (document.activeElement !== input) input.value = limit === null ? "" : String(limit);
+      if (state.expanded.has(t)) loadKeys(t).catch(() => {});
     }
     state.limits = data;
+  }
+  // The busiest flow keys of a type: running / limit and waiting, under its row.
+  function toggleKeys(type) {
+    const open = !state.expanded.has(type);
+    if (open) state.expanded.add(type); else state.expanded.delete(type);
+    const row = $(`#concurrency tr.keys-row[data-keys-of="${CSS.escape(type)}"]`);
+    row.hidden = !open;
+    $(`#concurrency button.show-keys[data-type="${CSS.escape(type)}"]`).setAttribute("aria-expanded", String(open));
+    if (open) loadKeys(type).catch(report);
+  }
+  async function loadKeys(type) {
+    const data = await call("GET", `concurrency/${encodeURIComponent(type)}/keys?top=10`);
+    const cell = $(`#concurrency tr.keys-row[data-keys-of="${CSS.escape(type)}"] td.keys`);
+    if (!data.keys.length) { cell.replaceChildren("no key has running or waiting tasks"); return; }
+    cell.replaceChildren(el("table", { class: "key-usage" },
+      el("thead", {}, el("tr", {}, el("th", {}, "key"), el("th", {}, "running / limit"), el("th", {}, "waiting"))),
+      el("tbody", {}, ...data.keys.map((k) => el("tr", { "data-key": k.key },
+        el("td", {}, k.key), el("td", { class: "usage" }, `${k.running} / ${k.limit === null ? "∞" : k.limit}`),
+        el("td", { class: "waiting" }, String(k.waiting)))))));
   }
   async function setLimit(type, value) {
     try {

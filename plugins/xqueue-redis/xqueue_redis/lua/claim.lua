@@ -1,9 +1,12 @@
 -- claim: ARGV[2] worker, ARGV[3] lease, ARGV[4] max_redeliveries, ARGV[5] retention,
 -- ARGV[6..] task ids. Returns per id {'started', task} | {'deferred'} | {'gone'}.
+-- A task starts while its type and its key (if it has one) are below their limits;
+-- otherwise it is parked (see park_task).
 -- The record is read whole once: it decides, and it is the task handed back.
 local worker, lease = ARGV[2], tonumber(ARGV[3])
 local max_red, retention = tonumber(ARGV[4]), tonumber(ARGV[5])
 local budget = {}
+local key_budget = {} -- type/key -> the key's free slots in this call (false: no limit)
 local out = {}
 for i = 6, #ARGV do
   local id = ARGV[i]
@@ -41,34 +44,44 @@ for i = 6, #ARGV do
       budget[typ] = cap and (cap - running(typ)) or false
     end
     local left = budget[typ]
-    if left and left <= 0 then
-      -- parked until a token frees (finish, lease expiry, a raised limit): not handed
-      -- out by take_due while the type stays saturated
+    -- a task with a key starts only while its key is below its limit too
+    local key = key_of(r)
+    local slot, key_left = nil, false
+    if key then
+      slot = typ .. '/' .. key
+      if key_budget[slot] == nil then key_budget[slot] = key_free(typ, key) end
+      key_left = key_budget[slot]
+    end
+    local key_full = key_left and key_left <= 0
+    if (left and left <= 0) or key_full then
+      -- parked until a slot frees (finish, lease expiry, a raised limit): not handed
+      -- out by take_due while the type or the key stays saturated
       local del = {}
       drop(r, del, 'lease_until', 'worker_id')
       if status == 'processing' then -- it started once: no queue timeout any more
         drop(r, del, 'deadline')
-        redis.call('ZREM', P .. 'run:' .. typ, id)
+        leave_run(id, typ, key)
       end
       move(id, typ, status, 'pending')
       write(id, r, {'status', 'pending', 'parked', '1'}, del)
       redis.call('ZREM', P .. 'pub', id)
-      redis.call('ZADD', P .. 'park:' .. typ, -tonumber(r.priority or '0'), id)
+      park_task(id, r, key_full)
       out[#out + 1] = {'deferred'}
     else
       if left then budget[typ] = left - 1 end
+      if key_left then key_budget[slot] = key_left - 1 end
       local until_ = num(NOW + lease)
       -- started: the queue timeout no longer applies (a later retry must not time out).
       -- A `pub` entry is left behind: take_due drops it when due, as the task is no
       -- longer pending (most tasks have none by now: mark_queued removed it).
-      if r.parked then redis.call('ZREM', P .. 'park:' .. typ, id) end
+      if r.parked then unpark(id, r) end
       if r.deadline then redis.call('ZREM', P .. 'dl', id) end
       local del = {}
       drop(r, del, 'parked', 'progress', 'cancel', 'deadline')
       move(id, typ, status, 'processing')
       write(id, r, {'status', 'processing', 'worker_id', worker, 'started_at', NOW_S,
         'updated_at', NOW_S, 'lease_until', until_}, del)
-      redis.call('ZADD', P .. 'run:' .. typ, until_, id)
+      hold_run(id, typ, key, until_)
       emit(id, r)
       out[#out + 1] = {'started', record_json(r)}
     end

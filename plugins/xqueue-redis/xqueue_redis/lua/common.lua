@@ -34,9 +34,9 @@ end
 -- removed them) but always a `worker_id` and a `lease_until`.
 local FIELDS = {'type', 'status', 'retry', 'error', 'progress', 'worker_id', 'deadline',
   'parked', 'cancel', 'eta', 'lease_until', 'redeliveries', 'priority', 'idempotency_key',
-  'waited'}
+  'waited', 'key'}
 local FINISH_FIELDS = {'type', 'status', 'retry', 'error', 'progress', 'worker_id', 'cancel',
-  'waited'}
+  'waited', 'key'}
 
 -- The record's FIELDS (or those given) as a table (nil when there is no such task).
 local function load(id, fields)
@@ -142,34 +142,261 @@ local function limit_of(typ)
   return nil
 end
 
--- Make up to `count` parked tasks of the type (all when nil) due now, highest priority first.
-local function wake_parked(typ, count)
-  local stop = -1
-  if count then
-    if count <= 0 then return end
-    stop = count - 1
+-- Flow keys (per-key limits and round-robin wake-ups). A task's key is its record's
+-- `key` field; a task without one (or with '') is under its type's limit only, and
+-- counts as the key '' for the round-robin. Types never contain '/', so
+-- `<name>:<type>/<key>` names one key's set unambiguously. Per type:
+--   runk:<type>/<key>  zset  running tasks of a key -> lease expiry (as run:<type>),
+--                            while the type has key limits
+--   klimits:<type>     hash  key -> limit, '*' -> the default of every key
+--   park:<type>        zset  parked tasks without a key, by -priority (as before keys)
+--   pq:<type>/<key>    zset  parked tasks of a key, by -priority, then id (oldest)
+--   pk:<type>          zset  keys with parked tasks that may be woken (score 0, lex)
+--   pb:<type>          zset  keys with parked tasks at their limits: not visited by
+--                            wake-ups until a run of the key ends or its limit rises
+--   rr:<type>          string  the key woken last ('' for a task without a key)
+-- A task without a key touches none of them but park/rr: its claim and finish cost
+-- what they cost before keys (a wake-up of one writes rr once per script call).
+
+-- The flow key of a record (nil: none).
+local function key_of(r)
+  local k = r.key
+  if k and k ~= '' then return k end
+  return nil
+end
+
+local function kkey(name, typ, key)
+  return P .. name .. ':' .. typ .. '/' .. key
+end
+
+-- Whether the type has key limits (klimits:<type>), asked once per type per script.
+-- Only then do its runs keep runk:<type>/<key> (set_key_limit builds them from
+-- run:<type> when the first limit comes, and drops them when the last one goes) and
+-- may its keys be at their limits (pb:<type>): keyed tasks of a type without key
+-- limits cost one EXISTS per script call more than tasks without a key.
+local HAS_KLIMITS = {}
+local function has_key_limits(typ)
+  local v = HAS_KLIMITS[typ]
+  if v == nil then
+    v = redis.call('EXISTS', P .. 'klimits:' .. typ) == 1
+    HAS_KLIMITS[typ] = v
   end
-  local park = P .. 'park:' .. typ
-  local ids = redis.call('ZRANGE', park, 0, stop)
-  if #ids == 0 then return end
+  return v
+end
+
+-- A key's limit: its own, else the type's default, else false (none); asked once per
+-- key per script.
+local KLIMIT = {}
+local function key_limit(typ, key)
+  local slot = typ .. '/' .. key
+  local v = KLIMIT[slot]
+  if v == nil then
+    v = false
+    if has_key_limits(typ) then
+      local got = redis.call('HMGET', P .. 'klimits:' .. typ, key, '*')
+      local text = got[1] or got[2]
+      if text then v = tonumber(text) end
+    end
+    KLIMIT[slot] = v
+  end
+  return v
+end
+
+-- Slots a key has free now (false: it has no limit).
+local function key_free(typ, key)
+  local cap = key_limit(typ, key)
+  if not cap then return false end
+  return cap - redis.call('ZCOUNT', kkey('runk', typ, key), '(' .. NOW_S, '+inf')
+end
+
+-- How park_task last placed a key in this script (true: at its limit, in pb; false:
+-- in pk), so parking many tasks of a key writes its place once; forgotten whenever
+-- anything else moves the key.
+local PARKED_AS = {}
+
+-- Whether a type may have parked tasks to wake (what EXISTS park:<type> pk:<type>
+-- answered), asked once per type per script (nothing in a finish or a claim that
+-- starts tasks parks one); forgotten after a wake-up and when a key may be woken again.
+local MAY_PARK = {}
+
+-- A run starts or its lease is renewed: the type's token (and the key's).
+local function hold_run(id, typ, key, until_)
+  redis.call('ZADD', P .. 'run:' .. typ, until_, id)
+  if key and has_key_limits(typ) then redis.call('ZADD', kkey('runk', typ, key), until_, id) end
+end
+
+-- A run ends (or is parked): its token is free, and a key that was at its limit may
+-- be woken again.
+local function leave_run(id, typ, key)
+  redis.call('ZREM', P .. 'run:' .. typ, id)
+  if key and has_key_limits(typ) then
+    redis.call('ZREM', kkey('runk', typ, key), id)
+    if redis.call('ZREM', P .. 'pb:' .. typ, key) == 1 then
+      redis.call('ZADD', P .. 'pk:' .. typ, '0', key)
+      MAY_PARK[typ] = nil
+    end
+    PARKED_AS[typ .. '/' .. key] = nil
+  end
+end
+
+-- Park a task (the caller writes `parked` and the status): a keyed one in its key's
+-- queue, its key among the keys to wake (`pk`) or, when the key is at its limit
+-- (`blocked`), among those not to (`pb`).
+local function park_task(id, r, blocked)
+  local typ, key = r.type, key_of(r)
+  local score = -tonumber(r.priority or '0')
+  if not key then
+    redis.call('ZADD', P .. 'park:' .. typ, score, id)
+    return
+  end
+  redis.call('ZADD', kkey('pq', typ, key), score, id)
+  local slot = typ .. '/' .. key
+  if PARKED_AS[slot] ~= blocked then
+    local into, out = P .. 'pk:' .. typ, P .. 'pb:' .. typ
+    if blocked then into, out = out, into end
+    redis.call('ZADD', into, '0', key)
+    redis.call('ZREM', out, key)
+    PARKED_AS[slot] = blocked
+  end
+end
+
+-- Take a parked task out of its parked set (not woken: started, ended or deleted).
+local function unpark(id, r)
+  local typ, key = r.type, key_of(r)
+  if not key then
+    redis.call('ZREM', P .. 'park:' .. typ, id)
+    return
+  end
+  local q = kkey('pq', typ, key)
+  redis.call('ZREM', q, id)
+  if redis.call('EXISTS', q) == 0 then
+    redis.call('ZREM', P .. 'pk:' .. typ, key)
+    redis.call('ZREM', P .. 'pb:' .. typ, key)
+    PARKED_AS[typ .. '/' .. key] = nil
+  end
+end
+
+-- Woken tasks are due now (take_due hands them to a publisher).
+local function make_due(ids)
   local due = {'ZADD', P .. 'pub'}
   for _, id in ipairs(ids) do
     redis.call('HDEL', tkey(id), 'parked')
     due[#due + 1] = NOW_S; due[#due + 1] = id
   end
   redis.call(unpack(due))
-  redis.call('ZREM', park, unpack(ids))
 end
 
--- Whether a type may have parked tasks, asked once per type per script (nothing in
--- a finish or a claim that starts tasks parks one); forgotten after a wake-up.
-local MAY_PARK = {}
+-- The key woken last per type (read once per script, written when it changes).
+local LAST = {}
+local function last_woken(typ)
+  if LAST[typ] == nil then LAST[typ] = redis.call('GET', P .. 'rr:' .. typ) or false end
+  return LAST[typ]
+end
+local function set_last_woken(typ, key)
+  if LAST[typ] ~= key then
+    redis.call('SET', P .. 'rr:' .. typ, key)
+    LAST[typ] = key
+  end
+end
+
+-- The key to wake next: the first after `after` in byte order that may be woken,
+-- wrapping around ('' first: tasks without a key, when `keyless`); nil for none.
+local function next_key(ready, after, keyless)
+  if after then
+    local got = redis.call('ZRANGEBYLEX', ready, '(' .. after, '+', 'LIMIT', 0, 1)
+    if got[1] then return got[1] end
+  end
+  if keyless then return '' end
+  return redis.call('ZRANGEBYLEX', ready, '-', '+', 'LIMIT', 0, 1)[1]
+end
+
+-- Make up to `count` parked tasks of the type (all that may start when nil) due now:
+-- round-robin over the keys that may be woken, from the key after the one woken last;
+-- highest priority, then oldest, first within a key; no more per key than it has free.
+-- `exist` is what EXISTS park:<type> pk:<type> answered, when the caller asked.
+--
+-- Cost: a woken task costs O(log n) (a lex step, a pop, its record). A key visited
+-- at its limit (its runs started since it was parked, or its limit was lowered) moves
+-- to pb:<type> and is not visited again until one of its runs ends or its limit
+-- rises, so each such visit is paid for by an earlier finish or limit change; one
+-- wake-up can still visit every key in pk:<type> that reached its limit since then
+-- (O(keys) at worst, e.g. the first one after lowering the default of every key).
+local function wake_parked(typ, count, exist)
+  if count and count <= 0 then return end
+  local park, ready = P .. 'park:' .. typ, P .. 'pk:' .. typ
+  local n = exist or redis.call('EXISTS', park, ready)
+  if n == 0 then return end
+  local keyless
+  if n == 1 then
+    -- one of the two: when it is park:<type>, only tasks without a key can be woken,
+    -- in priority order as they were before keys
+    local ids = redis.call('ZRANGE', park, 0, count and count - 1 or -1)
+    if #ids > 0 then
+      redis.call('ZREM', park, unpack(ids))
+      make_due(ids)
+      set_last_woken(typ, '')
+      return
+    end
+    keyless = 0
+  else
+    keyless = redis.call('ZCARD', park)
+  end
+  local last = last_woken(typ)
+  local cursor = last -- the key visited last
+  local free = {} -- per key: its free slots, less those woken in this call
+  local spent, nspent, skips = {}, 0, 0 -- keys whose free slots this call used up
+  local woken = 0
+  while not count or woken < count do
+    local key = next_key(ready, cursor, keyless > 0)
+    if not key then break end
+    cursor = key
+    if key == '' then
+      local got = redis.call('ZPOPMIN', park)
+      keyless = keyless - 1
+      if got[1] then
+        make_due({got[1]})
+        woken = woken + 1
+        last = key
+      end
+      skips = 0
+    elseif spent[key] then
+      -- woken up to its limit by this call (its tasks are not running yet, so it stays
+      -- among the keys to wake); once every key left is, the call is done
+      skips = skips + 1
+      if skips > nspent then break end
+    else
+      skips = 0
+      if free[key] == nil then free[key] = key_free(typ, key) end
+      local left = free[key]
+      PARKED_AS[typ .. '/' .. key] = nil
+      if left and left <= 0 then -- at its limit: not visited again until a slot frees
+        redis.call('ZREM', ready, key)
+        redis.call('ZADD', P .. 'pb:' .. typ, '0', key)
+      else
+        local q = kkey('pq', typ, key)
+        local got = redis.call('ZPOPMIN', q)
+        if got[1] then
+          make_due({got[1]})
+          woken = woken + 1
+          last = key
+          if left then
+            free[key] = left - 1
+            if left == 1 then spent[key] = true; nspent = nspent + 1 end
+          end
+        end
+        if redis.call('EXISTS', q) == 0 then redis.call('ZREM', ready, key) end
+      end
+    end
+  end
+  if woken > 0 then set_last_woken(typ, last) end
+end
+
 local function wake_one(typ)
   if MAY_PARK[typ] == nil then
-    MAY_PARK[typ] = redis.call('EXISTS', P .. 'park:' .. typ) == 1
+    MAY_PARK[typ] = redis.call('EXISTS', P .. 'park:' .. typ, P .. 'pk:' .. typ)
   end
-  if MAY_PARK[typ] then
-    wake_parked(typ, 1)
+  if MAY_PARK[typ] > 0 then
+    wake_parked(typ, 1, MAY_PARK[typ])
     MAY_PARK[typ] = nil
   end
 end
@@ -179,9 +406,9 @@ end
 local function leave_working(id, r)
   local typ = r.type
   if r.status == 'pending' then redis.call('ZREM', P .. 'pub', id) end
-  if r.status == 'processing' then redis.call('ZREM', P .. 'run:' .. typ, id) end
+  if r.status == 'processing' then leave_run(id, typ, key_of(r)) end
   if r.deadline then redis.call('ZREM', P .. 'dl', id) end
-  if r.parked then redis.call('ZREM', P .. 'park:' .. typ, id) end
+  if r.parked then unpark(id, r) end
 end
 
 -- Put a task in a terminal state: out of every working index, kept for `retention`
@@ -220,7 +447,7 @@ end
 -- started once, so its queue timeout no longer applies.
 local function to_pending(id, r, eta, err, retry)
   local typ = r.type
-  if r.status == 'processing' then redis.call('ZREM', P .. 'run:' .. typ, id) end
+  if r.status == 'processing' then leave_run(id, typ, key_of(r)) end
   if r.deadline then redis.call('ZREM', P .. 'dl', id) end
   move(id, typ, r.status, 'pending')
   local set = {'status', 'pending', 'retry', tostring(retry), 'updated_at', NOW_S}
@@ -253,12 +480,38 @@ local function time_out_overdue(retention, batch)
   return #ids
 end
 
+-- Move the keys of a type that are among those at their limits (pb:<type>) but have
+-- free slots back among those to wake (pk:<type>); `keys` are the ones to look at.
+local function unblock_keys(typ, keys)
+  for _, key in ipairs(keys) do
+    local left = key_free(typ, key)
+    if not left or left > 0 then
+      redis.call('ZREM', P .. 'pb:' .. typ, key)
+      redis.call('ZADD', P .. 'pk:' .. typ, '0', key)
+      PARKED_AS[typ .. '/' .. key] = nil
+      MAY_PARK[typ] = nil
+    end
+  end
+end
+
+local SWEEP_KEYS = 8 -- keys at their limits each upkeep looks at again, per type
+
 -- Safety net behind the wake-ups: wake parked tasks of every type with free tokens.
+-- A key at its limit is woken again when one of its runs ends; as a net behind that,
+-- upkeep looks at a few of them at random (bounded: there may be many).
 local function sweep_parked(types)
   for _, typ in ipairs(types) do
-    if redis.call('EXISTS', P .. 'park:' .. typ) == 1 then
+    local exist = redis.call('EXISTS', P .. 'park:' .. typ, P .. 'pk:' .. typ, P .. 'pb:' .. typ)
+    if exist > 0 then
       local cap = limit_of(typ)
-      wake_parked(typ, cap and (cap - running(typ)) or nil)
+      local free = cap and (cap - running(typ)) or nil
+      if not free or free > 0 then
+        local blocked = P .. 'pb:' .. typ
+        if redis.call('EXISTS', blocked) == 1 then
+          unblock_keys(typ, redis.call('ZRANDMEMBER', blocked, SWEEP_KEYS))
+        end
+        wake_parked(typ, free)
+      end
     end
   end
 end
@@ -271,18 +524,19 @@ local function purge(id, r)
   redis.call('ZREM', P .. 'y:' .. typ, id)
   redis.call('ZREM', P .. 'pub', id)
   if status == 'processing' then
-    redis.call('ZREM', P .. 'run:' .. typ, id)
+    leave_run(id, typ, key_of(r))
   else
     redis.call('ZREM', P .. 'ys:' .. typ .. ':' .. status, id)
     if status ~= 'pending' then redis.call('ZREM', P .. 'exp', id) end
   end
   if r.deadline then redis.call('ZREM', P .. 'dl', id) end
-  if r.parked then redis.call('ZREM', P .. 'park:' .. typ, id) end
+  if r.parked then unpark(id, r) end
   local key = r.idempotency_key
   if key and redis.call('HGET', P .. 'idem', key) == id then
     redis.call('HDEL', P .. 'idem', key)
   end
   if redis.call('EXISTS', P .. 'y:' .. typ) == 0 then
     redis.call('SREM', P .. 'tt', typ)
+    redis.call('DEL', P .. 'rr:' .. typ) -- no task of the type is left to wake
   end
 end

@@ -1,8 +1,8 @@
 -- create: ARGV[2] publish_grace, ARGV[3] a JSON list with one entry per task, all text:
 -- [id, type, payload, priority, max_retry, queue_timeout, process_timeout, eta or '',
--- idempotency key or false, and for create_and_publish the 1-based index of its band's
--- stream among KEYS[2..]]. (One argument for the whole batch: the client encodes it
--- in one call.)
+-- idempotency key or false, flow key or false, and for create_and_publish the 1-based
+-- index of its band's stream among KEYS[2..]]. (One argument for the whole batch: the
+-- client encodes it in one call.)
 -- Returns {now, results}: per task {1} (new), {0, task} (idempotency key used) or
 -- {2, task} (this id exists: the same call retried after a lost reply).
 local grace = tonumber(ARGV[2])
@@ -39,6 +39,7 @@ for _, t in ipairs(cjson.decode(ARGV[3])) do
       fields[#fields + 1] = 'idempotency_key'; fields[#fields + 1] = ikey
       redis.call('HSET', P .. 'idem', ikey, id)
     end
+    if t[10] then fields[#fields + 1] = 'key'; fields[#fields + 1] = t[10] end
     if tonumber(qt) > 0 then
       local deadline = num(NOW + tonumber(qt))
       fields[#fields + 1] = 'deadline'; fields[#fields + 1] = deadline
@@ -46,7 +47,7 @@ for _, t in ipairs(cjson.decode(ARGV[3])) do
     end
     redis.call(unpack(fields))
     redis.call('ZADD', P .. 'ys:' .. typ .. ':pending', '0', id)
-    local stream = t[10]
+    local stream = t[11]
     if stream and (eta == '' or tonumber(eta) <= NOW) then  -- due now
       -- create_and_publish: the message goes out in this same step (no fallback needed)
       redis.call('XADD', KEYS[1 + stream], '*', 'id', id, 'type', typ, 'priority', t[4])

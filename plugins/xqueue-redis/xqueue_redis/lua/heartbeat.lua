@@ -7,10 +7,11 @@ local until_ = num(NOW + tonumber(ARGV[3]))
 local cancel, lost = {}, {}
 for i = 4, #ARGV do
   local id = ARGV[i]
-  local h = redis.call('HMGET', tkey(id), 'status', 'worker_id', 'cancel', 'type', 'lease_until')
+  local h = redis.call('HMGET', tkey(id), 'status', 'worker_id', 'cancel', 'type', 'lease_until',
+    'key')
   if h[1] == 'processing' and h[2] == worker and tonumber(h[5]) > NOW then
     redis.call('HSET', tkey(id), 'lease_until', until_)
-    redis.call('ZADD', P .. 'run:' .. h[4], until_, id)
+    hold_run(id, h[4], key_of({key = h[6]}), until_)
     if h[3] then cancel[#cancel + 1] = id end
   else
     lost[#lost + 1] = id

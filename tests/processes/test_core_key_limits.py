@@ -1,0 +1,138 @@
+"""Per-key limits and fairness across real worker processes (DESIGN §7.3), kill -9 included."""
+
+from __future__ import annotations
+
+import secrets
+import signal
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from tests.processes.apps.xqt_app import make_app
+from tests.processes.core_helpers import Env, statuses
+from xqueue_core import XQueue
+from xqueue_core.settings import Settings
+from xqueue_core.testing.services import ServiceProcess, eventually, redis_command
+from xqueue_core.testing.workers import append_record
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[ServiceProcess]:
+    with ServiceProcess("redis-keys", redis_command()) as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def keyed(request: pytest.FixtureRequest, xenv: Env, client: XQueue) -> AsyncIterator[XQueue]:
+    """The test's client on the embedded store, or on Redis (store and Streams broker)
+    with the workers there too."""
+    if request.param == "sqlite":
+        yield client
+        return
+    import xqueue_redis.plugin
+
+    server: ServiceProcess = request.getfixturevalue("redis_server")
+    url = f"redis://127.0.0.1:{server.port}/0?prefix=k{secrets.token_hex(4)}"
+    xenv.vars.update(XQUEUE_STORE=url, XQUEUE_BROKER=url, XQUEUE_LOAD_PLUGINS="redis")
+    settings = Settings(store=url, broker=url, lease_ttl=2.0)
+    app = make_app("xqt-redis", settings=settings, plugins=[xqueue_redis.plugin])
+    async with app:
+        yield app
+
+
+def peaks(records: list[dict[str, Any]]) -> tuple[int, dict[str, int]]:
+    """The most runs at once in all and per key, from the start/end records in file
+    order; a ``killed`` record ends every run of the killed process at that point."""
+    running: dict[tuple[int, str], str] = {}  # (pid, task id) -> key
+    top, per_key = 0, {}
+    for r in records:
+        if r.get("type") != "tenanted" and r["kind"] != "killed":
+            continue
+        if r["kind"] == "start":
+            running[(r["pid"], r["task_id"])] = r["key"]
+            top = max(top, len(running))
+            now = sum(1 for k in running.values() if k == r["key"])
+            per_key[r["key"]] = max(per_key.get(r["key"], 0), now)
+        elif r["kind"] == "end":
+            running.pop((r["pid"], r["task_id"]), None)
+        elif r["kind"] == "killed":
+            running = {run: k for run, k in running.items() if run[0] != r["victim"]}
+    return top, per_key
+
+
+@pytest.mark.slow
+async def test_key_and_type_limits_hold_across_processes_and_a_kill(
+    xenv: Env, keyed: XQueue
+) -> None:
+    """4 worker processes, 200 keys, per-key limit 2 under a type limit of 10, runs
+    longer than the lease; one worker is killed with SIGKILL mid-run: never more than
+    2 of a key or 10 in all, both reached, and every slot of the dead worker comes back
+    (every task finishes)."""
+    await keyed.set_concurrency("tenanted", 10)
+    await keyed.set_concurrency("tenanted", 2, per_key=True)
+    xenv.vars["XQUEUE_LEASE_TTL"] = "1"  # the workers' leases: 1 s
+    seconds = 1.3  # longer than the lease: the heartbeats keep the slots
+    payloads = [{"tenant": f"t{i:03d}"} for i in range(200)]
+    payloads += [{"tenant": hot} for hot in ("hot-a", "hot-b") for _ in range(8)]
+    tasks = await keyed.submit_many(
+        [{"type": "tenanted", "payload": {**p, "seconds": seconds}} for p in payloads]
+    )
+    workers = [xenv.worker("--concurrency", "6") for _ in range(4)]
+    for w in workers:
+        w.wait_started()
+    victim = workers[0]
+
+    def victim_busy() -> bool:
+        runs = [r for r in xenv.records() if r.get("pid") == victim.pid]
+        started = {r["task_id"] for r in runs if r["kind"] == "start"}
+        return len(xenv.records("start")) >= 30 and bool(
+            started - {r["task_id"] for r in runs if r["kind"] == "end"}
+        )
+
+    await eventually(victim_busy, 60, "30 starts, with a run of the victim in flight")
+    victim.kill_group()
+    append_record(xenv.record_file, "killed", victim=victim.pid)
+
+    async def all_done() -> bool:
+        return set(await statuses(keyed, tasks)) == {"success"}
+
+    await eventually(all_done, 120, "every tenanted task to finish")
+    top, per_key = peaks(xenv.records())
+    assert top == 10, top  # the type's limit, reached and never passed
+    assert max(per_key.values()) == 2 and per_key["hot-a"] == 2  # the key's limit too
+    assert len(per_key) == 202
+    killed = {r["task_id"] for r in xenv.records("start") if r["pid"] == victim.pid}
+    ended = {r["task_id"] for r in xenv.records("end") if r["pid"] == victim.pid}
+    assert killed - ended, "the kill caught no run in flight"
+    usage = await keyed.key_usage("tenanted", 5)
+    assert all(u.running == 0 and u.waiting == 0 for u in usage)  # nothing leaked
+
+
+@pytest.mark.slow
+async def test_a_small_key_is_not_starved_by_a_big_backlog(xenv: Env, keyed: XQueue) -> None:
+    """One key with a large backlog, then 20 keys with 5 tasks each: every small
+    key finishes before a tenth of the big key's backlog is done."""
+    await keyed.set_concurrency("tenanted", 4)
+    big = await keyed.submit_many(
+        [{"type": "tenanted", "payload": {"tenant": "big", "seconds": 0.05}} for _ in range(1000)]
+    )
+    worker = xenv.worker("--concurrency", "8")
+    worker.wait_started()
+    await eventually(lambda: len(xenv.records("start")) >= 8, 30, "the big key to start")
+    small = await keyed.submit_many(
+        [
+            {"type": "tenanted", "payload": {"tenant": f"s{k:02d}", "seconds": 0.05}}
+            for k in range(20)
+            for _ in range(5)
+        ]
+    )
+
+    async def small_done() -> bool:
+        return set(await statuses(keyed, small)) == {"success"}
+
+    await eventually(small_done, 120, "the small keys' tasks to finish")
+    done_big = sum(s == "success" for s in await statuses(keyed, big))
+    assert done_big < len(big) // 10, done_big
+    worker.signal(signal.SIGTERM)
+    worker.wait()
