@@ -12,11 +12,16 @@ from xqueue_core import XQueue
 
 
 def make_app(**options: Any) -> XQueue:
-    """An app with the three benchmark task types."""
+    """An app with the benchmark task types (``keyed``: a no-op whose flow key is the
+    payload's ``tenant``, for bench/flow.py)."""
     app = XQueue("bench", **options)
 
     @app.task("noop")
     async def noop(payload: dict[str, Any]) -> None:
+        return None
+
+    @app.task("keyed", key="tenant")
+    async def keyed(payload: dict[str, Any]) -> None:
         return None
 
     @app.task("echo")
