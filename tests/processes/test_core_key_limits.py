@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import signal
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -136,3 +137,51 @@ async def test_a_small_key_is_not_starved_by_a_big_backlog(xenv: Env, keyed: XQu
     assert done_big < len(big) // 10, done_big
     worker.signal(signal.SIGTERM)
     worker.wait()
+
+
+def key_counts(records: list[dict[str, Any]]) -> list[tuple[float, str, int]]:
+    """For each start of a tenanted task: its time, its key and the runs of that key
+    at that moment, itself included."""
+    running: dict[str, int] = {}
+    key_of: dict[str, str] = {}  # end records name the task, not its key
+    out = []
+    for r in records:
+        if r.get("type") != "tenanted":
+            continue
+        if r["kind"] == "start":
+            key = key_of[r["task_id"]] = r["key"]
+            running[key] = running.get(key, 0) + 1
+            out.append((r["t"], key, running[key]))
+        elif r["kind"] == "end":
+            running[key_of[r["task_id"]]] -= 1
+    return out
+
+
+@pytest.mark.slow
+async def test_changing_a_key_limit_under_load_applies_to_new_starts(
+    xenv: Env, keyed: XQueue
+) -> None:
+    await keyed.set_concurrency("tenanted", 3, per_key=True)
+    payloads = [{"tenant": k, "seconds": 0.3} for k in ("a", "b") for _ in range(40)]
+    await keyed.submit_many([{"type": "tenanted", "payload": p} for p in payloads])
+    xenv.worker("--concurrency", "10").wait_started()
+    await eventually(lambda: len(xenv.records("start")) >= 12, 30, "twelve starts")
+    await keyed.set_concurrency("tenanted", 1, key="a")  # a's own limit beats the default
+    changed = time.time()
+    await eventually(
+        lambda: sum(r["t"] > changed + 1.0 for r in xenv.records("start")) >= 12,
+        60,
+        "twelve starts after the change",
+    )
+    counts = key_counts(xenv.records())
+    assert max(n for t, k, n in counts if t < changed) == 3  # the old limit was binding
+    late = [(k, n) for t, k, n in counts if t > changed + 1.0]
+    assert max(n for k, n in late if k == "a") == 1
+    assert max(n for k, n in late if k == "b") == 3  # b keeps the default
+    await keyed.set_concurrency("tenanted", None, key="a")  # back to the default of 3
+    raised = time.time()
+    await eventually(
+        lambda: any(t > raised and k == "a" and n == 3 for t, k, n in key_counts(xenv.records())),
+        60,
+        "key a to run 3 at once again",
+    )
