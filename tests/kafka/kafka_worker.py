@@ -6,7 +6,8 @@ XQ_LEASE, XQ_BEAT       lease_ttl and heartbeat_interval
 XQ_CONCURRENCY          tasks at once in this process
 
 Handlers of every type log ``start``/``done`` lines with the task id and pid,
-and sleep ``payload["sleep"]`` seconds. The ready flag appears once the worker's
+and sleep ``payload["sleep"]`` seconds; the type ``keyed`` has the flow key
+``payload["tenant"]``. The ready flag appears once the worker's
 consumer holds partitions.
 """
 
@@ -46,6 +47,7 @@ def _handler(task_type: str) -> Any:
 
 for _type in TYPES:
     app.task(_type)(_handler(_type))
+app.task("keyed", key="tenant")(_handler("keyed"))
 
 
 async def _announce_ready() -> None:

@@ -18,7 +18,7 @@ from tests.kafka.kafka_procs import Workers
 from tests.kafka.kafka_services import FAST, make_url
 from xqueue_core import XQueue
 from xqueue_core.cli.main import cli
-from xqueue_core.models import Message
+from xqueue_core.models import Message, Task
 from xqueue_core.settings import Settings
 from xqueue_core.testing.services import ServiceProcess, eventually
 
@@ -188,3 +188,65 @@ async def test_apps_with_different_prefixes_on_one_broker_never_share_a_group(
         # and together
         async with first.worker(concurrency=4), second.worker(concurrency=4):
             await asyncio.gather(_runs_its_tasks(first), _runs_its_tasks(second))
+
+
+def _peak(runs: list[Task]) -> int:
+    """The most of ``runs`` at once by the store's ``started_at``/``completed_at`` (a run
+    that ends at the instant another starts does not overlap it)."""
+    edges: list[tuple[float, int]] = []
+    for t in runs:
+        assert t.started_at is not None and t.completed_at is not None, t
+        edges += [(t.started_at, 1), (t.completed_at, -1)]
+    top = now = 0
+    for _, step in sorted(edges):  # at one instant, ends before starts
+        now += step
+        top = max(top, now)
+    return top
+
+
+@pytest.mark.slow
+async def test_a_key_at_its_limit_holds_back_only_its_own_tasks_on_kafka(
+    kafka_url: str, sqlite_url: str, tmp_path: Path
+) -> None:
+    """Admission at dequeue: two worker processes on Kafka, per-key limit 1 on ``keyed``;
+    3 keys with 4 runs of 0.3 s each, then 10 tasks of the unlimited type ``work``. A
+    keyed task fetched while its key runs is parked in the store and its message
+    acknowledged, so the partitions flow on: never two runs of a key at once (keys run
+    side by side), every ``work`` task finishes before the keyed backlog does, and every
+    task runs once and succeeds."""
+    workers = Workers(tmp_path, kafka_url, sqlite_url, XQ_CONCURRENCY="4")
+    app = XQueue(broker=kafka_url, store=sqlite_url)
+    app.task("keyed", key="tenant")(lambda payload: None)
+    app.task("work")(lambda payload: None)
+    try:
+        async with app:
+            await app.set_concurrency("keyed", 1, per_key=True)
+            workers.start(2)
+            keyed = await app.submit_many(
+                [
+                    {"type": "keyed", "payload": {"tenant": key, "sleep": 0.3}}
+                    for key in "abc"
+                    for _ in range(4)
+                ]
+            )
+            work = await app.submit_many([{"type": "work", "payload": {"sleep": 0.05}}] * 10)
+
+            async def finished() -> bool:
+                return bool((await app.stats())["by_status"].get("success", 0) == 22)
+
+            await eventually(finished, 60, "22 tasks to succeed")
+            keyed_done = [await app.get(t.id) for t in keyed]
+            work_done = [await app.get(t.id) for t in work]
+            usage = await app.key_usage("keyed", 10)
+    finally:
+        workers.stop()
+    assert {str(t.status) for t in keyed_done + work_done} == {"success"}
+    assert workers.count("start") == Counter({t.id: 1 for t in keyed + work})
+    for key in "abc":
+        assert _peak([t for t in keyed_done if t.key == key]) == 1, key
+    assert _peak(keyed_done) >= 2  # the limit is each key's, not the type's
+    assert _peak(work_done) >= 1  # each has started_at and completed_at
+    last_work = max(t.completed_at or 0.0 for t in work_done)
+    last_keyed = max(t.completed_at or 0.0 for t in keyed_done)
+    assert last_work < last_keyed, "the work tasks waited behind the keyed backlog"
+    assert usage == []  # no key with a run or a parked task left: nothing leaked

@@ -7,7 +7,6 @@ process and record how many run at once in Redis.
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 import xqueue_redis.plugin
 from xqueue_redis import RedisStore
 
-from tests.redis.redis_services import Workers, url_for
+from tests.redis.redis_services import Observed, Workers, url_for
 from xqueue_core import XQueue
 from xqueue_core.models import TERMINAL, TaskStatus
 from xqueue_core.testing.services import ServiceProcess, eventually
@@ -54,22 +52,6 @@ async def terminal_events(store: Any) -> Counter[str]:
         for _, event in batch:
             if event.kind == "status" and event.status in TERMINAL:
                 found[event.task_id] += 1
-
-
-class Observed:
-    """What the handlers recorded in Redis: the most running at once, each start's count."""
-
-    def __init__(self, server: ServiceProcess) -> None:
-        self.prefix = f"obs{uuid.uuid4().hex[:8]}"
-        self.url = f"redis://127.0.0.1:{server.port}/1"
-        self.client = aioredis.from_url(self.url, decode_responses=True)
-
-    async def max(self, task_type: str) -> int:
-        return int(await self.client.get(f"{self.prefix}:{task_type}:max") or 0)
-
-    async def starts(self, task_type: str) -> dict[str, int]:
-        raw = await self.client.hgetall(f"{self.prefix}:{task_type}:starts")
-        return {k: int(v) for k, v in raw.items()}
 
 
 @pytest.fixture
@@ -171,9 +153,11 @@ async def test_limit_holds_for_runs_three_times_the_lease(
 
 
 async def test_clock_skew_of_an_hour_changes_nothing(
-    redis_server: ServiceProcess, tmp_path: Path, broker_url: str
+    redis_server: ServiceProcess, tmp_path: Path
 ) -> None:
-    store_url = url_for(redis_server)
+    # the Redis Streams broker: the sqlite file broker decides visibility on each
+    # process's own clock, so a worker an hour behind would never see a message
+    store_url = broker_url = url_for(redis_server)
     observed = Observed(redis_server)
     workers = Workers(
         tmp_path,
@@ -197,6 +181,7 @@ async def test_clock_skew_of_an_hour_changes_nothing(
 
             await eventually(all_done, 40, "three tasks to succeed on skewed workers")
             assert await observed.max("slow") == 1
+            # (that both clocks run tasks side by side: test_redis_flow.py, two hours apart)
             now = await app.store.now()
             for task in tasks:
                 got = await app.get(task.id)

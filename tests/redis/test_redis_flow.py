@@ -1,22 +1,27 @@
 """RedisStore specifics of per-key limits (the contract is in ``KeyLimitContract``): what
-its keys look like, what Redis runs per wake-up, and the paths a contract cannot see."""
+its keys look like, what Redis runs per wake-up, the paths a contract cannot see, and the
+limits held by worker processes whose clocks disagree."""
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+import xqueue_redis.plugin
 from xqueue_redis import RedisStore
 from xqueue_redis.broker import RedisBroker
 
-from tests.redis.redis_services import url_for
+from tests.redis.redis_services import Observed, Workers, url_for
+from xqueue_core import XQueue
 from xqueue_core.ids import new_id
 from xqueue_core.models import ClaimOutcome, Finish, FinishKind, KeyUsage, Task
 from xqueue_core.settings import Settings
-from xqueue_core.testing.services import ServiceProcess, redis_command
+from xqueue_core.testing.services import ServiceProcess, eventually, redis_command
 
 SETTINGS = Settings(publish_grace=0.0)
 
@@ -246,3 +251,85 @@ async def test_a_key_woken_up_to_its_limit_stays_among_the_keys_to_wake(
     assert result is not None and result.outcome == "canceled"
     await _done(store, r0)
     assert await _due(store) == [a2.id]
+
+
+def peak(runs: list[Task]) -> int:
+    """The most of ``runs`` at once by the store's ``started_at``/``completed_at`` (a run
+    that ends at the instant another starts does not overlap it)."""
+    edges: list[tuple[float, int]] = []
+    for t in runs:
+        assert t.started_at is not None and t.completed_at is not None, t
+        edges += [(t.started_at, 1), (t.completed_at, -1)]
+    top = now = 0
+    for _, step in sorted(edges):  # at one instant, ends before starts
+        now += step
+        top = max(top, now)
+    return top
+
+
+@pytest.mark.slow
+async def test_key_and_type_limits_hold_on_workers_two_hours_apart(
+    redis_server: ServiceProcess, tmp_path: Path
+) -> None:
+    """Two worker processes, one clock an hour ahead and one an hour behind, each running
+    up to 2 tasks; runs of 1.5 s on a 1 s lease; per-key limit 1 under a type limit of 3.
+    Never two runs of a key at once nor more than 3 in all, and 3 is reached (so both
+    processes run tasks together); no lease is lost: every task runs once and succeeds
+    without a redelivery. Measured twice: by the handlers (in Redis) and by the store's
+    own start and completion times."""
+    # the Redis Streams broker, not the sqlite file: that one hides each message from a
+    # process whose clock is behind the publisher's (its visibility is the local clock)
+    store_url = broker_url = url_for(redis_server)
+    observed = Observed(redis_server)
+    workers = Workers(
+        tmp_path,
+        store_url,
+        broker_url,
+        observed.url,
+        XQ_OBS_PREFIX=observed.prefix,
+        XQ_LEASE="1",
+        XQ_BEAT="0.2",
+        XQ_CONCURRENCY="2",
+    )
+    per_key = {"k0": 3, "k1": 3, "k2": 2, "k3": 3, "k4": 2}
+    # interleaved, so the first claims meet several keys at once
+    payloads = [
+        {"tenant": key, "sleep": 1.5}
+        for turn in range(3)
+        for key, count in per_key.items()
+        if turn < count
+    ]
+    app = XQueue(
+        store=store_url, broker=broker_url, autoload_plugins=False, plugins=[xqueue_redis.plugin]
+    )
+    app.task("keyed", key="tenant")(lambda payload: None)
+    try:
+        async with app:
+            await app.set_concurrency("keyed", 3)
+            await app.set_concurrency("keyed", 1, per_key=True)
+            workers.start(1, XQ_SKEW="3600")
+            workers.start(1, XQ_SKEW="-3600")
+            tasks = await app.submit_many([{"type": "keyed", "payload": p} for p in payloads])
+            assert [t.key for t in tasks] == [p["tenant"] for p in payloads]
+
+            async def all_done() -> bool:
+                return bool((await app.stats())["by_status"].get("success", 0) == len(tasks))
+
+            await eventually(all_done, 60, f"{len(tasks)} keyed tasks to succeed")
+            assert await observed.key_max("keyed") == dict.fromkeys(per_key, 1)
+            assert await observed.max("keyed") == 3
+            now = await app.store.now()  # type: ignore[union-attr]
+            done = [await app.get(t.id) for t in tasks]
+            assert {str(t.status) for t in done} == {"success"}
+            assert [t.redeliveries for t in done] == [0] * len(done)
+            assert all(abs(t.started_at - now) < 60 for t in done)  # type: ignore[operator]
+            for key in per_key:  # the store's own clock: one run of a key after another
+                assert peak([t for t in done if t.key == key]) == 1, key
+            assert peak(done) == 3
+            # no key with a run or a parked task left: nothing leaked
+            assert await app.key_usage("keyed", 10) == []
+    finally:
+        workers.stop()
+        await observed.client.aclose()
+    assert workers.runs() == Counter({t.id: 1 for t in tasks}), workers.logs()
+    assert len(set(workers.runs_by_pid().values())) == 2
