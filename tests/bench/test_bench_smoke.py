@@ -6,22 +6,13 @@ benchmarks report numbers, tests assert behaviour.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-ENV = {**os.environ, "XQUEUE_VENV": str(Path(sys.executable).parents[1])}
-
-
-def only_json(directory: Path, prefix: str) -> dict:
-    files = sorted(directory.glob(f"{prefix}-*.json"))
-    assert len(files) == 1, f"expected one {prefix} result in {directory}, found {files}"
-    return json.loads(files[0].read_text())
+from tests.scripts import ENV, ROOT, only_json
 
 
 @pytest.mark.slow

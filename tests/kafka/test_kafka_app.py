@@ -18,9 +18,10 @@ from tests.kafka.kafka_procs import Workers
 from tests.kafka.kafka_services import FAST, make_url
 from xqueue_core import XQueue
 from xqueue_core.cli.main import cli
-from xqueue_core.models import Message, Task
+from xqueue_core.models import Message
 from xqueue_core.settings import Settings
 from xqueue_core.testing.services import ServiceProcess, eventually
+from xqueue_core.testing.workers import most_at_once
 
 pytestmark = pytest.mark.autoload_plugins  # discovery is part of what is tested
 
@@ -190,20 +191,6 @@ async def test_apps_with_different_prefixes_on_one_broker_never_share_a_group(
             await asyncio.gather(_runs_its_tasks(first), _runs_its_tasks(second))
 
 
-def _peak(runs: list[Task]) -> int:
-    """The most of ``runs`` at once by the store's ``started_at``/``completed_at`` (a run
-    that ends at the instant another starts does not overlap it)."""
-    edges: list[tuple[float, int]] = []
-    for t in runs:
-        assert t.started_at is not None and t.completed_at is not None, t
-        edges += [(t.started_at, 1), (t.completed_at, -1)]
-    top = now = 0
-    for _, step in sorted(edges):  # at one instant, ends before starts
-        now += step
-        top = max(top, now)
-    return top
-
-
 @pytest.mark.slow
 async def test_a_key_at_its_limit_holds_back_only_its_own_tasks_on_kafka(
     kafka_url: str, sqlite_url: str, tmp_path: Path
@@ -243,9 +230,9 @@ async def test_a_key_at_its_limit_holds_back_only_its_own_tasks_on_kafka(
     assert {str(t.status) for t in keyed_done + work_done} == {"success"}
     assert workers.count("start") == Counter({t.id: 1 for t in keyed + work})
     for key in "abc":
-        assert _peak([t for t in keyed_done if t.key == key]) == 1, key
-    assert _peak(keyed_done) >= 2  # the limit is each key's, not the type's
-    assert _peak(work_done) >= 1  # each has started_at and completed_at
+        assert most_at_once([t for t in keyed_done if t.key == key]) == 1, key
+    assert most_at_once(keyed_done) >= 2  # the limit is each key's, not the type's
+    assert most_at_once(work_done) >= 1  # each has started_at and completed_at
     last_work = max(t.completed_at or 0.0 for t in work_done)
     last_keyed = max(t.completed_at or 0.0 for t in keyed_done)
     assert last_work < last_keyed, "the work tasks waited behind the keyed backlog"

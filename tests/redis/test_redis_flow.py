@@ -22,6 +22,7 @@ from xqueue_core.ids import new_id
 from xqueue_core.models import ClaimOutcome, Finish, FinishKind, KeyUsage, Task
 from xqueue_core.settings import Settings
 from xqueue_core.testing.services import ServiceProcess, eventually, redis_command
+from xqueue_core.testing.workers import most_at_once
 
 SETTINGS = Settings(publish_grace=0.0)
 
@@ -253,20 +254,6 @@ async def test_a_key_woken_up_to_its_limit_stays_among_the_keys_to_wake(
     assert await _due(store) == [a2.id]
 
 
-def peak(runs: list[Task]) -> int:
-    """The most of ``runs`` at once by the store's ``started_at``/``completed_at`` (a run
-    that ends at the instant another starts does not overlap it)."""
-    edges: list[tuple[float, int]] = []
-    for t in runs:
-        assert t.started_at is not None and t.completed_at is not None, t
-        edges += [(t.started_at, 1), (t.completed_at, -1)]
-    top = now = 0
-    for _, step in sorted(edges):  # at one instant, ends before starts
-        now += step
-        top = max(top, now)
-    return top
-
-
 @pytest.mark.slow
 async def test_key_and_type_limits_hold_on_workers_two_hours_apart(
     redis_server: ServiceProcess, tmp_path: Path
@@ -324,8 +311,8 @@ async def test_key_and_type_limits_hold_on_workers_two_hours_apart(
             assert [t.redeliveries for t in done] == [0] * len(done)
             assert all(abs(t.started_at - now) < 60 for t in done)  # type: ignore[operator]
             for key in per_key:  # the store's own clock: one run of a key after another
-                assert peak([t for t in done if t.key == key]) == 1, key
-            assert peak(done) == 3
+                assert most_at_once([t for t in done if t.key == key]) == 1, key
+            assert most_at_once(done) == 3
             # no key with a run or a parked task left: nothing leaked
             assert await app.key_usage("keyed", 10) == []
     finally:

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.scripts import ENV, ROOT, only_json
+
 # Each soak stops itself long before this; the pytest timeout of its test is longer,
 # so a soak that hangs fails with its own output instead of being killed mid-run.
 SOAK_TIMEOUT = 300
-ENV = {**os.environ, "XQUEUE_VENV": str(Path(sys.executable).parents[1])}
-
-
-def only_json(directory: Path, prefix: str) -> dict:
-    files = sorted(directory.glob(f"{prefix}-*.json"))
-    assert len(files) == 1, f"expected one {prefix} result in {directory}, found {files}"
-    return json.loads(files[0].read_text())
 
 
 @pytest.mark.slow

@@ -14,12 +14,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from ..models import Task
 from . import reaper
 from .services import wait_until
 
@@ -126,3 +127,18 @@ def read_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     except FileNotFoundError:
         return []
     return [orjson.loads(line) for line in data.splitlines() if line]
+
+
+def most_at_once(runs: Iterable[Task]) -> int:
+    """The most of ``runs`` at once by the store's ``started_at``/``completed_at`` (a run
+    that ends at the instant another starts does not overlap it): what a limit allowed,
+    on the store's clock."""
+    edges: list[tuple[float, int]] = []
+    for t in runs:
+        assert t.started_at is not None and t.completed_at is not None, t
+        edges += [(t.started_at, 1), (t.completed_at, -1)]
+    top = now = 0
+    for _, step in sorted(edges):  # at one instant, ends before starts
+        now += step
+        top = max(top, now)
+    return top
