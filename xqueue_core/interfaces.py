@@ -32,6 +32,7 @@ from .models import (
 )
 
 if TYPE_CHECKING:
+    from .rates import Rate
     from .settings import Settings
 
 Role = Literal["broker", "store", "notifier"]
@@ -194,6 +195,25 @@ class Store(Backend, Protocol):
     async def key_usage(self, task_type: str, top: int) -> list[KeyUsage]:
         """The ``top`` keys of a type with the most runs (live leases), then the most
         waiting (parked) tasks, then by name; each with its limit."""
+
+    async def set_rate(self, task_type: str, key: str | None, rate: Rate | None) -> None:
+        """Set (or with None remove) a rate limit: of the type (``key=None``), the
+        default of every key of the type (``key="*"``) or one key's own.
+
+        :meth:`claim` starts a task only while every rate over it (its type's, its
+        key's) has had fewer than ``count`` starts in the last ``period`` seconds —
+        counted over every worker, on the store's clock, in the claim's atomic
+        step; otherwise the task is parked as for a limit. Wake-ups (a freed slot,
+        :meth:`take_due`, which every worker's scheduler calls often) reserve a
+        parked task the moment its rates allow it, at most
+        :data:`~xqueue_core.rates.WAKE_AHEAD` seconds ahead, and make it due then.
+        A change applies to the next start; raising or removing a rate wakes parked
+        tasks that may now start.
+        """
+
+    async def rates(self) -> dict[str, dict[str, Rate]]:
+        """``{type: {target: rate}}``: the type's own under ``""``, the default of its
+        keys under ``"*"``, single keys under their names."""
 
     async def announce(
         self,

@@ -18,6 +18,7 @@ from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
 from ..errors import BackendError, SettingsError
+from .rates import SCHEMA as RATE_SCHEMA
 
 T = TypeVar("T")
 
@@ -191,6 +192,7 @@ class Database:
         if "flow_key" not in columns:  # a file made before per-key limits
             conn.execute("ALTER TABLE tasks ADD COLUMN flow_key TEXT")
         conn.executescript(KEY_INDEXES)
+        conn.executescript(RATE_SCHEMA)
         return conn
 
     async def open(self) -> None:

@@ -28,8 +28,10 @@ from ..models import (
     TaskStatus,
     TypeInfo,
 )
+from ..rates import Rate
 from ..settings import Settings
 from .database import OnDatabase, placeholders
+from .rates import RateBook, all_rates, set_rate
 
 COLUMNS = (
     "id, type, payload, priority, status, retry, max_retry, queue_timeout, process_timeout, "
@@ -73,6 +75,7 @@ class _Tx:
         self.conn = conn
         self.now = now
         self.events: list[TaskEvent] = []
+        self.rates = RateBook(conn, now)
 
     def task(self, task_id: str) -> Task | None:
         row = self.conn.execute(f"SELECT {COLUMNS} FROM tasks WHERE id = ?", (task_id,)).fetchone()
@@ -99,6 +102,7 @@ class _Tx:
         if status == TaskStatus.SUCCESS:
             task.result = result
             task.progress = 1.0
+        self.rates.release(task.id)  # a woken task's reserved moment is free again
         self.conn.execute(
             "UPDATE tasks SET status=?, error=?, updated_at=?, completed_at=?, result=?, "
             "progress=?, deadline=NULL, publish_at=NULL, parked=0, lease_until=NULL, "
@@ -141,6 +145,14 @@ class _Tx:
             free = None if cap is None else cap - self.running(task_type)
             if free is None or free > 0:
                 self.wake_parked(task_type, free)
+
+    def wake_rated(self) -> None:
+        """Wake parked tasks of rate-limited types whose rates have room again soon
+        (rates free with time, not with an event)."""
+        for task_type in self.rates.rated_types():
+            cap = self.limit(task_type)
+            free = None if cap is None else cap - self.running(task_type)
+            self.wake_parked(task_type, free)
 
     def running(self, task_type: str) -> int:
         return int(
@@ -204,6 +216,8 @@ class _Tx:
         start = 0 if row is None else bisect.bisect_right(keys, row[0])
         order = keys[start:] + keys[:start]
         free = {k: self.key_free(task_type, k) for k in order}
+        type_rate = self.rates.buckets(task_type, None)
+        horizon = self.rates.horizon()
         woken, last = 0, None
         while count is None or woken < count:
             before = woken
@@ -213,6 +227,17 @@ class _Tx:
                 left = free[k]
                 if left is not None and left <= 0:
                     continue
+                at, buckets = self.now, self.rates.buckets(task_type, k or None)
+                if buckets:
+                    # the first moment every rate over the task has room: reserved for
+                    # it, and it is due then (a later moment waits for a later wake-up)
+                    at = max(self.rates.slot(b) for b in buckets)
+                    if at >= horizon:
+                        if type_rate and self.rates.slot(type_rate[0]) >= horizon:
+                            count = woken  # the type's own rate is used up for now
+                            break
+                        free[k] = 0
+                        continue
                 head = self.conn.execute(
                     "SELECT id FROM tasks WHERE parked=1 AND type=? AND COALESCE(flow_key, '')=? "
                     "ORDER BY priority DESC, id LIMIT 1",
@@ -221,8 +246,10 @@ class _Tx:
                 if head is None:
                     free[k] = 0
                     continue
+                if buckets:
+                    self.rates.reserve(head[0], buckets, at)
                 self.conn.execute(
-                    "UPDATE tasks SET parked=0, publish_at=? WHERE id=?", (self.now, head[0])
+                    "UPDATE tasks SET parked=0, publish_at=? WHERE id=?", (at, head[0])
                 )
                 woken, last = woken + 1, k
                 if left is not None:
@@ -309,7 +336,9 @@ class SqliteStore(OnDatabase, Store):
             # was set after the publish (a parked task woken, a run released) and stays
             t.conn.executemany(
                 "UPDATE tasks SET publish_at=? WHERE id=? AND status='pending' "
-                "AND parked=0 AND (eta IS NULL OR eta <= ?) AND publish_at > ?",
+                "AND parked=0 AND (eta IS NULL OR eta <= ?) AND publish_at > ? "
+                # nor a moment a wake-up reserved under a rate (also in the future)
+                "AND NOT EXISTS (SELECT 1 FROM rate_log WHERE member=tasks.id)",
                 [(again, i, t.now, t.now) for i in task_ids],
             )
 
@@ -337,6 +366,7 @@ class SqliteStore(OnDatabase, Store):
 
     async def take_due(self, limit: int, hold: float) -> list[Message]:
         def tx(t: _Tx) -> list[Message]:
+            t.wake_rated()
             rows = t.conn.execute(
                 "SELECT id, type, priority FROM tasks WHERE publish_at <= ? "
                 "ORDER BY publish_at LIMIT ?",
@@ -406,9 +436,14 @@ class SqliteStore(OnDatabase, Store):
                 if task.key and slot not in key_budget:
                     key_budget[slot] = t.key_free(task.type, task.key)
                 key_left = key_budget.get(slot)
-                if (left is not None and left <= 0) or (key_left is not None and key_left <= 0):
-                    # parked until a token frees (finish, lease expiry, a raised limit):
-                    # not republished while the type stays saturated
+                if (
+                    (left is not None and left <= 0)
+                    or (key_left is not None and key_left <= 0)
+                    or not t.rates.admit(task_id, task.type, task.key)
+                ):
+                    # parked until a token frees (finish, lease expiry, a raised limit)
+                    # or its rates have room (take_due's wake-ups): not republished
+                    # while the type stays saturated
                     t.conn.execute(
                         "UPDATE tasks SET status='pending', parked=1, publish_at=NULL, "
                         "lease_until=NULL, worker_id=NULL, redeliveries=? WHERE id=?",
@@ -669,6 +704,21 @@ class SqliteStore(OnDatabase, Store):
             t.wake_parked(task_type, None if cap is None else cap - t.running(task_type))
 
         await self._write(tx)
+
+    async def set_rate(self, task_type: str, key: str | None, rate: Rate | None) -> None:
+        def tx(t: _Tx) -> None:
+            set_rate(t.conn, task_type, key, rate)
+            # a raised or removed rate may let parked tasks start now (a lowered one
+            # applies to the next start)
+            t.rates = RateBook(t.conn, t.now)
+            cap = t.limit(task_type)
+            t.wake_parked(task_type, None if cap is None else cap - t.running(task_type))
+
+        await self._write(tx)
+
+    async def rates(self) -> dict[str, dict[str, Rate]]:
+        result: dict[str, dict[str, Rate]] = await self.db.run(all_rates)
+        return result
 
     async def key_limits(self) -> dict[str, dict[str, int]]:
         rows = await self.db.run(

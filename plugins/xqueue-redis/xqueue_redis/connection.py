@@ -48,9 +48,11 @@ OPS = (
     "mark_queued",
     "mark_unqueued",
     "progress",
+    "rates",
     "running",
     "set_key_limit",
     "set_limit",
+    "set_rate",
     "take_due",
 )
 

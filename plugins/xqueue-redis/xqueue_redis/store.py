@@ -32,6 +32,9 @@ from xqueue_core.models import (
     TaskStatus,
     TypeInfo,
 )
+from xqueue_core.rates import Rate
+from xqueue_core.rates import decode as decode_rate
+from xqueue_core.rates import encode as encode_rate
 from xqueue_core.settings import Settings
 
 from .codec import (
@@ -308,6 +311,19 @@ class RedisStore(Store):
         return {
             task_type: {k: int(v) for k, v in pairs(limits).items()}
             for task_type, limits in pairs(flat).items()
+        }
+
+    async def set_rate(self, task_type: str, key: str | None, rate: Rate | None) -> None:
+        await self.conn.script(
+            "set_rate", [task_type, key or "", "" if rate is None else encode_rate(rate)]
+        )
+
+    async def rates(self) -> dict[str, dict[str, Rate]]:
+        flat, _ = await self.conn.script("rates", [])
+        return {
+            task_type: {k: decode_rate(v) for k, v in pairs(rates).items()}
+            for task_type, rates in pairs(flat).items()
+            if rates
         }
 
     async def key_usage(self, task_type: str, top: int) -> list[KeyUsage]:

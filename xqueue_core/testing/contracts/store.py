@@ -23,9 +23,10 @@ from ...settings import Settings
 from ..services import eventually
 from .common import LEASE, contract_settings, make_task, open_backend
 from .flow import KeyLimitContract
+from .rates import RateContract
 
 
-class StoreContract(KeyLimitContract):
+class StoreContract(KeyLimitContract, RateContract):
     """What every store must do. Provide a ``store_url`` fixture (fresh per test)."""
 
     settings = contract_settings()

@@ -1,7 +1,7 @@
 -- claim: ARGV[2] worker, ARGV[3] lease, ARGV[4] max_redeliveries, ARGV[5] retention,
 -- ARGV[6..] task ids. Returns per id {'started', task} | {'deferred'} | {'gone'}.
--- A task starts while its type and its key (if it has one) are below their limits;
--- otherwise it is parked (see park_task).
+-- A task starts while its type and its key (if it has one) are below their limits
+-- and their rates have room; otherwise it is parked (see park_task).
 -- The record is read whole once: it decides, and it is the task handed back.
 local worker, lease = ARGV[2], tonumber(ARGV[3])
 local max_red, retention = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -53,9 +53,12 @@ for i = 6, #ARGV do
       key_left = key_budget[slot]
     end
     local key_full = key_left and key_left <= 0
-    if (left and left <= 0) or key_full then
-      -- parked until a slot frees (finish, lease expiry, a raised limit): not handed
-      -- out by take_due while the type or the key stays saturated
+    local held = (left and left <= 0) or key_full
+    if not held and not rate_admit(id, typ, key) then held = true end
+    if held then
+      -- parked until a slot frees (finish, lease expiry, a raised limit) or its rates
+      -- have room (take_due's wake-ups): not handed out by take_due while the type
+      -- or the key stays saturated
       local del = {}
       drop(r, del, 'lease_until', 'worker_id')
       if status == 'processing' then -- it started once: no queue timeout any more

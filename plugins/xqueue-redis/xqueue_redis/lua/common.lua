@@ -239,12 +239,162 @@ local function leave_run(id, typ, key)
   end
 end
 
+-- Rate limits: at most `count` starts per `period` seconds, per type and per flow key,
+-- kept as a sliding window log per bucket:
+--   rates:<type>       hash  '' -> the type's own rate, '*' -> every key's default,
+--                            key -> a key's own ("count/period-seconds")
+--   rl:<type>          zset  the type's bucket: its starts of the last period
+--                            (member id@time) and reservations (member: the task id,
+--                            score: the moment a wake-up reserved for it)
+--   rlk:<type>/<key>   zset  a key's bucket, the same way
+--   pr:<type>          zset  keys with parked tasks whose rates are full beyond the
+--                            wake-ups' horizon -> when to look at them again
+--   rw                 zset  rate-limited types with parked tasks -> when take_due
+--                            next wakes them (rates free with time, not with events)
+-- A bucket's log expires a period after its last entry (idle keys leave nothing).
+local WAKE_AHEAD = 0.2 -- seconds ahead a wake-up reserves moments (xqueue_core.rates)
+local RATE_WAKE_EVERY = 0.05 -- how often take_due wakes a rate-limited type's tasks
+
+local RATES = {} -- per type: target -> {count, period}, or false (none); read once
+local function rates_of(typ)
+  local v = RATES[typ]
+  if v == nil then
+    v = false
+    local flat = redis.call('HGETALL', P .. 'rates:' .. typ)
+    if #flat > 0 then
+      v = {}
+      for i = 1, #flat, 2 do
+        local c, p = string.match(flat[i + 1], '^(%d+)/(.+)$')
+        v[flat[i]] = {tonumber(c), tonumber(p)}
+      end
+    end
+    RATES[typ] = v
+  end
+  return v
+end
+
+-- The buckets over a task of `typ` with `key` (nil: none): {log, count, period, is the
+-- type's}, the type's first; nil when no rate applies.
+local function rate_buckets(typ, key)
+  local rs = rates_of(typ)
+  if not rs then return nil end
+  local out = {}
+  local own = rs['']
+  if own then out[1] = {P .. 'rl:' .. typ, own[1], own[2], true} end
+  if key then
+    local kr = rs[key] or rs['*']
+    if kr then out[#out + 1] = {kkey('rlk', typ, key), kr[1], kr[2], false} end
+  end
+  if #out == 0 then return nil end
+  return out
+end
+
+local TRIMMED = {}
+local function trim_log(b)
+  if not TRIMMED[b[1]] then
+    redis.call('ZREMRANGEBYSCORE', b[1], '-inf', num(NOW - b[3]))
+    TRIMMED[b[1]] = true
+  end
+end
+
+local function keep_log(b)
+  redis.call('PEXPIRE', b[1], math.ceil((b[3] + WAKE_AHEAD) * 1000) + 1000)
+end
+
+-- Whether the bucket has room for the task now. Woken for a moment that has come, it
+-- counts the starts and reservations up to now (those of tasks woken for later
+-- moments are paid for by starts leaving the window by then); else every entry.
+local function has_room(b, id)
+  trim_log(b)
+  local own = redis.call('ZSCORE', b[1], id)
+  local n
+  if own and tonumber(own) <= NOW then
+    n = redis.call('ZCOUNT', b[1], '-inf', NOW_S) - 1
+  else
+    n = redis.call('ZCARD', b[1]) - (own and 1 or 0)
+  end
+  return n < b[2]
+end
+
+-- A claim: record a start in every bucket over the task if all have room; the
+-- task's reservations go either way (denied, it is parked again).
+local function rate_admit(id, typ, key)
+  local bs = rate_buckets(typ, key)
+  if not bs then return true end
+  local ok = true
+  for _, b in ipairs(bs) do
+    if not has_room(b, id) then ok = false end
+  end
+  for _, b in ipairs(bs) do
+    redis.call('ZREM', b[1], id)
+    if ok then
+      redis.call('ZADD', b[1], NOW_S, id .. '@' .. NOW_S)
+      keep_log(b)
+    end
+  end
+  return ok
+end
+
+-- Drop the reservations of a task that ended before it started.
+local function rate_release(id, typ, key)
+  local bs = rate_buckets(typ, key)
+  if bs then
+    for _, b in ipairs(bs) do redis.call('ZREM', b[1], id) end
+  end
+end
+
+-- The first moment a bucket has room for one more: now, or when the start that keeps
+-- it full leaves the window. Each reservation is paid for by a distinct start leaving,
+-- so the window never holds more than `count`.
+local function rate_slot(b)
+  trim_log(b)
+  local n = redis.call('ZCARD', b[1])
+  if n < b[2] then return NOW end
+  local got = redis.call('ZRANGE', b[1], n - b[2], n - b[2], 'WITHSCORES')
+  local at = tonumber(got[2]) + b[3]
+  if not string.find(got[1], '@', 1, true) then
+    -- a reservation frees nothing until its task has started (it may start late,
+    -- and the window then holds it longer): not within the horizon
+    return math.max(at, NOW + WAKE_AHEAD)
+  end
+  return math.max(NOW, at)
+end
+
+-- When a parked task of `key` may start under its rates: (moment, buckets), with
+-- buckets nil when no rate applies; (false, 'type' | 'key', moment) when one is full
+-- beyond the horizon.
+local function rate_wake_at(typ, key)
+  local bs = rate_buckets(typ, key)
+  if not bs then return NOW, nil end
+  local at = NOW
+  for _, b in ipairs(bs) do
+    local s = rate_slot(b)
+    if s >= NOW + WAKE_AHEAD then return false, b[4] and 'type' or 'key', s end
+    if s > at then at = s end
+  end
+  return at, bs
+end
+
+local function rate_reserve(id, bs, at)
+  for _, b in ipairs(bs) do
+    redis.call('ZADD', b[1], num(at), id)
+    keep_log(b)
+  end
+end
+
+-- A woken task: due at `at` (now, or the moment reserved under its rates).
+local function make_due_at(id, at)
+  redis.call('HDEL', tkey(id), 'parked')
+  redis.call('ZADD', P .. 'pub', num(at), id)
+end
+
 -- Park a task (the caller writes `parked` and the status): a keyed one in its key's
 -- queue, its key among the keys to wake (`pk`) or, when the key is at its limit
 -- (`blocked`), among those not to (`pb`).
 local function park_task(id, r, blocked)
   local typ, key = r.type, key_of(r)
   local score = -tonumber(r.priority or '0')
+  if rates_of(typ) then redis.call('ZADD', P .. 'rw', 'NX', NOW_S, typ) end
   if not key then
     redis.call('ZADD', P .. 'park:' .. typ, score, id)
     return
@@ -260,6 +410,7 @@ local function park_task(id, r, blocked)
   end
 end
 
+
 -- Take a parked task out of its parked set (not woken: started, ended or deleted).
 local function unpark(id, r)
   local typ, key = r.type, key_of(r)
@@ -272,6 +423,7 @@ local function unpark(id, r)
   if redis.call('EXISTS', q) == 0 then
     redis.call('ZREM', P .. 'pk:' .. typ, key)
     redis.call('ZREM', P .. 'pb:' .. typ, key)
+    redis.call('ZREM', P .. 'pr:' .. typ, key)
     PARKED_AS[typ .. '/' .. key] = nil
   end
 end
@@ -327,7 +479,7 @@ local function wake_parked(typ, count, exist)
   local n = exist or redis.call('EXISTS', park, ready)
   if n == 0 then return end
   local keyless
-  if n == 1 then
+  if n == 1 and not rates_of(typ) then
     -- one of the two: when it is park:<type>, only tasks without a key can be woken,
     -- in priority order as they were before keys
     local ids = redis.call('ZRANGE', park, 0, count and count - 1 or -1)
@@ -351,10 +503,13 @@ local function wake_parked(typ, count, exist)
     if not key then break end
     cursor = key
     if key == '' then
+      local at, bs = rate_wake_at(typ, nil)
+      if not at then break end -- the type's rate is full for now
       local got = redis.call('ZPOPMIN', park)
       keyless = keyless - 1
       if got[1] then
-        make_due({got[1]})
+        if bs then rate_reserve(got[1], bs, at) end
+        make_due_at(got[1], at)
         woken = woken + 1
         last = key
       end
@@ -373,18 +528,27 @@ local function wake_parked(typ, count, exist)
         redis.call('ZREM', ready, key)
         redis.call('ZADD', P .. 'pb:' .. typ, '0', key)
       else
-        local q = kkey('pq', typ, key)
-        local got = redis.call('ZPOPMIN', q)
-        if got[1] then
-          make_due({got[1]})
-          woken = woken + 1
-          last = key
-          if left then
-            free[key] = left - 1
-            if left == 1 then spent[key] = true; nspent = nspent + 1 end
+        local at, bs, s = rate_wake_at(typ, key)
+        if not at and bs == 'type' then break end -- the type's rate is full for now
+        if not at then
+          -- the key's rate is full beyond the horizon: looked at again when it frees
+          redis.call('ZREM', ready, key)
+          redis.call('ZADD', P .. 'pr:' .. typ, num(s - WAKE_AHEAD), key)
+        else
+          local q = kkey('pq', typ, key)
+          local got = redis.call('ZPOPMIN', q)
+          if got[1] then
+            if bs then rate_reserve(got[1], bs, at) end
+            make_due_at(got[1], at)
+            woken = woken + 1
+            last = key
+            if left then
+              free[key] = left - 1
+              if left == 1 then spent[key] = true; nspent = nspent + 1 end
+            end
           end
+          if redis.call('EXISTS', q) == 0 then redis.call('ZREM', ready, key) end
         end
-        if redis.call('EXISTS', q) == 0 then redis.call('ZREM', ready, key) end
       end
     end
   end
@@ -405,7 +569,10 @@ end
 -- may outlive a pending status (a claim leaves it: take_due drops it when due).
 local function leave_working(id, r)
   local typ = r.type
-  if r.status == 'pending' then redis.call('ZREM', P .. 'pub', id) end
+  if r.status == 'pending' then
+    redis.call('ZREM', P .. 'pub', id)
+    rate_release(id, typ, key_of(r)) -- a moment reserved for it is free again
+  end
   if r.status == 'processing' then leave_run(id, typ, key_of(r)) end
   if r.deadline then redis.call('ZREM', P .. 'dl', id) end
   if r.parked then unpark(id, r) end

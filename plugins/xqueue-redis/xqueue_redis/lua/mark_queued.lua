@@ -11,8 +11,15 @@ for i = 3, #ARGV do
   local id = ARGV[i]
   local held = redis.call('ZSCORE', P .. 'pub', id)
   if held and tonumber(held) > NOW then
-    local h = redis.call('HMGET', tkey(id), 'status', 'parked', 'eta')
-    if h[1] == 'pending' and not h[2] and (not h[3] or tonumber(h[3]) <= NOW) then
+    local h = redis.call('HMGET', tkey(id), 'status', 'parked', 'eta', 'type', 'key')
+    local reserved = false -- a moment a wake-up reserved under a rate (also ahead)
+    local bs = h[4] and rate_buckets(h[4], key_of({key = h[5]}))
+    if bs then
+      for _, b in ipairs(bs) do
+        if redis.call('ZSCORE', b[1], id) then reserved = true end
+      end
+    end
+    if h[1] == 'pending' and not h[2] and not reserved and (not h[3] or tonumber(h[3]) <= NOW) then
       if again then
         redis.call('ZADD', P .. 'pub', again, id)
       else

@@ -1,6 +1,25 @@
 -- take_due: ARGV[2] limit, ARGV[3] hold. Returns {id, type, priority} per due task.
 -- Only pending tasks that are not parked are handed out; any other entry is dropped
 -- (a claim leaves the entry of a task it started; an older version left parked ones).
+-- First the rate-limited types whose parked tasks may have room by now (every
+-- RATE_WAKE_EVERY seconds per type, whichever process comes): keys whose rates free
+-- within the horizon are woken again, then the type's wake-up reserves moments.
+local RATE_WAKE_BATCH = 1000
+for _, typ in ipairs(redis.call('ZRANGEBYSCORE', P .. 'rw', '-inf', NOW_S)) do
+  local pr, park, ready = P .. 'pr:' .. typ, P .. 'park:' .. typ, P .. 'pk:' .. typ
+  for _, key in ipairs(redis.call('ZRANGEBYSCORE', pr, '-inf', NOW_S)) do
+    redis.call('ZREM', pr, key)
+    redis.call('ZADD', ready, '0', key)
+  end
+  if not rates_of(typ) or redis.call('EXISTS', park, ready, pr, P .. 'pb:' .. typ) == 0 then
+    redis.call('ZREM', P .. 'rw', typ)
+  else
+    redis.call('ZADD', P .. 'rw', num(NOW + RATE_WAKE_EVERY), typ)
+    local cap = limit_of(typ)
+    local free = cap and math.min(cap - running(typ), RATE_WAKE_BATCH) or RATE_WAKE_BATCH
+    wake_parked(typ, free)
+  end
+end
 local ids = redis.call('ZRANGEBYSCORE', P .. 'pub', '-inf', NOW_S, 'LIMIT', 0, ARGV[2])
 local out = {}
 local again = num(NOW + tonumber(ARGV[3]))
