@@ -37,6 +37,7 @@ from .models import (
     TaskStatus,
 )
 from .plugins import Plugins
+from .rates import TYPE_RATE, Rate, parse_rate, rate_target
 from .settings import Settings, load_settings
 from .validation import SubmitRequest, check_limit, check_submit
 from .waiting import wait_for_task
@@ -519,6 +520,42 @@ class XQueue:
                 "per_key": keys.pop(DEFAULT_KEY, None),
                 "keys": keys,
             }
+        return out
+
+    async def set_rate(
+        self,
+        task_type: str,
+        rate: str | Rate | None,
+        *,
+        key: str | None = None,
+        per_key: bool = False,
+    ) -> None:
+        """Let at most N tasks of a type start per period (``"50/s"``, ``"10/m"``,
+        ``"1/200ms"``; None removes the rate), counted over every worker.
+
+        With ``key``, the rate of one flow key of the type; with ``per_key``, the
+        default rate of every key (a key's own wins). A task starts only while
+        every rate over it has room; the others wait in the store. The type must
+        be registered. Applies to the next start.
+        """
+        _, store = self.backends()
+        check_type_name(task_type)
+        parsed = None if rate is None else parse_rate(rate)
+        target = rate_target(key, per_key)
+        await self._check_type(task_type)
+        await store.set_rate(task_type, target, parsed)
+
+    async def get_rates(self) -> dict[str, dict[str, Any]]:
+        """``{type: {"rate", "per_key", "keys"}}`` for every known type: its own rate,
+        the default of its keys and the rates of single keys, as text (``"50/s"``;
+        None: none)."""
+        _, store = self.backends()
+        rates = await store.rates()
+        out: dict[str, dict[str, Any]] = {}
+        for t in sorted(set(rates) | await self.known_types()):
+            of_type = {k: str(r) for k, r in rates.get(t, {}).items()}
+            own, default = of_type.pop(TYPE_RATE, None), of_type.pop(DEFAULT_KEY, None)
+            out[t] = {"rate": own, "per_key": default, "keys": of_type}
         return out
 
     async def key_usage(self, task_type: str, top: int = 20) -> builtins.list[KeyUsage]:

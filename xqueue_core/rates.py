@@ -29,6 +29,7 @@ MAX_PERIOD = 7 * 86_400.0
 TYPE_RATE = ""  # how rates() names a type's own rate (beside "*" and single keys)
 WAKE_AHEAD = 0.2  # seconds of the window the store's wake-ups reserve ahead of time
 
+RATE_PATTERN = r"^[1-9][0-9]*/([0-9]+(\.[0-9]+)?)?(ms|s|m|h|d)$"  # for JSON schemas
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0}
 _PERIOD = re.compile(r"(?P<n>\d+(?:\.\d+)?)?(?P<unit>[a-z]+)")
 

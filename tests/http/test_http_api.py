@@ -289,6 +289,42 @@ def test_per_key_limits_over_rest(client: httpx.Client) -> None:
     assert client.get("/concurrency").json()["report"]["per_key"] is None  # nothing changed
 
 
+def test_rates_over_rest(client: httpx.Client) -> None:
+    post = client.post
+    body = {"task_type": "report", "rate": "50/s"}
+    assert post("/rates", json=body).json() == {
+        "task_type": "report",
+        "rate": "50/s",
+        "per_key": None,
+        "keys": {},
+    }
+    assert post("/rates", json={**body, "rate": "5/10s", "per_key": True}).json()["per_key"] == (
+        "5/10s"
+    )
+    assert post("/rates", json={**body, "rate": "1/200ms", "key": "acme"}).json()["keys"] == {
+        "acme": "1/200ms"
+    }
+    assert client.get("/rates").json()["report"] == {
+        "rate": "50/s",
+        "per_key": "5/10s",
+        "keys": {"acme": "1/200ms"},
+    }
+    for bad, code in [
+        ({**body, "rate": "0/s"}, None),
+        ({**body, "rate": "5/fortnight"}, None),
+        ({**body, "rate": 5}, None),
+        ({**body, "key": "a", "per_key": True}, None),
+        ({**body, "key": 5}, None),
+        ({**body, "x": 1}, None),
+        ({"task_type": "report"}, None),
+        ({"task_type": "nope", "rate": "5/s"}, "unknown_task_type"),
+    ]:
+        assert "\n" not in error_of(post("/rates", json=bad), 422, code)
+    for change in ({"per_key": True}, {"key": "acme"}, {}):
+        post("/rates", json={**body, **change, "rate": None})
+    assert client.get("/rates").json()["report"] == {"rate": None, "per_key": None, "keys": {}}
+
+
 def test_concurrency_errors(client: httpx.Client) -> None:
     post = client.post
     message = error_of(

@@ -94,6 +94,24 @@ def test_dashboard_end_to_end(dashboard: HttpServer) -> None:
             limits = httpx.get(dashboard.api + "/concurrency").json()
             assert limits["report"]["max_concurrency"] == 1
 
+            # Set a rate, and see a bad one refused in one line with nothing changed.
+            page.fill('#concurrency input.rate[data-type="report"]', "20/s")
+            page.click('#concurrency button.set-rate[data-type="report"]')
+            rate_now = page.locator('#concurrency tr[data-type="report"] .rate-now')
+            expect(rate_now).to_have_text("20/s", timeout=5_000)
+            assert httpx.get(dashboard.api + "/rates").json()["report"]["rate"] == "20/s"
+            page.fill('#concurrency input.rate[data-type="report"]', "5/fortnight")
+            page.click('#concurrency button.set-rate[data-type="report"]')
+            expect(page.locator("#toast")).to_contain_text("unknown period", timeout=5_000)
+            # the browser logs the refused request (its URL, then its status): expected
+            refused = [p for p in problems if p.endswith("/api/v1/rates") or "status of 422" in p]
+            assert len(refused) == 2, problems
+            for line in refused:
+                problems.remove(line)
+            assert httpx.get(dashboard.api + "/rates").json()["report"]["rate"] == "20/s"
+            page.click('#concurrency button.clear-rate[data-type="report"]')
+            expect(rate_now).to_have_text("no rate", timeout=5_000)
+
             # Submit a slow task and cancel it while it runs.
             page.select_option("#submit-type", "report")
             page.fill("#submit-payload", '{"seconds": 30}')
@@ -140,7 +158,7 @@ def test_dashboard_end_to_end(dashboard: HttpServer) -> None:
 
             # The docs page lists every operation and can call one.
             page.goto(base + "/docs")
-            expect(page.locator("details.op")).to_have_count(15, timeout=10_000)
+            expect(page.locator("details.op")).to_have_count(17, timeout=10_000)
             page.locator("#stats summary").click()
             page.locator("#stats button.primary").click()
             expect(page.locator("#stats pre")).to_contain_text("200", timeout=5_000)

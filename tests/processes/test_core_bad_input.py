@@ -66,6 +66,36 @@ CASES: dict[str, tuple[list[str], dict[str, str], str | None, str]] = {
         None,
         "key '*' is reserved for the default of every key",
     ),
+    "rate of nothing per second": (
+        ["rate", "set", "sleep", "0/s"],
+        {},
+        None,
+        "rate count must be between 1 and 100,000, got 0",
+    ),
+    "rate per fortnight": (
+        ["rate", "set", "sleep", "5/fortnight"],
+        {},
+        None,
+        "unknown period 'fortnight'; use ms, s, m, h or d",
+    ),
+    "rate that is not N/PERIOD": (
+        ["rate", "set", "sleep", "x", "--per-key"],
+        {},
+        None,
+        "rate 'x' must be N/PERIOD, like 50/s or 10/m",
+    ),
+    "rate with both key and per-key": (
+        ["rate", "set", "sleep", "5/s", "--key", "a", "--per-key"],
+        {},
+        None,
+        "give either key or per_key, not both",
+    ),
+    "rate of an unknown type": (
+        ["rate", "set", "nope", "5/s"],
+        {},
+        None,
+        "no worker has registered task type 'nope'",
+    ),
     "negative per-key limit": (
         ["concurrency", "set", "sleep", "-1", "--per-key"],
         {},
@@ -287,6 +317,7 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
             await app.submit_many([{"type": "sleep", "payload": {"n": i}} for i in range(3)])
             await app.submit("sleep", {}, idempotency_key="kept")
             await app.set_concurrency("limited", 2)
+            await app.set_rate("limited", "5/s")
             assert app.store is not None
             await app.store.announce("some-worker", sorted(app.handlers))
 

@@ -18,6 +18,7 @@ from ..plugins import Plugins
 from .commands import COMMANDS
 from .common import setup_logging
 from .demo import demo
+from .rates import rate
 
 
 class XQueueGroup(click.Group):
@@ -62,7 +63,7 @@ def cli(ctx: click.Context, log_level: str | None, log_format: str | None) -> No
     setup_logging(ctx)
 
 
-for command in [*COMMANDS, demo]:
+for command in [*COMMANDS, rate, demo]:
     cli.add_command(command)
 
 

@@ -31,6 +31,7 @@ API = "/api/v1"
 MAX_ID_LENGTH = 128
 MAX_CURSOR_LENGTH = 256
 CONCURRENCY_FIELDS = frozenset({"task_type", "max_concurrency", "key", "per_key"})
+RATE_FIELDS = frozenset({"task_type", "rate", "key", "per_key"})
 ANNOUNCED_DEFAULTS = ("max_retry", "queue_timeout", "process_timeout", "priority")
 
 
@@ -243,23 +244,31 @@ class Api:
         require(self.config, request, "read")
         return FastJSON(await self.app.get_concurrency())
 
-    async def set_concurrency(self, request: Request) -> Response:
+    async def _limit_change(
+        self, request: Request, allowed: frozenset[str], value: str, absent: str
+    ) -> tuple[str, Any, Any, bool]:
+        """A POST that changes a type's limit or rate: (type, value, key, per_key)."""
         require(self.config, request, "admin")
         body = await self._object(request)
-        extra = set(body) - CONCURRENCY_FIELDS
+        extra = set(body) - allowed
         if extra:
             raise ValidationError(
                 f"unknown field(s) {', '.join(sorted(extra))}; "
-                f"allowed: {', '.join(sorted(CONCURRENCY_FIELDS))}"
+                f"allowed: {', '.join(sorted(allowed))}"
             )
         if "task_type" not in body:
             raise ValidationError("field 'task_type' is required")
-        if "max_concurrency" not in body:
-            raise ValidationError("field 'max_concurrency' is required (null: no limit)")
-        task_type, limit = body["task_type"], body["max_concurrency"]
-        key, per_key = body.get("key"), body.get("per_key", False)
+        if value not in body:
+            raise ValidationError(f"field {value!r} is required (null: {absent})")
+        per_key = body.get("per_key", False)
         if not isinstance(per_key, bool):
             raise ValidationError(f"per_key must be true or false, got {per_key!r}")
+        return body["task_type"], body[value], body.get("key"), per_key
+
+    async def set_concurrency(self, request: Request) -> Response:
+        task_type, limit, key, per_key = await self._limit_change(
+            request, CONCURRENCY_FIELDS, "max_concurrency", "no limit"
+        )
         await self.app.set_concurrency(task_type, limit, key=key, per_key=per_key)
         current = (await self.app.get_concurrency()).get(task_type, {})
         return FastJSON(
@@ -271,6 +280,20 @@ class Api:
                 "keys": current.get("keys", {}),
             }
         )
+
+    async def get_rates(self, request: Request) -> Response:
+        require(self.config, request, "read")
+        return FastJSON(await self.app.get_rates())
+
+    async def set_rate(self, request: Request) -> Response:
+        task_type, rate, key, per_key = await self._limit_change(
+            request, RATE_FIELDS, "rate", "no rate"
+        )
+        if rate is not None and not isinstance(rate, str):
+            raise ValidationError(f"rate must be text like '50/s' or null, got {rate!r}")
+        await self.app.set_rate(task_type, rate, key=key, per_key=per_key)
+        current = (await self.app.get_rates()).get(task_type, {})
+        return FastJSON({"task_type": task_type, **current})
 
     async def get_key_usage(self, request: Request) -> Response:
         require(self.config, request, "read")

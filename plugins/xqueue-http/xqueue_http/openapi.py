@@ -233,6 +233,23 @@ def document(task_types: Sequence[str], version: str, server_url: str = "/") -> 
                 requestBody=request("SetConcurrency"),
             ),
         },
+        "/api/v1/rates": {
+            "get": _op(
+                "getRates",
+                "Per-type rate limits: the type's own, the default of its keys, single keys",
+                _json(ref("Rates"), "By task type"),
+                ("401", "403", "503"),
+            ),
+            "post": _op(
+                "setRate",
+                "Let at most N tasks of a type start per period ('50/s', '10/m', '1/200ms';"
+                " null: no rate); with key, one flow key's rate; with per_key, the default"
+                " rate of every key of the type",
+                _json(ref("RatesOfType"), "The type's rates now"),
+                write,
+                requestBody=request("SetRate"),
+            ),
+        },
         "/api/v1/concurrency/{task_type}/keys": {
             "parameters": [
                 {

@@ -8,6 +8,7 @@ from typing import Any
 from xqueue_core.flow import MAX_KEY_LENGTH as MAX_FLOW_KEY
 from xqueue_core.handlers import TYPE_NAME
 from xqueue_core.models import TaskStatus
+from xqueue_core.rates import RATE_PATTERN
 from xqueue_core.validation import (
     MAX_DELAY,
     MAX_KEY_LENGTH,
@@ -42,6 +43,13 @@ def schemas(task_types: Sequence[str]) -> dict[str, Any]:
         "running": count,
         "per_key": nullable(count),
         "keys": {"type": "object", "additionalProperties": count},
+    }
+    # a type's rates, as GET /rates shows them and POST /rates answers
+    rate_text = {"type": "string", "pattern": RATE_PATTERN, "examples": ["50/s", "10/m"]}
+    rates = {
+        "rate": nullable(rate_text),
+        "per_key": nullable(rate_text),
+        "keys": {"type": "object", "additionalProperties": rate_text},
     }
     time = {"type": "string", "format": "date-time"}
     counts = {"type": "object", "additionalProperties": {"type": "integer"}}
@@ -236,6 +244,34 @@ def schemas(task_types: Sequence[str]) -> dict[str, Any]:
                 "required": ["key", "per_key"],
                 "properties": {"key": {"type": "string"}, "per_key": {"const": True}},
             },
+        },
+        "Rates": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "required": list(rates),
+                "properties": rates,
+            },
+        },
+        "SetRate": {
+            "type": "object",
+            "required": ["task_type", "rate"],
+            "additionalProperties": False,
+            "properties": {
+                "task_type": type_name,
+                "rate": nullable(rate_text),
+                "key": nullable(flow_key),
+                "per_key": {"type": "boolean"},
+            },
+            "not": {
+                "required": ["key", "per_key"],
+                "properties": {"key": {"type": "string"}, "per_key": {"const": True}},
+            },
+        },
+        "RatesOfType": {
+            "type": "object",
+            "required": ["task_type", *rates],
+            "properties": {"task_type": {"type": "string"}, **rates},
         },
         "ConcurrencyOfType": {
             "type": "object",

@@ -190,7 +190,7 @@
 
   // -- concurrency -----------------------------------------------------------------------
   async function loadLimits() {
-    const data = await call("GET", "concurrency");
+    const [data, rates] = await Promise.all([call("GET", "concurrency"), call("GET", "rates")]);
     const body = $("#concurrency tbody");
     const types = Object.keys(data).sort();
     if (types.join() !== Object.keys(state.limits).sort().join()) {
@@ -201,10 +201,17 @@
         const clear = el("button", { type: "button", "data-type": t, onclick: () => setLimit(t, null) }, "no limit");
         const keys = el("button", { type: "button", class: "show-keys", "data-type": t,
           "aria-expanded": "false", onclick: () => toggleKeys(t) }, "keys");
+        const rateInput = el("input", { type: "text", class: "rate", size: "7", placeholder: "50/s",
+          "aria-label": `rate of ${t}`, "data-type": t });
+        const setRateButton = el("button", { type: "button", class: "set-rate", "data-type": t,
+          onclick: () => setRate(t, rateInput.value.trim() === "" ? null : rateInput.value.trim()) }, "set");
+        const clearRate = el("button", { type: "button", class: "clear-rate", "data-type": t,
+          onclick: () => setRate(t, null) }, "no rate");
         return [
           el("tr", { "data-type": t }, el("td", {}, t, " ", keys), el("td", { class: "usage" }),
-            el("td", { class: "meter" }), el("td", {}, input, " ", set, " ", clear)),
-          el("tr", { class: "keys-row", "data-keys-of": t, hidden: "" }, el("td", { colspan: "4", class: "keys" })),
+            el("td", { class: "meter" }), el("td", {}, input, " ", set, " ", clear),
+            el("td", {}, el("span", { class: "rate-now" }), " ", rateInput, " ", setRateButton, " ", clearRate)),
+          el("tr", { class: "keys-row", "data-keys-of": t, hidden: "" }, el("td", { colspan: "5", class: "keys" })),
         ];
       }));
     }
@@ -216,6 +223,12 @@
       row.querySelector(".meter").replaceChildren(bar(limit ? running / limit : running ? 1 : 0, limit !== null && running >= limit));
       const input = row.querySelector("input");
       if (document.activeElement !== input) input.value = limit === null ? "" : String(limit);
+      const r = rates[t] || { rate: null, per_key: null, keys: {} };
+      const perKeyRate = r.per_key ? ` · ${r.per_key} per key` : "";
+      const ownRates = Object.keys(r.keys).length ? ` · ${Object.keys(r.keys).length} key(s) own` : "";
+      row.querySelector(".rate-now").textContent = `${r.rate || "no rate"}${perKeyRate}${ownRates}`;
+      const rateInput = row.querySelector("input.rate");
+      if (document.activeElement !== rateInput) rateInput.value = r.rate || "";
       if (state.expanded.has(t)) loadKeys(t).catch(() => {});
     }
     state.limits = data;
@@ -238,6 +251,12 @@
       el("tbody", {}, ...data.keys.map((k) => el("tr", { "data-key": k.key },
         el("td", {}, k.key), el("td", { class: "usage" }, `${k.running} / ${k.limit === null ? "∞" : k.limit}`),
         el("td", { class: "waiting" }, String(k.waiting)))))));
+  }
+  async function setRate(type, value) {
+    try {
+      await call("POST", "rates", { task_type: type, rate: value });
+      await loadLimits();
+    } catch (err) { report(err); }
   }
   async function setLimit(type, value) {
     try {

@@ -19,6 +19,7 @@
     submitTask: { type: "email", payload: { to: "a@example.com" }, priority: 0, max_retry: 3 },
     submitTasks: { tasks: [{ type: "email", payload: { to: "a@example.com" } }, { type: "email", payload: { to: "b@example.com" } }] },
     setConcurrency: { task_type: "email", max_concurrency: 5 },
+    setRate: { task_type: "email", rate: "50/s" },
   };
   function example(op, doc) {
     const base = EXAMPLES[op.operationId];
