@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import secrets
 from collections import Counter
 from pathlib import Path
@@ -237,3 +238,43 @@ async def test_a_key_at_its_limit_holds_back_only_its_own_tasks_on_kafka(
     last_keyed = max(t.completed_at or 0.0 for t in keyed_done)
     assert last_work < last_keyed, "the work tasks waited behind the keyed backlog"
     assert usage == []  # no key with a run or a parked task left: nothing leaked
+
+
+async def test_a_rate_holds_back_only_its_type_on_kafka(
+    kafka_url: str, sqlite_url: str, tmp_path: Path
+) -> None:
+    """A rate of 3/s on ``keyed`` over two worker processes on Kafka, 12 keyed tasks and
+    then 10 ``work`` tasks: a keyed task fetched over the rate is parked in the store and
+    its message acknowledged, so the partitions flow on: never more than 3 keyed starts
+    in any second (on the store's clock), every ``work`` task finishes before the keyed
+    backlog does, and every task runs once."""
+    workers = Workers(tmp_path, kafka_url, sqlite_url, XQ_CONCURRENCY="4")
+    app = XQueue(broker=kafka_url, store=sqlite_url)
+    app.task("keyed", key="tenant")(lambda payload: None)
+    app.task("work")(lambda payload: None)
+    try:
+        async with app:
+            await app.set_rate("keyed", "3/s")
+            workers.start(2)
+            keyed = await app.submit_many(
+                [
+                    {"type": "keyed", "payload": {"tenant": f"k{i % 4}", "sleep": 0.02}}
+                    for i in range(12)
+                ]
+            )
+            work = await app.submit_many([{"type": "work", "payload": {"sleep": 0.05}}] * 10)
+
+            async def finished() -> bool:
+                return bool((await app.stats())["by_status"].get("success", 0) == 22)
+
+            await eventually(finished, 60, "22 tasks to succeed")
+            keyed_done = [await app.get(t.id) for t in keyed]
+            work_done = [await app.get(t.id) for t in work]
+    finally:
+        workers.stop()
+    assert workers.count("start") == Counter({t.id: 1 for t in keyed + work})
+    started = sorted(t.started_at or 0.0 for t in keyed_done)
+    assert max(bisect.bisect_left(started, s + 1.0) - i for i, s in enumerate(started)) == 3
+    assert started[-1] - started[0] >= 3.0  # 12 starts at 3/s take three windows more
+    last_work = max(t.completed_at or 0.0 for t in work_done)
+    assert last_work < max(t.completed_at or 0.0 for t in keyed_done)

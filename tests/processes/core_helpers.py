@@ -4,6 +4,7 @@ processes started with the ``xqueue`` command, and the CLI run as a subprocess."
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import sqlite3
 import subprocess
@@ -18,7 +19,7 @@ import pytest
 from tests.processes.apps.xqt_app import make_app, read_records
 from xqueue_core import Settings, XQueue
 from xqueue_core.testing import reaper
-from xqueue_core.testing.services import wait_until
+from xqueue_core.testing.services import ServiceProcess, redis_command, wait_until
 
 APPS = Path(__file__).parent / "apps"  # on the workers' PYTHONPATH: they import ``xqt_app``
 ROOT = Path(__file__).resolve().parents[2]
@@ -220,3 +221,27 @@ async def statuses(app: XQueue, tasks: list[Any]) -> list[str]:
     for task in tasks:
         out.append(str((await app.get(getattr(task, "id", task))).status))
     return out
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[ServiceProcess]:
+    with ServiceProcess("redis-keys", redis_command()) as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def keyed(request: pytest.FixtureRequest, xenv: Env, client: XQueue) -> AsyncIterator[XQueue]:
+    """The test's client on the embedded store, or on Redis (store and Streams broker)
+    with the workers there too."""
+    if request.param == "sqlite":
+        yield client
+        return
+    import xqueue_redis.plugin
+
+    server: ServiceProcess = request.getfixturevalue("redis_server")
+    url = f"redis://127.0.0.1:{server.port}/0?prefix=k{secrets.token_hex(4)}"
+    xenv.vars.update(XQUEUE_STORE=url, XQUEUE_BROKER=url, XQUEUE_LOAD_PLUGINS="redis")
+    settings = Settings(store=url, broker=url, lease_ttl=2.0)
+    app = make_app("xqt-redis", settings=settings, plugins=[xqueue_redis.plugin])
+    async with app:
+        yield app

@@ -2,44 +2,16 @@
 
 from __future__ import annotations
 
-import secrets
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 
-from tests.processes.apps.xqt_app import make_app
 from tests.processes.core_helpers import Env, statuses
 from xqueue_core import XQueue
-from xqueue_core.settings import Settings
-from xqueue_core.testing.services import ServiceProcess, eventually, redis_command
+from xqueue_core.testing.services import eventually
 from xqueue_core.testing.workers import append_record
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[ServiceProcess]:
-    with ServiceProcess("redis-keys", redis_command()) as server:
-        yield server
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-async def keyed(request: pytest.FixtureRequest, xenv: Env, client: XQueue) -> AsyncIterator[XQueue]:
-    """The test's client on the embedded store, or on Redis (store and Streams broker)
-    with the workers there too."""
-    if request.param == "sqlite":
-        yield client
-        return
-    import xqueue_redis.plugin
-
-    server: ServiceProcess = request.getfixturevalue("redis_server")
-    url = f"redis://127.0.0.1:{server.port}/0?prefix=k{secrets.token_hex(4)}"
-    xenv.vars.update(XQUEUE_STORE=url, XQUEUE_BROKER=url, XQUEUE_LOAD_PLUGINS="redis")
-    settings = Settings(store=url, broker=url, lease_ttl=2.0)
-    app = make_app("xqt-redis", settings=settings, plugins=[xqueue_redis.plugin])
-    async with app:
-        yield app
 
 
 def peaks(records: list[dict[str, Any]]) -> tuple[int, dict[str, int]]:
