@@ -1,4 +1,5 @@
-"""Per-key concurrency limits: what they cost, as a ratio to the same drain without them.
+"""Per-key concurrency limits and rate limits: what they cost, as a ratio to the same
+drain without them.
 
     .venv/bin/python bench/flow.py                       # both stores, 20,000 tasks
     .venv/bin/python bench/flow.py --store sqlite --tasks 2000   # quick
@@ -20,6 +21,9 @@ fresh store:
 * ``binding``: every key limited to 1 (and the type to ``--type-limit``): with
   2 x 50 slots a key's second task must wait for its first, so tasks are parked
   and woken;
+* ``rated``: a rate on the type (``--type-rate``, 100000/s) and on every key
+  (``--key-rate``, 10000/s) that no drain here reaches: what the rates' bookkeeping
+  costs (each start is logged in both windows in the claim's step), with no wait;
 * ``plain`` (not run unless asked for): no key on the tasks at all.
 
 Stores (``--store``, default both): ``sqlite`` (embedded: broker and store on one
@@ -78,9 +82,15 @@ class Run:
     task_type: str  # "keyed" (key from the payload) or "noop" (no key)
     per_key: int | None
     type_limit: int | None
+    type_rate: str | None = None
+    key_rate: str | None = None
 
     def limits(self) -> str:
         parts = []
+        if self.type_rate is not None:
+            parts.append(f"rate {self.type_rate}")
+        if self.key_rate is not None:
+            parts.append(f"per-key rate {self.key_rate}")
         if self.per_key is not None:
             parts.append(f"per key {self.per_key}")
         if self.type_limit is not None:
@@ -94,6 +104,7 @@ def runs_of(args: argparse.Namespace) -> list[Run]:
         "off": Run("off", "keyed", None, None),
         "on": Run("on", "keyed", args.per_key, args.type_limit),
         "binding": Run("binding", "keyed", 1, args.type_limit),
+        "rated": Run("rated", "keyed", None, None, args.type_rate, args.key_rate),
     }
     return [known[name] for name in args.runs]
 
@@ -163,6 +174,10 @@ async def drain(args: argparse.Namespace, store: Store, run: Run) -> dict[str, A
             await client.set_concurrency(run.task_type, run.type_limit)
         if run.per_key is not None:
             await client.set_concurrency(run.task_type, run.per_key, per_key=True)
+        if run.type_rate is not None:
+            await client.set_rate(run.task_type, run.type_rate)
+        if run.key_rate is not None:
+            await client.set_rate(run.task_type, run.key_rate, per_key=True)
         items = backlog(args, run)
         started = time.perf_counter()
         for i in range(0, n, args.batch):
@@ -308,15 +323,19 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=50, help="per process (50)")
     parser.add_argument("--per-key", type=int, default=2, help="limit of each key, run on")
     parser.add_argument("--type-limit", type=int, default=100, help="type limit, on/binding")
-    parser.add_argument("--runs", default="off,on,binding", help="of plain,off,on,binding")
+    parser.add_argument("--type-rate", default="100000/s", help="type rate, run rated")
+    parser.add_argument("--key-rate", default="10000/s", help="every key's rate, run rated")
+    parser.add_argument(
+        "--runs", default="off,on,binding,rated", help="of plain,off,on,binding,rated"
+    )
     parser.add_argument("--rounds", type=int, default=1, help="times the runs are repeated")
     parser.add_argument("--budget", type=float, default=300.0, help="seconds per drain")
     parser.add_argument("--out", type=Path, default=HERE / "results", help="JSON directory")
     args = parser.parse_args(argv)
     args.runs = [r.strip() for r in args.runs.split(",") if r.strip()]
-    unknown = set(args.runs) - {"plain", "off", "on", "binding"}
+    unknown = set(args.runs) - {"plain", "off", "on", "binding", "rated"}
     if unknown or not args.runs:
-        parser.error(f"--runs: of plain,off,on,binding, got {','.join(args.runs)!r}")
+        parser.error(f"--runs: of plain,off,on,binding,rated, got {','.join(args.runs)!r}")
     for name in ("tasks", "keys", "batch", "processes", "concurrency", "per_key", "rounds"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")

@@ -24,7 +24,10 @@ CREATE TABLE IF NOT EXISTS rate_log (
     PRIMARY KEY (type, key, member)
 );
 CREATE INDEX IF NOT EXISTS rate_log_at ON rate_log(type, key, at);
-CREATE INDEX IF NOT EXISTS rate_log_member ON rate_log(member);
+-- how many entries each bucket's log holds (COUNT(*) would read them all per claim)
+CREATE TABLE IF NOT EXISTS rate_size (
+    type TEXT NOT NULL, key TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (type, key)
+);
 """
 
 Bucket = tuple[str, str, Rate]  # type, key ('' for the type's own), its rate
@@ -38,6 +41,8 @@ class RateBook:
         self.now = now
         self._of_type: dict[str, dict[str, Rate]] = {}
         self._any: bool | None = None
+        self._sizes: dict[tuple[str, str], int] = {}  # read once, kept up to date
+        self._changed: dict[tuple[str, str], int] = {}  # written by flush()
 
     def any(self) -> bool:
         """Whether any rate is set (if not, nothing here costs more than this)."""
@@ -74,31 +79,75 @@ class RateBook:
         return out
 
     def _trim(self, bucket: Bucket) -> None:
+        """Drop the entries older than the window, once per bucket per transaction
+        (its clock does not move)."""
         typ, key, rate = bucket
-        self.conn.execute(
+        if (typ, key) in self._sizes:
+            return
+        self._sizes[(typ, key)] = self._read_size(typ, key)
+        gone = self.conn.execute(
             "DELETE FROM rate_log WHERE type=? AND key=? AND at <= ?",
             (typ, key, self.now - rate.period),
-        )
+        ).rowcount
+        self._resize(typ, key, -gone)
 
-    def _has_room(self, bucket: Bucket, task_id: str) -> bool:
-        typ, key, rate = bucket
+    def _resize(self, typ: str, key: str, by: int) -> None:
+        if (typ, key) in self._sizes:
+            self._sizes[(typ, key)] += by
+        self._changed[(typ, key)] = self._changed.get((typ, key), 0) + by
+
+    def flush(self) -> None:
+        """Write the sizes this transaction changed (the store calls it before the
+        commit; one write per bucket, not one per start)."""
+        rows = [(t, k, by) for (t, k), by in self._changed.items() if by]
+        if rows:
+            self.conn.executemany(
+                "INSERT INTO rate_size (type, key, n) VALUES (?, ?, ?) "
+                "ON CONFLICT(type, key) DO UPDATE SET n = n + excluded.n",
+                rows,
+            )
+        self._changed.clear()
+
+    def _size(self, typ: str, key: str) -> int:
+        got = self._sizes.get((typ, key))
+        return self._read_size(typ, key) if got is None else got
+
+    def _read_size(self, typ: str, key: str) -> int:
+        row = self.conn.execute(
+            "SELECT n FROM rate_size WHERE type=? AND key=?", (typ, key)
+        ).fetchone()
+        return (0 if row is None else int(row[0])) + self._changed.get((typ, key), 0)
+
+    def _add(self, task_type: str, key: str, member: str, at: float) -> None:
+        self.conn.execute(
+            "INSERT INTO rate_log (type, key, member, at) VALUES (?, ?, ?, ?)",
+            (task_type, key, member, at),
+        )
+        self._resize(task_type, key, 1)
+
+    def _reserved(self, bucket: Bucket, task_id: str) -> float | None:
+        """The moment reserved for the task in the bucket, if any."""
+        typ, key, _ = bucket
         self._trim(bucket)
         row = self.conn.execute(
             "SELECT at FROM rate_log WHERE type=? AND key=? AND member=?", (typ, key, task_id)
         ).fetchone()
-        if row is not None and row[0] <= self.now:
+        return None if row is None else float(row[0])
+
+    def _has_room(self, bucket: Bucket, own: float | None) -> bool:
+        typ, key, rate = bucket
+        n = self._size(typ, key)
+        if own is not None and own <= self.now:
             # woken for this moment: the starts (and earlier reservations) up to now
-            # count, not the reservations of tasks woken for later moments
-            (n,) = self.conn.execute(
-                "SELECT COUNT(*) FROM rate_log WHERE type=? AND key=? AND at <= ?",
+            # count, not the reservations of tasks woken for later moments (a few:
+            # the wake-ups reserve at most WAKE_AHEAD ahead)
+            (ahead,) = self.conn.execute(
+                "SELECT COUNT(*) FROM rate_log WHERE type=? AND key=? AND at > ?",
                 (typ, key, self.now),
             ).fetchone()
-            n -= 1
+            n -= ahead + 1
         else:
-            (n,) = self.conn.execute(
-                "SELECT COUNT(*) FROM rate_log WHERE type=? AND key=?", (typ, key)
-            ).fetchone()
-            n -= row is not None
+            n -= own is not None
         return bool(n < rate.count)
 
     def admit(self, task_id: str, task_type: str, key: str | None) -> bool:
@@ -107,19 +156,25 @@ class RateBook:
         buckets = self.buckets(task_type, key)
         if not buckets:
             return True
-        ok = all(self._has_room(b, task_id) for b in buckets)
-        self.release(task_id)
-        if ok:
-            self.conn.executemany(
-                "INSERT OR REPLACE INTO rate_log (type, key, member, at) VALUES (?, ?, ?, ?)",
-                [(t, k, f"{task_id}@{self.now!r}", self.now) for t, k, _ in buckets],
-            )
+        owns = [self._reserved(b, task_id) for b in buckets]
+        ok = all(self._has_room(b, own) for b, own in zip(buckets, owns, strict=True))
+        for (t, k, _), own in zip(buckets, owns, strict=True):
+            if own is not None:
+                self.conn.execute(
+                    "DELETE FROM rate_log WHERE type=? AND key=? AND member=?", (t, k, task_id)
+                )
+                self._resize(t, k, -1)
+            if ok:
+                self._add(t, k, f"{task_id}@{self.now!r}", self.now)
         return ok
 
-    def release(self, task_id: str) -> None:
+    def release(self, task_id: str, task_type: str, key: str | None) -> None:
         """Drop the reservations of a task (parked again, or ended before it started)."""
-        if self.any():
-            self.conn.execute("DELETE FROM rate_log WHERE member=?", (task_id,))
+        for t, k, _ in self.buckets(task_type, key):
+            gone = self.conn.execute(
+                "DELETE FROM rate_log WHERE type=? AND key=? AND member=?", (t, k, task_id)
+            ).rowcount
+            self._resize(t, k, -gone)
 
     def slot(self, bucket: Bucket) -> float:
         """The first moment the bucket has room for one more start: now, or when the
@@ -127,9 +182,7 @@ class RateBook:
         distinct start leaving, so the window never holds more than N."""
         typ, key, rate = bucket
         self._trim(bucket)
-        (n,) = self.conn.execute(
-            "SELECT COUNT(*) FROM rate_log WHERE type=? AND key=?", (typ, key)
-        ).fetchone()
+        n = self._size(typ, key)
         if n < rate.count:
             return self.now
         member, at = self.conn.execute(
@@ -146,10 +199,9 @@ class RateBook:
         return self.now + WAKE_AHEAD
 
     def reserve(self, task_id: str, buckets: list[Bucket], at: float) -> None:
-        self.conn.executemany(
-            "INSERT OR REPLACE INTO rate_log (type, key, member, at) VALUES (?, ?, ?, ?)",
-            [(t, k, task_id, at) for t, k, _ in buckets],
-        )
+        """Hold a moment for a woken task in each bucket (it held none: it was parked)."""
+        for t, k, _ in buckets:
+            self._add(t, k, task_id, at)
 
     def rated_types(self) -> list[str]:
         if not self.any():
@@ -169,6 +221,7 @@ def set_rate(conn: sqlite3.Connection, task_type: str, key: str | None, rate: Ra
         )
     if conn.execute("SELECT 1 FROM rates WHERE type=? LIMIT 1", (task_type,)).fetchone() is None:
         conn.execute("DELETE FROM rate_log WHERE type=?", (task_type,))
+        conn.execute("DELETE FROM rate_size WHERE type=?", (task_type,))
 
 
 def all_rates(conn: sqlite3.Connection) -> dict[str, dict[str, Rate]]:

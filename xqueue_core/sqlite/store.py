@@ -102,7 +102,7 @@ class _Tx:
         if status == TaskStatus.SUCCESS:
             task.result = result
             task.progress = 1.0
-        self.rates.release(task.id)  # a woken task's reserved moment is free again
+        self.rates.release(task.id, task.type, task.key)  # a woken task's moment is free
         self.conn.execute(
             "UPDATE tasks SET status=?, error=?, updated_at=?, completed_at=?, result=?, "
             "progress=?, deadline=NULL, publish_at=NULL, parked=0, lease_until=NULL, "
@@ -275,7 +275,13 @@ class SqliteStore(OnDatabase, Store):
         return time.time()
 
     async def _write(self, fn: Any) -> Any:
-        return await self.db.write(lambda conn: fn(_Tx(conn, time.time())))
+        def tx(conn: sqlite3.Connection) -> Any:
+            t = _Tx(conn, time.time())
+            out = fn(t)
+            t.rates.flush()
+            return out
+
+        return await self.db.write(tx)
 
     # -- submit and publish --------------------------------------------------
 
@@ -338,7 +344,8 @@ class SqliteStore(OnDatabase, Store):
                 "UPDATE tasks SET publish_at=? WHERE id=? AND status='pending' "
                 "AND parked=0 AND (eta IS NULL OR eta <= ?) AND publish_at > ? "
                 # nor a moment a wake-up reserved under a rate (also in the future)
-                "AND NOT EXISTS (SELECT 1 FROM rate_log WHERE member=tasks.id)",
+                "AND NOT EXISTS (SELECT 1 FROM rate_log WHERE member=tasks.id "
+                "AND type=tasks.type AND key IN ('', COALESCE(tasks.flow_key, '')))",
                 [(again, i, t.now, t.now) for i in task_ids],
             )
 
@@ -475,7 +482,9 @@ class SqliteStore(OnDatabase, Store):
     async def _write_with_events(self, fn: Any) -> Any:
         def tx(conn: sqlite3.Connection) -> Any:
             t = _Tx(conn, time.time())
-            return fn(t), t.events
+            out = fn(t)
+            t.rates.flush()
+            return out, t.events
 
         return await self.db.write(tx)
 
@@ -707,6 +716,7 @@ class SqliteStore(OnDatabase, Store):
 
     async def set_rate(self, task_type: str, key: str | None, rate: Rate | None) -> None:
         def tx(t: _Tx) -> None:
+            t.rates.flush()
             set_rate(t.conn, task_type, key, rate)
             # a raised or removed rate may let parked tasks start now (a lowered one
             # applies to the next start)
