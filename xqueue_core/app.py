@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .debounce import check_debounced, submit_debounced
 from .errors import (
     BackendError,
     TaskAlreadyFinished,
@@ -327,7 +328,10 @@ class XQueue:
         ``process_timeout`` (seconds), ``delay`` (seconds) or ``eta`` (epoch
         seconds or ISO 8601), ``idempotency_key`` (a second submit with the
         same key returns the first task), ``key`` (the flow key, instead of the
-        handler's payload field). Raises :class:`ValidationError` or
+        handler's payload field), ``debounce`` (seconds: submits of the same type
+        and key within it collapse into one task, the last payload winning; see
+        :mod:`xqueue_core.debounce`) with ``debounce_max`` (seconds: the latest
+        start after the first of them). Raises :class:`ValidationError` or
         :class:`UnknownTaskType` and changes nothing on bad input.
         """
         data = {"type": task_type, "payload": payload, **options}
@@ -335,7 +339,7 @@ class XQueue:
 
     async def submit_many(self, items: Sequence[Mapping[str, Any]]) -> list[Task]:
         """Submit several tasks at once (all validated before any is stored)."""
-        broker, store = self.backends()
+        _, store = self.backends()
         requests: list[SubmitRequest] = []
         for index, item in enumerate(items):
             try:
@@ -349,6 +353,17 @@ class XQueue:
         # the store's clock is read only when a delay needs it (one round trip less)
         now = await store.now() if any(r.delay for r in requests) else 0.0
         tasks = [self._build(r, now) for r in requests]
+        if any(r.debounce is not None for r in requests):
+            check_debounced(requests, tasks)
+            plain = [t for r, t in zip(requests, tasks, strict=True) if r.debounce is None]
+            stored = iter(await self._store_new(plain) if plain else [])
+            merged = iter(await submit_debounced(self.events, store, requests, tasks))
+            return [next(stored if r.debounce is None else merged) for r in requests]
+        return await self._store_new(tasks)
+
+    async def _store_new(self, tasks: list[Task]) -> list[Task]:
+        """Create tasks and publish those due now (the plain submit path)."""
+        broker, store = self.backends()
         wanted = self.events.wanted
         if not wanted and isinstance(store, PublishingStore) and store.publishes_for(broker):
             # One atomic step. (With listeners, a task's pending event must leave

@@ -78,6 +78,21 @@ class Store(Backend, Protocol):
         publish loses nothing).
         """
 
+    async def debounce(
+        self, task: Task, window: float, max_wait: float | None
+    ) -> tuple[Task, bool]:
+        """Create ``task`` (it has a flow key) unless its type and key have a waiting
+        debounced task; either way in one atomic step, on the store's clock.
+
+        A waiting task is the one the last new window of (type, key) created while it
+        is pending, not parked, not yet due and never run. Then ``task`` is not
+        inserted: the waiting task takes its payload and starts ``window`` seconds
+        from now, but no later than ``max_wait`` after the submit that created it;
+        returns ``(waiting task as it is now, False)``. Otherwise ``task`` is created
+        as a delayed task due ``window`` from now (``max_wait`` if shorter) and opens
+        the window: ``(task, True)``. See :mod:`xqueue_core.debounce`.
+        """
+
     async def mark_queued(self, task_ids: Sequence[str], recheck: float = 0.0) -> None:
         """Record that these tasks' messages are on the broker.
 

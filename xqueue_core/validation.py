@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from .debounce import check_window
 from .errors import PayloadTooLarge, ValidationError
 from .flow import check_key
 from .handlers import check_type_name
@@ -36,6 +37,8 @@ class SubmitRequest:
     eta: float | None = None
     idempotency_key: str | None = None
     key: str | None = None  # the flow key (see xqueue_core.flow); else the handler's field
+    debounce: float | None = None  # seconds (see xqueue_core.debounce)
+    debounce_max: float | None = None
 
 
 SUBMIT_FIELDS = frozenset(f.name for f in fields(SubmitRequest))
@@ -130,6 +133,13 @@ def check_submit(data: Mapping[str, Any], max_payload_bytes: int) -> SubmitReque
         raise ValidationError(
             f"idempotency_key must be a string of 1-{MAX_KEY_LENGTH} characters, got {key!r}"
         )
+    debounce = _non_negative("debounce", data.get("debounce"))
+    debounce_max = _non_negative("debounce_max", data.get("debounce_max"))
+    check_window(debounce, debounce_max)
+    if debounce is not None:
+        for other, given in (("delay", delay), ("eta", eta), ("idempotency_key", key)):
+            if given is not None:
+                raise ValidationError(f"give either debounce or {other}, not both")
     return SubmitRequest(
         type=task_type,
         payload=payload,
@@ -141,6 +151,8 @@ def check_submit(data: Mapping[str, Any], max_payload_bytes: int) -> SubmitReque
         eta=eta,
         idempotency_key=key,
         key=None if data.get("key") is None else check_key(data["key"]),
+        debounce=debounce,
+        debounce_max=debounce_max,
     )
 
 

@@ -325,6 +325,27 @@ def test_rates_over_rest(client: httpx.Client) -> None:
     assert client.get("/rates").json()["report"] == {"rate": None, "per_key": None, "keys": {}}
 
 
+def test_debounce_over_rest(client: httpx.Client) -> None:
+    body = {"type": "report", "payload": {"seconds": 0}, "key": "doc-7", "debounce": 60}
+    first = client.post("/tasks", json=body)
+    again = client.post("/tasks", json={**body, "payload": {"seconds": 0, "n": 2}})
+    assert first.status_code == 201 and again.status_code == 201
+    assert again.json()["id"] == first.json()["id"]
+    assert client.get(f"/tasks/{first.json()['id']}").json()["payload"] == {"seconds": 0, "n": 2}
+    before = count(client)
+    for bad in (
+        {**body, "debounce": 0},
+        {**body, "debounce_max": 0},
+        {**body, "delay": 5},
+        {**body, "idempotency_key": "k"},
+        {"type": "report", "debounce": 5},  # no key
+        {"type": "report", "key": "k", "debounce_max": 5},
+    ):
+        assert "\n" not in error_of(client.post("/tasks", json=bad), 422)
+    assert count(client) == before
+    client.delete(f"/tasks/{first.json()['id']}")
+
+
 def test_concurrency_errors(client: httpx.Client) -> None:
     post = client.post
     message = error_of(

@@ -96,6 +96,24 @@ CASES: dict[str, tuple[list[str], dict[str, str], str | None, str]] = {
         None,
         "no worker has registered task type 'nope'",
     ),
+    "debounce without a key": (
+        ["submit", "sleep", "--debounce", "5"],
+        {},
+        None,
+        "debounce needs a flow key",
+    ),
+    "debounce with a delay": (
+        ["submit", "sleep", "--key", "k", "--debounce", "5", "--delay", "1"],
+        {},
+        None,
+        "give either debounce or delay, not both",
+    ),
+    "debounce max of nothing": (
+        ["submit", "sleep", "--key", "k", "--debounce", "5", "--debounce-max", "0"],
+        {},
+        None,
+        "debounce_max must be more than 0 and at most 604800 s, got 0",
+    ),
     "negative per-key limit": (
         ["concurrency", "set", "sleep", "-1", "--per-key"],
         {},

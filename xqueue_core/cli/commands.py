@@ -113,6 +113,10 @@ async def _wait(app: Any, task: Task, as_json: bool, timeout: float | None) -> T
 @click.option("--eta", metavar="TIME", help="Start no earlier than this ISO 8601 time.")
 @click.option("--idempotency-key", metavar="K", help="A second submit with K returns the first.")
 @click.option("--key", metavar="K", help="The flow key (a tenant...), for per-key limits.")
+@click.option(
+    "--debounce", type=float, metavar="S", help="Collapse submits of the key within S seconds."
+)
+@click.option("--debounce-max", type=float, metavar="S", help="With --debounce: start within S.")
 @click.option("--wait", "wait_", is_flag=True, help="Wait for the outcome, showing progress.")
 @click.option("--timeout", type=float, metavar="S", help="With --wait: give up after S seconds.")
 @json_option

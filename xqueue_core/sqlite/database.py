@@ -18,6 +18,7 @@ from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
 from ..errors import BackendError, SettingsError
+from .debounce import SCHEMA as DEBOUNCE_SCHEMA
 from .rates import SCHEMA as RATE_SCHEMA
 
 T = TypeVar("T")
@@ -193,6 +194,7 @@ class Database:
             conn.execute("ALTER TABLE tasks ADD COLUMN flow_key TEXT")
         conn.executescript(KEY_INDEXES)
         conn.executescript(RATE_SCHEMA)
+        conn.executescript(DEBOUNCE_SCHEMA)
         return conn
 
     async def open(self) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from ..debounce import first_start, moved_start
 from ..interfaces import Store
 from ..models import (
     CancelOutcome,
@@ -30,6 +31,7 @@ from ..models import (
 )
 from ..rates import Rate
 from ..settings import Settings
+from . import debounce
 from .database import OnDatabase, placeholders
 from .rates import RateBook, all_rates, set_rate
 
@@ -87,6 +89,38 @@ class _Tx:
         self.conn.execute(
             "INSERT INTO events (data) VALUES (?)", (orjson.dumps(event.to_dict()).decode(),)
         )
+
+    def insert(self, task: Task, publish_grace: float) -> None:
+        """Insert a new pending task (its created/updated time are now) and its event."""
+        task.created_at = task.updated_at = self.now
+        task.status = TaskStatus.PENDING
+        deadline = self.now + task.queue_timeout if task.queue_timeout > 0 else None
+        # due now: the submitter publishes it, this is the fallback if it crashes;
+        # delayed: the scheduler publishes it at its eta
+        publish_at = self.now + publish_grace if task.eta is None else task.eta
+        self.conn.execute(
+            "INSERT INTO tasks (id, type, payload, priority, status, retry, max_retry, "
+            "queue_timeout, process_timeout, created_at, updated_at, eta, "
+            "idempotency_key, deadline, publish_at, flow_key) "
+            "VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                task.id,
+                task.type,
+                orjson.dumps(task.payload).decode(),
+                task.priority,
+                task.max_retry,
+                task.queue_timeout,
+                task.process_timeout,
+                self.now,
+                self.now,
+                task.eta,
+                task.idempotency_key,
+                deadline,
+                publish_at,
+                task.key,
+            ),
+        )
+        self.emit(task)
 
     def terminate(
         self,
@@ -297,39 +331,38 @@ class SqliteStore(OnDatabase, Store):
                     if row is not None:
                         out.append((_row_to_task(row), False))
                         continue
-                task.created_at = task.updated_at = t.now
-                task.status = TaskStatus.PENDING
-                deadline = t.now + task.queue_timeout if task.queue_timeout > 0 else None
-                # due now: the submitter publishes it, this is the fallback if it crashes;
-                # delayed: the scheduler publishes it at its eta
-                publish_at = t.now + publish_grace if task.eta is None else task.eta
-                t.conn.execute(
-                    "INSERT INTO tasks (id, type, payload, priority, status, retry, max_retry, "
-                    "queue_timeout, process_timeout, created_at, updated_at, eta, "
-                    "idempotency_key, deadline, publish_at, flow_key) "
-                    "VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        task.id,
-                        task.type,
-                        orjson.dumps(task.payload).decode(),
-                        task.priority,
-                        task.max_retry,
-                        task.queue_timeout,
-                        task.process_timeout,
-                        t.now,
-                        t.now,
-                        task.eta,
-                        task.idempotency_key,
-                        deadline,
-                        publish_at,
-                        task.key,
-                    ),
-                )
-                t.emit(task)
+                t.insert(task, publish_grace)
                 out.append((task, True))
             return out
 
         result: list[tuple[Task, bool]] = await self._write(tx)
+        return result
+
+    async def debounce(
+        self, task: Task, window: float, max_wait: float | None
+    ) -> tuple[Task, bool]:
+        if not task.key:
+            raise ValueError("a debounced task needs a flow key")
+        key = task.key
+
+        def tx(t: _Tx) -> tuple[Task, bool]:
+            found = debounce.waiting(t.conn, task.type, key, t.now)
+            if found is not None:
+                task_id, first = found
+                eta = moved_start(t.now, first, window, max_wait)
+                t.conn.execute(
+                    "UPDATE tasks SET payload=?, eta=?, publish_at=?, updated_at=? WHERE id=?",
+                    (orjson.dumps(task.payload).decode(), eta, eta, t.now, task_id),
+                )
+                merged = t.task(task_id)
+                assert merged is not None
+                return merged, False
+            task.eta = first_start(t.now, window, max_wait)
+            t.insert(task, 0.0)
+            debounce.open_window(t.conn, task.type, key, task.id, t.now)
+            return task, True
+
+        result: tuple[Task, bool] = await self._write(tx)
         return result
 
     async def mark_queued(self, task_ids: Sequence[str], recheck: float = 0.0) -> None:
@@ -859,6 +892,7 @@ class SqliteStore(OnDatabase, Store):
                 (EVENT_LOG_SIZE,),
             )
             t.sweep_parked()
+            debounce.forget_ended(t.conn)
 
         _, events = await self._write_with_events(tx)
         result: list[TaskEvent] = events

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from xqueue_core.debounce import MAX_WINDOW
 from xqueue_core.flow import MAX_KEY_LENGTH as MAX_FLOW_KEY
 from xqueue_core.handlers import TYPE_NAME
 from xqueue_core.models import TaskStatus
@@ -29,12 +30,21 @@ def nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
+def given(field: str, then: dict[str, Any]) -> dict[str, Any]:
+    """``then`` applies when ``field`` is there as a number (not absent, not null)."""
+    return {
+        "if": {"required": [field], "properties": {field: {"type": "number"}}},
+        "then": then,
+    }
+
+
 def schemas(task_types: Sequence[str]) -> dict[str, Any]:
     """Every schema; ``task_types`` (when known) are the enum of the ``type`` field."""
     type_name: dict[str, Any] = {"type": "string", "pattern": TYPE_NAME.pattern}
     if task_types:
         type_name = {"type": "string", "enum": sorted(task_types)}
     seconds = {"type": "number", "minimum": 0}
+    window = {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_WINDOW}
     flow_key = {"type": "string", "minLength": 1, "maxLength": MAX_FLOW_KEY, "not": {"const": "*"}}
     count = {"type": "integer", "minimum": 0}
     # a type's limits, as GET /concurrency shows them and POST /concurrency answers
@@ -105,7 +115,25 @@ def schemas(task_types: Sequence[str]) -> dict[str, Any]:
             "type": "object",
             "required": ["type"],
             "additionalProperties": False,
-            "not": {"required": ["delay", "eta"]},
+            "allOf": [
+                {"not": {"required": ["delay", "eta"]}},
+                # debounce needs the task's flow key (key here; a handler's key payload
+                # field gives one too, which this schema cannot see) and is its own delay
+                given(
+                    "debounce",
+                    then={
+                        "required": ["key"],
+                        "properties": {
+                            "key": {"type": "string"},
+                            **{f: {"type": "null"} for f in ("delay", "eta", "idempotency_key")},
+                        },
+                    },
+                ),
+                given(
+                    "debounce_max",
+                    then={"required": ["debounce"], "properties": {"debounce": {"type": "number"}}},
+                ),
+            ],
             "properties": {
                 "type": type_name,
                 "payload": nullable({"type": "object"}),
@@ -123,8 +151,16 @@ def schemas(task_types: Sequence[str]) -> dict[str, Any]:
                     {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH}
                 ),
                 "key": nullable(flow_key),
+                "debounce": nullable(window),
+                "debounce_max": nullable(window),
             },
-            "description": "eta may also be an ISO 8601 time such as 2030-01-31T12:00:00Z.",
+            "description": (
+                "eta may also be an ISO 8601 time such as 2030-01-31T12:00:00Z. debounce "
+                "(seconds) collapses submits of the type and flow key within it into one "
+                "waiting task, the last payload winning; debounce_max caps how long after "
+                "the first submit it starts. debounce needs the flow key (key, or the "
+                "handler's key field)."
+            ),
         },
         "Batch": {
             "type": "object",

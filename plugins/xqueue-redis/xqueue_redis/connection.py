@@ -37,6 +37,7 @@ OPS = (
     "claim",
     "counts",
     "create",
+    "debounce",
     "discard",
     "finish",
     "get",

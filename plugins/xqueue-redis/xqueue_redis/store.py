@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from xqueue_core.debounce import first_start
 from xqueue_core.interfaces import Broker, Store
 from xqueue_core.models import (
     CancelOutcome,
@@ -138,6 +139,23 @@ class RedisStore(Store):
                     assert stored is not None
                     out.append((stored, flag == 2))
         return out
+
+    async def debounce(
+        self, task: Task, window: float, max_wait: float | None
+    ) -> tuple[Task, bool]:
+        if not task.key:
+            raise ValueError("a debounced task needs a flow key")
+        args = [json_arg(task_args(task)), repr(float(window))]
+        args.append("" if max_wait is None else repr(float(max_wait)))
+        (flag, value), _ = await self.conn.script("debounce", args)
+        if int(flag) == 1:
+            task.created_at = task.updated_at = float(value)
+            task.eta = first_start(float(value), window, max_wait)
+            task.status = TaskStatus.PENDING
+            return task, True
+        merged = task_from_json(value)
+        assert merged is not None
+        return merged, False
 
     async def mark_queued(self, task_ids: Sequence[str], recheck: float = 0.0) -> None:
         for chunk in _chunks(task_ids):

@@ -22,11 +22,12 @@ from ...models import (
 from ...settings import Settings
 from ..services import eventually
 from .common import LEASE, contract_settings, make_task, open_backend
+from .debounce import DebounceContract
 from .flow import KeyLimitContract
 from .rates import RateContract
 
 
-class StoreContract(KeyLimitContract, RateContract):
+class StoreContract(KeyLimitContract, RateContract, DebounceContract):
     """What every store must do. Provide a ``store_url`` fixture (fresh per test)."""
 
     settings = contract_settings()

@@ -80,7 +80,14 @@ for i = 6, #ARGV do
       if r.parked then unpark(id, r) end
       if r.deadline then redis.call('ZREM', P .. 'dl', id) end
       local del = {}
-      drop(r, del, 'parked', 'progress', 'cancel', 'deadline')
+      if r.debounced then -- its debounce window ends: the next submit opens a new one
+        local windows = P .. 'deb:' .. typ
+        local open_ = redis.call('HGET', windows, key or '')
+        if open_ and string.sub(open_, 1, #id + 1) == id .. ' ' then
+          redis.call('HDEL', windows, key or '')
+        end
+      end
+      drop(r, del, 'parked', 'progress', 'cancel', 'deadline', 'debounced')
       move(id, typ, status, 'processing')
       write(id, r, {'status', 'processing', 'worker_id', worker, 'started_at', NOW_S,
         'updated_at', NOW_S, 'lease_until', until_}, del)

@@ -683,6 +683,54 @@ local function sweep_parked(types)
   end
 end
 
+-- Insert a new pending task from its create row `t` (see create.lua) and log its
+-- event; `typed` remembers the types already added to `tt` in this script.
+local function insert_task(t, grace, typed)
+  local id, typ = t[1], t[2]
+  local qt, eta = t[6], t[8]
+  local ikey = t[9]
+  local has_key = ikey ~= false
+  local k = tkey(id)
+  local fields = {'HSET', k, 'id', id, 'type', typ, 'status', 'pending',
+    'payload', t[3], 'priority', t[4], 'retry', '0', 'max_retry', t[5],
+    'queue_timeout', qt, 'process_timeout', t[7], 'created_at', NOW_S,
+    'updated_at', NOW_S, 'redeliveries', '0'}
+  -- due now: the submitter publishes it, `pub` is the fallback if it crashes first;
+  -- delayed: the scheduler publishes it at its eta
+  local publish_at = NOW + grace
+  if eta ~= '' then
+    fields[#fields + 1] = 'eta'; fields[#fields + 1] = eta
+    publish_at = tonumber(eta)
+  end
+  if has_key then
+    fields[#fields + 1] = 'idempotency_key'; fields[#fields + 1] = ikey
+    redis.call('HSET', P .. 'idem', ikey, id)
+  end
+  if t[10] then fields[#fields + 1] = 'key'; fields[#fields + 1] = t[10] end
+  if tonumber(qt) > 0 then
+    local deadline = num(NOW + tonumber(qt))
+    fields[#fields + 1] = 'deadline'; fields[#fields + 1] = deadline
+    redis.call('ZADD', P .. 'dl', deadline, id)
+  end
+  redis.call(unpack(fields))
+  redis.call('ZADD', P .. 'ys:' .. typ .. ':pending', '0', id)
+  local stream = t[11]
+  if stream and (eta == '' or tonumber(eta) <= NOW) then  -- due now
+    -- create_and_publish: the message goes out in this same step (no fallback needed)
+    redis.call('XADD', KEYS[1 + stream], '*', 'id', id, 'type', typ, 'priority', t[4])
+  else
+    redis.call('ZADD', P .. 'pub', num(publish_at), id)
+  end
+  redis.call('ZADD', P .. 'all', '0', id)
+  redis.call('ZADD', P .. 'y:' .. typ, '0', id)
+  if not typed[typ] then
+    redis.call('SADD', P .. 'tt', typ)
+    typed[typ] = true
+  end
+  -- the caller makes its own events for new tasks: only the log gets this one
+  log_event({id, typ, 'pending', '0', false, false, false, NOW_S, 'status'})
+end
+
 -- Delete a task and every index entry that names it; `r` is its record (from load).
 local function purge(id, r)
   local typ, status = r.type, r.status
