@@ -88,7 +88,7 @@ async def test_a_small_key_is_not_starved_by_a_big_backlog(xenv: Env, keyed: XQu
     key finishes before a tenth of the big key's backlog is done."""
     await keyed.set_concurrency("tenanted", 4)
     big = await keyed.submit_many(
-        [{"type": "tenanted", "payload": {"tenant": "big", "seconds": 0.05}} for _ in range(1000)]
+        [{"type": "tenanted", "payload": {"tenant": "big", "seconds": 0.05}} for _ in range(5000)]
     )
     worker = xenv.worker("--concurrency", "8")
     worker.wait_started()
