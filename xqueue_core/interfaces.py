@@ -151,11 +151,12 @@ class Store(Backend, Protocol):
 
         Frees the token and wakes one parked task that may now start. Every freed slot
         (a finish, an expired lease, a raised limit) wakes the same way: round-robin
-        over the keys of the type with parked tasks that are below their limits —
-        the next key after the one woken last, by name, wrapping around (tasks
-        without a key count as the key ``""``) — highest priority, then oldest,
-        first within a key; as many as the type has free slots, and no more per key
-        than it has.
+        over the keys of the type with parked tasks that are below their limits and
+        whose next parked task is in the highest priority band any of them has
+        (high > 0, normal 0, low < 0) — the next key after the one woken last, by
+        name, wrapping around (tasks without a key count as the key ``""``) —
+        highest priority, then oldest, first within a key; as many as the type has
+        free slots, and no more per key than it has.
         """
 
     async def report_progress(

@@ -70,6 +70,12 @@ def _row_to_task(row: Sequence[Any]) -> Task:
     )
 
 
+def band(priority: int) -> int:
+    """The priority band of a parked task (1 high, 0 normal, -1 low), as the brokers'
+    default bands: wake-ups go round-robin over keys within the highest one."""
+    return (priority > 0) - (priority < 0)
+
+
 class _Tx:
     """Helpers used inside one write transaction; collects the events it causes."""
 
@@ -230,22 +236,24 @@ class _Tx:
 
     def wake_parked(self, task_type: str, count: int | None) -> None:
         """Make up to ``count`` parked tasks of the type (all that may start when None)
-        due now: round-robin over its keys below their limits, from the key after the
-        one woken last; highest priority, then oldest, first within a key."""
+        due now: round-robin over its keys below their limits whose next task is in the
+        highest priority band any of them has, from the key after the one woken last;
+        highest priority, then oldest, first within a key."""
         if count is not None and count <= 0:
             return
         if not self.conn.execute(
             "SELECT 1 FROM tasks WHERE parked=1 AND type=? LIMIT 1", (task_type,)
         ).fetchone():
             return
-        keys = [
-            k
-            for (k,) in self.conn.execute(
-                "SELECT DISTINCT COALESCE(flow_key, '') FROM tasks WHERE parked=1 AND type=? "
-                "ORDER BY 1",
+        # per key: the priority of its next task (None: nothing left to wake)
+        heads: dict[str, int | None] = dict(
+            self.conn.execute(
+                "SELECT COALESCE(flow_key, ''), MAX(priority) FROM tasks WHERE parked=1 "
+                "AND type=? GROUP BY 1",
                 (task_type,),
-            )
-        ]
+            ).fetchall()
+        )
+        keys = sorted(heads)
         row = self.conn.execute("SELECT key FROM key_cursor WHERE type=?", (task_type,)).fetchone()
         start = 0 if row is None else bisect.bisect_right(keys, row[0])
         order = keys[start:] + keys[:start]
@@ -254,12 +262,23 @@ class _Tx:
         horizon = self.rates.horizon()
         woken, last = 0, None
         while count is None or woken < count:
+            ready = [
+                band(p)
+                for k, p in heads.items()
+                if p is not None and ((f := free[k]) is None or f > 0)
+            ]
+            if not ready:
+                break
+            top = max(ready)  # a key whose next task is in a lower band waits its turn
             before = woken
             for k in order:
                 if count is not None and woken >= count:
                     break
                 left = free[k]
                 if left is not None and left <= 0:
+                    continue
+                head_priority = heads[k]
+                if head_priority is None or band(head_priority) != top:
                     continue
                 at, buckets = self.now, self.rates.buckets(task_type, k or None)
                 if buckets:
@@ -278,13 +297,18 @@ class _Tx:
                     (task_type, k),
                 ).fetchone()
                 if head is None:
-                    free[k] = 0
+                    heads[k] = None
                     continue
                 if buckets:
                     self.rates.reserve(head[0], buckets, at)
                 self.conn.execute(
                     "UPDATE tasks SET parked=0, publish_at=? WHERE id=?", (at, head[0])
                 )
+                heads[k] = self.conn.execute(
+                    "SELECT MAX(priority) FROM tasks WHERE parked=1 AND type=? "
+                    "AND COALESCE(flow_key, '')=?",
+                    (task_type, k),
+                ).fetchone()[0]
                 woken, last = woken + 1, k
                 if left is not None:
                     free[k] = left - 1

@@ -30,9 +30,23 @@ key                    type          holds
 ``pq:{type}/{key}``    zset          a flow key's deferred tasks, by priority, then id
 ``pk:{type}``          zset (lex)    flow keys with deferred tasks that may be woken
 ``pb:{type}``          zset (lex)    flow keys with deferred tasks at their limits
+``pkh:{type}``         zset (lex)    keys to wake whose next parked task is high
+                                     (priority > 0); ``pkl:{type}`` low (< 0)
+``pp:{type}``          string        the type parked a task with a priority other
+                                     than 0: the two sets above are kept
 ``rr:{type}``          string        the flow key woken last ('' for none)
 ``klimits:{type}``     hash          flow key -> its limit (``*``: every key's default)
 ``klimits``            set           types with key limits
+``rates:{type}``       hash          rate limits ('' the type's, '*' every key's)
+``rated``              set           types with rates
+``rl:{type}``          zset          a rate's window log: starts (id@time) and
+                                     reserved moments (id); ``rlk:{type}/{key}``
+                                     the same for one key
+``pr:{type}``          zset          keys whose rates are full -> when to look again
+``rw``                 zset          rate-limited types with parked tasks -> next
+                                     wake-up by ``take_due``
+``deb:{type}``         hash          flow key -> "task-id opened-at" of its last
+                                     debounce window
 ``exp``                zset          terminal task -> when retention ends
 ``done:{id}``          stream        the final record of a task a client waits on
                                      (``waited`` field), kept 60 s after its end

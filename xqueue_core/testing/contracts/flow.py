@@ -133,6 +133,33 @@ class KeyLimitContract:
         assert [key_of[i] for i in woken_ids] == ["a", "b", "c", "d", "a", "a", "a"]
         assert [i for i in woken_ids if key_of[i] == "a"] == [t.id for t in backlog]  # oldest first
 
+    async def test_wake_ups_take_the_highest_priority_band_first(self, store: Store) -> None:
+        # round-robin goes over the keys whose next task is in the highest band parked
+        # (high > 0, normal 0, low < 0); a key in a lower band waits, however long
+        await store.set_limit("t", 1)
+        running = await self._keyed(store, "z")
+        assert await self._claim(store, [running]) == ["started"]
+        parked = [
+            await self._keyed(store, "a"),
+            await self._keyed(store, "a"),
+            await self._keyed(store, "b", priority=5),
+            await self._keyed(store, "c"),
+            await self._keyed(store, "d", priority=-3),
+            await self._keyed(store, None, priority=2),
+        ]
+        assert await self._claim(store, parked) == ["deferred"] * 6
+        key_of = {t.id: t.key for t in parked}
+        woken_keys = []
+        for _ in range(6):
+            await self._done(store, running)
+            [woken] = await self._due(store)
+            woken_keys.append(key_of[woken])
+            [claim], _ = await store.claim([woken], "w1", LEASE)
+            assert claim.outcome == ClaimOutcome.STARTED and claim.task is not None
+            running = claim.task
+        # high: no key ('') and b in turn; normal: c, a (after b, wrapping), a; low: d
+        assert woken_keys == [None, "b", "c", "a", "a", "d"]
+
     async def test_a_key_limit_is_never_exceeded_under_concurrent_claims(
         self, store: Store, other_store: Store
     ) -> None:

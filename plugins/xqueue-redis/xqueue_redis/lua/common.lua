@@ -219,6 +219,65 @@ local PARKED_AS = {}
 -- starts tasks parks one); forgotten after a wake-up and when a key may be woken again.
 local MAY_PARK = {}
 
+-- Priority bands of parked tasks (high > 0, normal 0, low < 0, as the brokers'
+-- default bands): wake-ups go round-robin over the keys whose next parked task is in
+-- the highest band any key to wake has. Only types that ever parked a task with a
+-- priority other than 0 pay for it (pp:<type> says so):
+--   pkh:<type>  zset (lex)  keys to wake (in pk:<type>) whose next task is high
+--   pkl:<type>  zset (lex)  the same for low; a key in neither is normal
+local PRIO = {}
+local function prioritized(typ)
+  local v = PRIO[typ]
+  if v == nil then
+    v = redis.call('EXISTS', P .. 'pp:' .. typ) == 1
+    PRIO[typ] = v
+  end
+  return v
+end
+
+local function band_of(score) -- a parked set's score: -priority
+  if score < 0 then return 'h' elseif score > 0 then return 'l' end
+  return 'n'
+end
+
+-- The band of the next task of a parked set (its head), nil when it is empty.
+local function head_band(set)
+  local got = redis.call('ZRANGE', set, 0, 0, 'WITHSCORES')
+  if not got[1] then return nil end
+  return band_of(tonumber(got[2]))
+end
+
+local BAND_SETS = {{'h', 'pkh:'}, {'l', 'pkl:'}}
+
+-- A key becomes one to wake: into pk:<type>, and into pkh/pkl by its next task.
+local function place_ready(typ, key)
+  redis.call('ZADD', P .. 'pk:' .. typ, '0', key)
+  if prioritized(typ) then
+    local b = head_band(kkey('pq', typ, key))
+    for _, named in ipairs(BAND_SETS) do
+      if named[1] == b then
+        redis.call('ZADD', P .. named[2] .. typ, '0', key)
+      else
+        redis.call('ZREM', P .. named[2] .. typ, key)
+      end
+    end
+  end
+end
+
+-- A key is no longer one to wake (at its limit, its rate full, nothing parked).
+local function leave_ready(typ, key)
+  redis.call('ZREM', P .. 'pk:' .. typ, key)
+  if prioritized(typ) then
+    redis.call('ZREM', P .. 'pkh:' .. typ, key)
+    redis.call('ZREM', P .. 'pkl:' .. typ, key)
+  end
+end
+
+-- Whether a key to wake is in another band than normal (for the normal band's turn).
+local function banded(typ, key)
+  return redis.call('ZSCORE', P .. 'pkh:' .. typ, key) or redis.call('ZSCORE', P .. 'pkl:' .. typ, key)
+end
+
 -- A run starts or its lease is renewed: the type's token (and the key's).
 local function hold_run(id, typ, key, until_)
   redis.call('ZADD', P .. 'run:' .. typ, until_, id)
@@ -232,7 +291,7 @@ local function leave_run(id, typ, key)
   if key and has_key_limits(typ) then
     redis.call('ZREM', kkey('runk', typ, key), id)
     if redis.call('ZREM', P .. 'pb:' .. typ, key) == 1 then
-      redis.call('ZADD', P .. 'pk:' .. typ, '0', key)
+      place_ready(typ, key)
       MAY_PARK[typ] = nil
     end
     PARKED_AS[typ .. '/' .. key] = nil
@@ -395,17 +454,25 @@ local function park_task(id, r, blocked)
   local typ, key = r.type, key_of(r)
   local score = -tonumber(r.priority or '0')
   if rates_of(typ) then redis.call('ZADD', P .. 'rw', 'NX', NOW_S, typ) end
+  if score ~= 0 and not prioritized(typ) then
+    redis.call('SET', P .. 'pp:' .. typ, '1')
+    PRIO[typ] = true
+  end
   if not key then
     redis.call('ZADD', P .. 'park:' .. typ, score, id)
     return
   end
   redis.call('ZADD', kkey('pq', typ, key), score, id)
   local slot = typ .. '/' .. key
-  if PARKED_AS[slot] ~= blocked then
-    local into, out = P .. 'pk:' .. typ, P .. 'pb:' .. typ
-    if blocked then into, out = out, into end
-    redis.call('ZADD', into, '0', key)
-    redis.call('ZREM', out, key)
+  -- (with bands, a task may change its key's next one: the key's band is looked at again)
+  if PARKED_AS[slot] ~= blocked or (not blocked and prioritized(typ)) then
+    if blocked then
+      leave_ready(typ, key)
+      redis.call('ZADD', P .. 'pb:' .. typ, '0', key)
+    else
+      place_ready(typ, key)
+      redis.call('ZREM', P .. 'pb:' .. typ, key)
+    end
     PARKED_AS[slot] = blocked
   end
 end
@@ -421,10 +488,12 @@ local function unpark(id, r)
   local q = kkey('pq', typ, key)
   redis.call('ZREM', q, id)
   if redis.call('EXISTS', q) == 0 then
-    redis.call('ZREM', P .. 'pk:' .. typ, key)
+    leave_ready(typ, key)
     redis.call('ZREM', P .. 'pb:' .. typ, key)
     redis.call('ZREM', P .. 'pr:' .. typ, key)
     PARKED_AS[typ .. '/' .. key] = nil
+  elseif prioritized(typ) and redis.call('ZSCORE', P .. 'pk:' .. typ, key) then
+    place_ready(typ, key) -- it may have been the key's next task
   end
 end
 
@@ -496,63 +565,81 @@ local function wake_parked(typ, count, exist)
   local last = last_woken(typ)
   local cursor = last -- the key visited last
   local free = {} -- per key: its free slots, less those woken in this call
-  local spent, nspent, skips = {}, 0, 0 -- keys whose free slots this call used up
+  local spent, nspent = {}, 0 -- keys whose free slots this call used up
   local woken = 0
-  while not count or woken < count do
-    local key = next_key(ready, cursor, keyless > 0)
-    if not key then break end
-    cursor = key
-    if key == '' then
-      local at, bs = rate_wake_at(typ, nil)
-      if not at then break end -- the type's rate is full for now
-      local got = redis.call('ZPOPMIN', park)
-      keyless = keyless - 1
-      if got[1] then
-        if bs then rate_reserve(got[1], bs, at) end
-        make_due_at(got[1], at)
-        woken = woken + 1
-        last = key
-      end
-      skips = 0
-    elseif spent[key] then
-      -- woken up to its limit by this call (its tasks are not running yet, so it stays
-      -- among the keys to wake); once every key left is, the call is done
-      skips = skips + 1
-      if skips > nspent then break end
-    else
-      skips = 0
-      if free[key] == nil then free[key] = key_free(typ, key) end
-      local left = free[key]
-      PARKED_AS[typ .. '/' .. key] = nil
-      if left and left <= 0 then -- at its limit: not visited again until a slot frees
-        redis.call('ZREM', ready, key)
-        redis.call('ZADD', P .. 'pb:' .. typ, '0', key)
+  -- one turn per band, highest first (a type without priorities has one: every key)
+  local bands = prioritized(typ) and {'h', 'n', 'l'} or {false}
+  for _, band in ipairs(bands) do
+    if count and woken >= count then break end
+    local set = ready
+    if band == 'h' then set = P .. 'pkh:' .. typ elseif band == 'l' then set = P .. 'pkl:' .. typ end
+    local skips, passed = 0, 0 -- spent keys met in a row; keys of other bands met in a row
+    while not count or woken < count do
+      local keyless_here = keyless > 0 and (not band or head_band(park) == band)
+      local key = next_key(set, cursor, keyless_here)
+      if not key then break end
+      cursor = key
+      if band == 'n' and key ~= '' and banded(typ, key) then
+        -- high or low: its turn is the other band's
+        passed = passed + 1
+        if passed > redis.call('ZCARD', ready) then break end
+      elseif key == '' then
+        passed = 0
+        local at, bs = rate_wake_at(typ, nil)
+        if not at then return set_last_woken(typ, last) end -- the type's rate is full
+        local got = redis.call('ZPOPMIN', park)
+        keyless = keyless - 1
+        if got[1] then
+          if bs then rate_reserve(got[1], bs, at) end
+          make_due_at(got[1], at)
+          woken = woken + 1
+          last = key
+        end
+        skips = 0
+      elseif spent[key] then
+        -- woken up to its limit by this call (its tasks are not running yet, so it
+        -- stays among the keys to wake); once every key left is, the turn is done
+        skips = skips + 1
+        if skips > nspent then break end
       else
-        local at, bs, s = rate_wake_at(typ, key)
-        if not at and bs == 'type' then break end -- the type's rate is full for now
-        if not at then
-          -- the key's rate is full beyond the horizon: looked at again when it frees
-          redis.call('ZREM', ready, key)
-          redis.call('ZADD', P .. 'pr:' .. typ, num(s - WAKE_AHEAD), key)
+        skips, passed = 0, 0
+        if free[key] == nil then free[key] = key_free(typ, key) end
+        local left = free[key]
+        PARKED_AS[typ .. '/' .. key] = nil
+        if left and left <= 0 then -- at its limit: not visited again until a slot frees
+          leave_ready(typ, key)
+          redis.call('ZADD', P .. 'pb:' .. typ, '0', key)
         else
-          local q = kkey('pq', typ, key)
-          local got = redis.call('ZPOPMIN', q)
-          if got[1] then
-            if bs then rate_reserve(got[1], bs, at) end
-            make_due_at(got[1], at)
-            woken = woken + 1
-            last = key
-            if left then
-              free[key] = left - 1
-              if left == 1 then spent[key] = true; nspent = nspent + 1 end
+          local at, bs, s = rate_wake_at(typ, key)
+          if not at and bs == 'type' then return set_last_woken(typ, last) end
+          if not at then
+            -- the key's rate is full beyond the horizon: looked at again when it frees
+            leave_ready(typ, key)
+            redis.call('ZADD', P .. 'pr:' .. typ, num(s - WAKE_AHEAD), key)
+          else
+            local q = kkey('pq', typ, key)
+            local got = redis.call('ZPOPMIN', q)
+            if got[1] then
+              if bs then rate_reserve(got[1], bs, at) end
+              make_due_at(got[1], at)
+              woken = woken + 1
+              last = key
+              if left then
+                free[key] = left - 1
+                if left == 1 then spent[key] = true; nspent = nspent + 1 end
+              end
+            end
+            if redis.call('EXISTS', q) == 0 then
+              leave_ready(typ, key)
+            elseif band then
+              place_ready(typ, key) -- its next task may be in a lower band
             end
           end
-          if redis.call('EXISTS', q) == 0 then redis.call('ZREM', ready, key) end
         end
       end
     end
   end
-  if woken > 0 then set_last_woken(typ, last) end
+  set_last_woken(typ, last)
 end
 
 local function wake_one(typ)
@@ -654,7 +741,7 @@ local function unblock_keys(typ, keys)
     local left = key_free(typ, key)
     if not left or left > 0 then
       redis.call('ZREM', P .. 'pb:' .. typ, key)
-      redis.call('ZADD', P .. 'pk:' .. typ, '0', key)
+      place_ready(typ, key)
       PARKED_AS[typ .. '/' .. key] = nil
       MAY_PARK[typ] = nil
     end
@@ -752,6 +839,7 @@ local function purge(id, r)
   end
   if redis.call('EXISTS', P .. 'y:' .. typ) == 0 then
     redis.call('SREM', P .. 'tt', typ)
-    redis.call('DEL', P .. 'rr:' .. typ) -- no task of the type is left to wake
+    -- no task of the type is left to wake
+    redis.call('DEL', P .. 'rr:' .. typ, P .. 'pp:' .. typ)
   end
 end

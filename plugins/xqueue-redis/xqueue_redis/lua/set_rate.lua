@@ -14,9 +14,7 @@ local has = redis.call('EXISTS', h) == 1
 redis.call(has and 'SADD' or 'SREM', P .. 'rated', typ)
 if not has then redis.call('DEL', P .. 'rl:' .. typ) end
 local pr = P .. 'pr:' .. typ
-for _, key in ipairs(redis.call('ZRANGE', pr, 0, -1)) do
-  redis.call('ZADD', P .. 'pk:' .. typ, '0', key)
-end
+for _, key in ipairs(redis.call('ZRANGE', pr, 0, -1)) do place_ready(typ, key) end
 redis.call('DEL', pr)
 MAY_PARK[typ] = nil
 if has then redis.call('ZADD', P .. 'rw', NOW_S, typ) end

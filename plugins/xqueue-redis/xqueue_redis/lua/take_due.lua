@@ -9,7 +9,7 @@ for _, typ in ipairs(redis.call('ZRANGEBYSCORE', P .. 'rw', '-inf', NOW_S)) do
   local pr, park, ready = P .. 'pr:' .. typ, P .. 'park:' .. typ, P .. 'pk:' .. typ
   for _, key in ipairs(redis.call('ZRANGEBYSCORE', pr, '-inf', NOW_S)) do
     redis.call('ZREM', pr, key)
-    redis.call('ZADD', ready, '0', key)
+    place_ready(typ, key)
   end
   if not rates_of(typ) or redis.call('EXISTS', park, ready, pr, P .. 'pb:' .. typ) == 0 then
     redis.call('ZREM', P .. 'rw', typ)
