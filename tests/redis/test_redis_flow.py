@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,25 +24,6 @@ from xqueue_core.testing.services import ServiceProcess, eventually, redis_comma
 from xqueue_core.testing.workers import most_at_once
 
 SETTINGS = Settings(publish_grace=0.0)
-
-
-@pytest.fixture
-async def store(redis_url: str) -> AsyncIterator[RedisStore]:
-    s = RedisStore(redis_url, SETTINGS.replace(result_ttl=0.0))
-    await s.open()
-    try:
-        yield s
-    finally:
-        await s.close()
-
-
-@pytest.fixture
-async def raw(redis_server: ServiceProcess) -> AsyncIterator[Any]:
-    client = aioredis.from_url(f"redis://127.0.0.1:{redis_server.port}/0", decode_responses=True)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 async def _new(store: RedisStore, *keys: str | None, type: str = "t") -> list[Task]:

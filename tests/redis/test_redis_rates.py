@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 import xqueue_redis.plugin
 from xqueue_redis import RedisStore
 
@@ -19,27 +17,7 @@ from xqueue_core import XQueue
 from xqueue_core.ids import new_id
 from xqueue_core.models import Finish, FinishKind, Task
 from xqueue_core.rates import Rate
-from xqueue_core.settings import Settings
 from xqueue_core.testing.services import ServiceProcess, eventually
-
-
-@pytest.fixture
-async def store(redis_url: str) -> AsyncIterator[RedisStore]:
-    s = RedisStore(redis_url, Settings(publish_grace=0.0, result_ttl=0.0))
-    await s.open()
-    try:
-        yield s
-    finally:
-        await s.close()
-
-
-@pytest.fixture
-async def raw(redis_server: ServiceProcess) -> AsyncIterator[Any]:
-    client = aioredis.from_url(f"redis://127.0.0.1:{redis_server.port}/0", decode_responses=True)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 async def test_a_rates_logs_expire_and_its_wake_ups_end(store: RedisStore, raw: Any) -> None:
