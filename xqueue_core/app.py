@@ -17,7 +17,7 @@ from .errors import (
     ValidationError,
 )
 from .events import EventBus
-from .flow import DEFAULT_KEY, check_limit_target, key_of
+from .flow import DEFAULT_KEY, check_key, check_limit_target, check_weight, key_of
 from .handlers import Executor, HandlerRegistrar, HandlerSpec, check_type_name, make_spec
 from .ids import new_id
 from .interfaces import (
@@ -517,15 +517,29 @@ class XQueue:
         else:
             await store.set_key_limit(task_type, target, limit)
 
+    async def set_key_weight(self, task_type: str, key: str, weight: int | None) -> None:
+        """Let one flow key of a type take ``weight`` tasks (1-1000; None: back to 1) per
+        round-robin turn while keys wait for slots: weight 3 gets three starts for
+        every one of a key of weight 1."""
+        _, store = self.backends()
+        check_type_name(task_type)
+        checked_key, checked = check_key(key), check_weight(weight)
+        await self._check_type(task_type)
+        await store.set_key_weight(task_type, checked_key, checked)
+
     async def get_concurrency(self) -> dict[str, dict[str, Any]]:
-        """``{type: {"max_concurrency", "running", "per_key", "keys"}}`` for every known
-        type: its limit (None: none), runs with a live lease, the default limit of its
-        keys and the limits of single keys."""
+        """``{type: {"max_concurrency", "running", "per_key", "keys", "weights"}}`` for
+        every known type: its limit (None: none), runs with a live lease, the default
+        limit of its keys, the limits of single keys and the keys' weights (other
+        than 1)."""
         _, store = self.backends()
         limits = await store.limits()
         running = await store.running()
         key_limits = await store.key_limits()
-        types = sorted(set(limits) | set(running) | set(key_limits) | await self.known_types())
+        weights = await store.key_weights()
+        types = sorted(
+            set(limits) | set(running) | set(key_limits) | set(weights) | await self.known_types()
+        )
         out: dict[str, dict[str, Any]] = {}
         for t in types:
             keys = dict(key_limits.get(t, {}))
@@ -534,6 +548,7 @@ class XQueue:
                 "running": running.get(t, 0),
                 "per_key": keys.pop(DEFAULT_KEY, None),
                 "keys": keys,
+                "weights": weights.get(t, {}),
             }
         return out
 

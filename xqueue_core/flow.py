@@ -5,7 +5,8 @@ field; the submit option ``key`` overrides it). Tasks of one key run at most
 ``limit(type, key)`` at a time — a default for every key of the type, or a
 limit of one key's own — and never more than ``limit(type)`` in all. A task held
 back waits in the store (parked) and is woken when a slot it may use frees;
-wake-ups go round-robin over the keys, so a key with a large backlog never
+wake-ups go round-robin over the keys (a key of weight w takes w tasks per turn),
+within the highest priority band waiting, so a key with a large backlog never
 delays one with a few tasks by more than a turn. The store makes each step
 atomic (:meth:`~xqueue_core.interfaces.Store.claim`,
 :meth:`~xqueue_core.interfaces.Store.set_key_limit`); this module checks what
@@ -63,3 +64,15 @@ def check_limit_target(key: str | None, per_key: bool) -> str | None:
     if key is not None and per_key:
         raise ValidationError("give either key or per_key, not both")
     return None if key is None else check_key(key)
+
+
+MAX_WEIGHT = 1000
+
+
+def check_weight(value: object) -> int | None:
+    """A key's weight: a whole number 1-1000 (None: back to 1)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_WEIGHT:
+        raise ValidationError(f"weight must be a whole number 1-{MAX_WEIGHT}, got {value!r}")
+    return value

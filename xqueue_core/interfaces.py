@@ -155,8 +155,9 @@ class Store(Backend, Protocol):
         whose next parked task is in the highest priority band any of them has
         (high > 0, normal 0, low < 0) — the next key after the one woken last, by
         name, wrapping around (tasks without a key count as the key ``""``) —
-        highest priority, then oldest, first within a key; as many as the type has
-        free slots, and no more per key than it has.
+        highest priority, then oldest, first within a key; a key takes as many tasks
+        per turn as its weight (:meth:`set_key_weight`); as many as the type has free
+        slots, and no more per key than it has.
         """
 
     async def report_progress(
@@ -207,6 +208,14 @@ class Store(Backend, Protocol):
 
     async def key_limits(self) -> dict[str, dict[str, int]]:
         """``{type: {key: limit}}``; the default of a type's keys is under ``"*"``."""
+
+    async def set_key_weight(self, task_type: str, key: str, weight: int | None) -> None:
+        """Set (or with None reset to 1) how many tasks one flow key of a type takes per
+        round-robin turn of the wake-ups (see :meth:`finish`): a key of weight 3 gets
+        three starts for every one of a key of weight 1 while both have tasks waiting."""
+
+    async def key_weights(self) -> dict[str, dict[str, int]]:
+        """``{type: {key: weight}}`` for the keys whose weight is not 1."""
 
     async def key_usage(self, task_type: str, top: int) -> list[KeyUsage]:
         """The ``top`` keys of a type with the most runs (live leases), then the most

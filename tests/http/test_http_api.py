@@ -235,7 +235,7 @@ def test_handlers(client: httpx.Client) -> None:
 def test_concurrency_get_and_set(client: httpx.Client) -> None:
     response = client.post("/concurrency", json={"task_type": "report", "max_concurrency": 2})
     assert response.status_code == 200
-    no_keys = {"per_key": None, "keys": {}}
+    no_keys = {"per_key": None, "keys": {}, "weights": {}}
     assert response.json() == {"task_type": "report", "max_concurrency": 2, "running": 0, **no_keys}
     assert client.get("/concurrency").json()["report"] == {
         "max_concurrency": 2,
@@ -344,6 +344,19 @@ def test_debounce_over_rest(client: httpx.Client) -> None:
         assert "\n" not in error_of(client.post("/tasks", json=bad), 422)
     assert count(client) == before
     client.delete(f"/tasks/{first.json()['id']}")
+
+
+def test_key_weights_over_rest(client: httpx.Client) -> None:
+    body = {"task_type": "report", "key": "vip", "weight": 3}
+    assert client.post("/concurrency/weights", json=body).json() == body
+    assert client.get("/concurrency").json()["report"]["weights"] == {"vip": 3}
+    for bad in ({**body, "weight": 0}, {**body, "weight": 1001}, {**body, "weight": "3"},
+                {**body, "key": "*"}, {"task_type": "report", "key": "vip"},
+                {**body, "task_type": "nope"}, {**body, "x": 1}):  # fmt: skip
+        assert "\n" not in error_of(client.post("/concurrency/weights", json=bad), 422)
+    assert client.get("/concurrency").json()["report"]["weights"] == {"vip": 3}
+    back = client.post("/concurrency/weights", json={**body, "weight": None}).json()
+    assert back["weight"] == 1 and client.get("/concurrency").json()["report"]["weights"] == {}
 
 
 def test_concurrency_errors(client: httpx.Client) -> None:

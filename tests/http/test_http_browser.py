@@ -147,6 +147,14 @@ def test_dashboard_end_to_end(dashboard: HttpServer) -> None:
             )
             expect(acme.locator(".usage")).to_have_text("1 / 1", timeout=10_000)
             expect(acme.locator(".waiting")).to_have_text("1", timeout=10_000)
+            weight = {"task_type": "report", "key": "acme", "weight": 3}
+            assert (
+                httpx.post(dashboard.api + "/concurrency/weights", json=weight).status_code == 200
+            )
+            expect(page.locator('#concurrency tr[data-type="report"] .usage')).to_contain_text(
+                "turns acme×3", timeout=5_000
+            )
+            httpx.post(dashboard.api + "/concurrency/weights", json={**weight, "weight": None})
             for task_id in keyed:
                 httpx.delete(f"{dashboard.api}/tasks/{task_id}")
             for change in ({"per_key": True}, {}):
@@ -158,7 +166,7 @@ def test_dashboard_end_to_end(dashboard: HttpServer) -> None:
 
             # The docs page lists every operation and can call one.
             page.goto(base + "/docs")
-            expect(page.locator("details.op")).to_have_count(17, timeout=10_000)
+            expect(page.locator("details.op")).to_have_count(18, timeout=10_000)
             page.locator("#stats summary").click()
             page.locator("#stats button.primary").click()
             expect(page.locator("#stats pre")).to_contain_text("200", timeout=5_000)

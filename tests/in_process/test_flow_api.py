@@ -61,7 +61,13 @@ async def test_limits_per_key_and_per_type_are_kept_apart(app: XQueue) -> None:
     await app.set_concurrency("render", 2, per_key=True)
     await app.set_concurrency("render", 5, key="acme")
     shown = (await app.get_concurrency())["render"]
-    assert shown == {"max_concurrency": 10, "running": 0, "per_key": 2, "keys": {"acme": 5}}
+    assert shown == {
+        "max_concurrency": 10,
+        "running": 0,
+        "per_key": 2,
+        "keys": {"acme": 5},
+        "weights": {},
+    }
     await app.set_concurrency("render", None, key="acme")
     await app.set_concurrency("render", None, per_key=True)
     shown = (await app.get_concurrency())["render"]
@@ -100,3 +106,18 @@ def test_a_handler_key_must_name_a_payload_field() -> None:
     app = XQueue("bad")
     with pytest.raises(ValidationError, match="key must name a payload field, got 5"):
         app.task("render", key=5)(lambda payload: None)  # type: ignore[arg-type]
+
+
+async def test_a_keys_weight_is_kept_and_bad_ones_change_nothing(app: XQueue) -> None:
+    await app.set_key_weight("render", "vip", 4)
+    assert (await app.get_concurrency())["render"]["weights"] == {"vip": 4}
+    for weight, message in [(0, "weight must be a whole number 1-1000, got 0"),
+                            (True, "got True"), (2.5, "got 2.5")]:  # fmt: skip
+        with pytest.raises(ValidationError) as info:
+            await app.set_key_weight("render", "vip", weight)  # type: ignore[arg-type]
+        assert message in str(info.value)
+    with pytest.raises(ValidationError, match="key '\\*' is reserved"):
+        await app.set_key_weight("render", "*", 2)
+    assert (await app.get_concurrency())["render"]["weights"] == {"vip": 4}
+    await app.set_key_weight("render", "vip", None)
+    assert (await app.get_concurrency())["render"]["weights"] == {}

@@ -308,7 +308,7 @@ def concurrency_get(keys_of: str | None, top: int, as_json: bool, **options: Any
         dump_json(data)
     else:
         table(
-            ["type", "running", "max_concurrency", "per_key", "keys"],
+            ["type", "running", "max_concurrency", "per_key", "keys", "weights"],
             [
                 [
                     t,
@@ -316,6 +316,7 @@ def concurrency_get(keys_of: str | None, top: int, as_json: bool, **options: Any
                     _limit(v["max_concurrency"]),
                     _limit(v["per_key"]),
                     ", ".join(f"{k}={n}" for k, n in sorted(v["keys"].items())) or "-",
+                    ", ".join(f"{k}={n}" for k, n in sorted(v["weights"].items())) or "-",
                 ]
                 for t, v in data.items()
             ],
@@ -369,6 +370,39 @@ def concurrency_set(
         click.echo(f"{task_type}: per-key max_concurrency={shown}")
     else:
         click.echo(f"{task_type}: max_concurrency={shown} (running {data['running']})")
+
+
+@concurrency.command(name="weight")
+@click.argument("task_type", metavar="TYPE")
+@click.argument("key", metavar="KEY")
+@click.argument("weight", metavar="W")
+@backend_options
+@json_option
+def concurrency_weight(
+    task_type: str, key: str, weight: str, as_json: bool, **options: Any
+) -> None:
+    """Let flow key KEY of TYPE take W tasks (1-1000, or 'none' for 1) per round-robin
+    turn while keys wait for slots."""
+    value: int | None
+    if weight.lower() in ("none", "default"):
+        value = None
+    else:
+        try:
+            value = int(weight)
+        except ValueError:
+            raise UserError(f"W must be a whole number 1-1000 or 'none', got {weight!r}") from None
+    app = load_app(None, options)
+
+    async def go() -> dict[str, Any]:
+        async with app:
+            await app.set_key_weight(task_type, key, value)
+            return dict((await app.get_concurrency())[task_type])
+
+    data = run(go())
+    if as_json:
+        dump_json({"task_type": task_type, "key": key, "weight": data["weights"].get(key, 1)})
+        return
+    click.echo(f"{task_type} key {key}: weight={data['weights'].get(key, 1)}")
 
 
 @click.command()

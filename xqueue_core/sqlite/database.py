@@ -74,8 +74,14 @@ CREATE TABLE IF NOT EXISTS key_limits (
     type TEXT NOT NULL, key TEXT NOT NULL, max_concurrency INTEGER NOT NULL,
     PRIMARY KEY (type, key)
 );
+-- per-key weights: a key takes this many tasks per round-robin turn (1 unless set)
+CREATE TABLE IF NOT EXISTS key_weights (
+    type TEXT NOT NULL, key TEXT NOT NULL, weight INTEGER NOT NULL, PRIMARY KEY (type, key)
+);
 -- the key of each type woken last: wake-ups go round-robin from the next one
-CREATE TABLE IF NOT EXISTS key_cursor (type TEXT PRIMARY KEY, key TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS key_cursor (
+    type TEXT PRIMARY KEY, key TEXT NOT NULL, taken INTEGER NOT NULL DEFAULT 0
+);
 CREATE TABLE IF NOT EXISTS types (
     type TEXT PRIMARY KEY, last_seen REAL NOT NULL, worker_id TEXT, defaults TEXT
 );
@@ -192,6 +198,9 @@ class Database:
         columns = {row[1] for row in conn.execute("PRAGMA table_info(tasks)")}
         if "flow_key" not in columns:  # a file made before per-key limits
             conn.execute("ALTER TABLE tasks ADD COLUMN flow_key TEXT")
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(key_cursor)")}
+        if "taken" not in columns:  # a file made before per-key weights
+            conn.execute("ALTER TABLE key_cursor ADD COLUMN taken INTEGER NOT NULL DEFAULT 0")
         conn.executescript(KEY_INDEXES)
         conn.executescript(RATE_SCHEMA)
         conn.executescript(DEBOUNCE_SCHEMA)

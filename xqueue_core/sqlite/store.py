@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import bisect
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
@@ -34,6 +33,7 @@ from ..settings import Settings
 from . import debounce
 from .database import OnDatabase, placeholders
 from .rates import RateBook, all_rates, set_rate
+from .wake import wake_parked
 
 COLUMNS = (
     "id, type, payload, priority, status, retry, max_retry, queue_timeout, process_timeout, "
@@ -70,13 +70,7 @@ def _row_to_task(row: Sequence[Any]) -> Task:
     )
 
 
-def band(priority: int) -> int:
-    """The priority band of a parked task (1 high, 0 normal, -1 low), as the brokers'
-    default bands: wake-ups go round-robin over keys within the highest one."""
-    return (priority > 0) - (priority < 0)
-
-
-class _Tx:
+class Tx:
     """Helpers used inside one write transaction; collects the events it causes."""
 
     def __init__(self, conn: sqlite3.Connection, now: float) -> None:
@@ -236,90 +230,8 @@ class _Tx:
 
     def wake_parked(self, task_type: str, count: int | None) -> None:
         """Make up to ``count`` parked tasks of the type (all that may start when None)
-        due now: round-robin over its keys below their limits whose next task is in the
-        highest priority band any of them has, from the key after the one woken last;
-        highest priority, then oldest, first within a key."""
-        if count is not None and count <= 0:
-            return
-        if not self.conn.execute(
-            "SELECT 1 FROM tasks WHERE parked=1 AND type=? LIMIT 1", (task_type,)
-        ).fetchone():
-            return
-        # per key: the priority of its next task (None: nothing left to wake)
-        heads: dict[str, int | None] = dict(
-            self.conn.execute(
-                "SELECT COALESCE(flow_key, ''), MAX(priority) FROM tasks WHERE parked=1 "
-                "AND type=? GROUP BY 1",
-                (task_type,),
-            ).fetchall()
-        )
-        keys = sorted(heads)
-        row = self.conn.execute("SELECT key FROM key_cursor WHERE type=?", (task_type,)).fetchone()
-        start = 0 if row is None else bisect.bisect_right(keys, row[0])
-        order = keys[start:] + keys[:start]
-        free = {k: self.key_free(task_type, k) for k in order}
-        type_rate = self.rates.buckets(task_type, None)
-        horizon = self.rates.horizon()
-        woken, last = 0, None
-        while count is None or woken < count:
-            ready = [
-                band(p)
-                for k, p in heads.items()
-                if p is not None and ((f := free[k]) is None or f > 0)
-            ]
-            if not ready:
-                break
-            top = max(ready)  # a key whose next task is in a lower band waits its turn
-            before = woken
-            for k in order:
-                if count is not None and woken >= count:
-                    break
-                left = free[k]
-                if left is not None and left <= 0:
-                    continue
-                head_priority = heads[k]
-                if head_priority is None or band(head_priority) != top:
-                    continue
-                at, buckets = self.now, self.rates.buckets(task_type, k or None)
-                if buckets:
-                    # the first moment every rate over the task has room: reserved for
-                    # it, and it is due then (a later moment waits for a later wake-up)
-                    at = max(self.rates.slot(b) for b in buckets)
-                    if at >= horizon:
-                        if type_rate and self.rates.slot(type_rate[0]) >= horizon:
-                            count = woken  # the type's own rate is used up for now
-                            break
-                        free[k] = 0
-                        continue
-                head = self.conn.execute(
-                    "SELECT id FROM tasks WHERE parked=1 AND type=? AND COALESCE(flow_key, '')=? "
-                    "ORDER BY priority DESC, id LIMIT 1",
-                    (task_type, k),
-                ).fetchone()
-                if head is None:
-                    heads[k] = None
-                    continue
-                if buckets:
-                    self.rates.reserve(head[0], buckets, at)
-                self.conn.execute(
-                    "UPDATE tasks SET parked=0, publish_at=? WHERE id=?", (at, head[0])
-                )
-                heads[k] = self.conn.execute(
-                    "SELECT MAX(priority) FROM tasks WHERE parked=1 AND type=? "
-                    "AND COALESCE(flow_key, '')=?",
-                    (task_type, k),
-                ).fetchone()[0]
-                woken, last = woken + 1, k
-                if left is not None:
-                    free[k] = left - 1
-            if woken == before:
-                break
-        if last is not None:
-            self.conn.execute(
-                "INSERT INTO key_cursor (type, key) VALUES (?, ?) "
-                "ON CONFLICT(type) DO UPDATE SET key=excluded.key",
-                (task_type, last),
-            )
+        due: see :func:`~xqueue_core.sqlite.wake.wake_parked`."""
+        wake_parked(self, task_type, count)
 
 
 class SqliteStore(OnDatabase, Store):
@@ -334,7 +246,7 @@ class SqliteStore(OnDatabase, Store):
 
     async def _write(self, fn: Any) -> Any:
         def tx(conn: sqlite3.Connection) -> Any:
-            t = _Tx(conn, time.time())
+            t = Tx(conn, time.time())
             out = fn(t)
             t.rates.flush()
             return out
@@ -344,7 +256,7 @@ class SqliteStore(OnDatabase, Store):
     # -- submit and publish --------------------------------------------------
 
     async def create(self, tasks: Sequence[Task], publish_grace: float) -> list[tuple[Task, bool]]:
-        def tx(t: _Tx) -> list[tuple[Task, bool]]:
+        def tx(t: Tx) -> list[tuple[Task, bool]]:
             out: list[tuple[Task, bool]] = []
             for task in tasks:
                 if task.idempotency_key is not None:
@@ -369,7 +281,7 @@ class SqliteStore(OnDatabase, Store):
             raise ValueError("a debounced task needs a flow key")
         key = task.key
 
-        def tx(t: _Tx) -> tuple[Task, bool]:
+        def tx(t: Tx) -> tuple[Task, bool]:
             found = debounce.waiting(t.conn, task.type, key, t.now)
             if found is not None:
                 task_id, first = found
@@ -393,7 +305,7 @@ class SqliteStore(OnDatabase, Store):
         if not task_ids:
             return
 
-        def tx(t: _Tx) -> None:
+        def tx(t: Tx) -> None:
             again = t.now + recheck if recheck > 0 else None
             # only the publisher's hold (still in the future): a publish_at due by now
             # was set after the publish (a parked task woken, a run released) and stays
@@ -412,7 +324,7 @@ class SqliteStore(OnDatabase, Store):
         if not task_ids:
             return
 
-        def tx(t: _Tx) -> None:
+        def tx(t: Tx) -> None:
             t.conn.executemany(
                 "UPDATE tasks SET publish_at=max(?, coalesce(eta, 0)) WHERE id=? "
                 "AND status='pending' AND parked=0 "
@@ -423,13 +335,13 @@ class SqliteStore(OnDatabase, Store):
         await self._write(tx)
 
     async def discard(self, task_ids: Sequence[str]) -> None:
-        def tx(t: _Tx) -> None:
+        def tx(t: Tx) -> None:
             t.conn.executemany("DELETE FROM tasks WHERE id=?", [(i,) for i in task_ids])
 
         await self._write(tx)
 
     async def take_due(self, limit: int, hold: float) -> list[Message]:
-        def tx(t: _Tx) -> list[Message]:
+        def tx(t: Tx) -> list[Message]:
             t.wake_rated()
             rows = t.conn.execute(
                 "SELECT id, type, priority FROM tasks WHERE publish_at <= ? "
@@ -451,7 +363,7 @@ class SqliteStore(OnDatabase, Store):
     ) -> tuple[list[Claim], list[TaskEvent]]:
         settings = self.settings
 
-        def tx(t: _Tx) -> list[Claim]:
+        def tx(t: Tx) -> list[Claim]:
             claims: list[Claim] = []
             budget: dict[str, int | None] = {}
             key_budget: dict[tuple[str, str], int | None] = {}
@@ -538,7 +450,7 @@ class SqliteStore(OnDatabase, Store):
 
     async def _write_with_events(self, fn: Any) -> Any:
         def tx(conn: sqlite3.Connection) -> Any:
-            t = _Tx(conn, time.time())
+            t = Tx(conn, time.time())
             out = fn(t)
             t.rates.flush()
             return out, t.events
@@ -550,7 +462,7 @@ class SqliteStore(OnDatabase, Store):
             return Heartbeat()
         ids = list(task_ids)
 
-        def tx(t: _Tx) -> Heartbeat:
+        def tx(t: Tx) -> Heartbeat:
             marks = placeholders(len(ids))
             # Only a live lease is renewed: once it expired, its token counted as free
             # and another run of the type may have started; reviving it could exceed
@@ -577,7 +489,7 @@ class SqliteStore(OnDatabase, Store):
     async def finish(self, finishes: Sequence[Finish]) -> tuple[list[bool], list[TaskEvent]]:
         retention = self.settings.result_ttl
 
-        def tx(t: _Tx) -> list[bool]:
+        def tx(t: Tx) -> list[bool]:
             applied: list[bool] = []
             for f in finishes:
                 task = t.task(f.task_id)
@@ -604,7 +516,7 @@ class SqliteStore(OnDatabase, Store):
     async def report_progress(
         self, task_id: str, worker_id: str, progress: float
     ) -> TaskEvent | None:
-        def tx(t: _Tx) -> TaskEvent | None:
+        def tx(t: Tx) -> TaskEvent | None:
             cur = t.conn.execute(
                 "UPDATE tasks SET progress=?, updated_at=? WHERE id=? AND status='processing' "
                 "AND worker_id=?",
@@ -639,7 +551,7 @@ class SqliteStore(OnDatabase, Store):
         """Turn one overdue pending task into ``timeout`` (a read noticed it first)."""
         retention = self.settings.result_ttl
 
-        def tx(t: _Tx) -> Task | None:
+        def tx(t: Tx) -> Task | None:
             task = t.task(task_id)
             deadline = t.conn.execute("SELECT deadline FROM tasks WHERE id=?", (task_id,))
             row = deadline.fetchone()
@@ -693,7 +605,7 @@ class SqliteStore(OnDatabase, Store):
     async def cancel(self, task_id: str) -> tuple[CancelResult | None, list[TaskEvent]]:
         retention = self.settings.result_ttl
 
-        def tx(t: _Tx) -> CancelResult | None:
+        def tx(t: Tx) -> CancelResult | None:
             task = t.task(task_id)
             if task is None:
                 return None
@@ -722,7 +634,7 @@ class SqliteStore(OnDatabase, Store):
     # -- limits and types ---------------------------------------------------
 
     async def set_limit(self, task_type: str, limit: int | None) -> None:
-        def tx(t: _Tx) -> None:
+        def tx(t: Tx) -> None:
             if limit is None:
                 t.conn.execute("DELETE FROM limits WHERE type=?", (task_type,))
                 t.wake_parked(task_type, None)
@@ -756,7 +668,7 @@ class SqliteStore(OnDatabase, Store):
         return {r[0]: int(r[1]) for r in rows}
 
     async def set_key_limit(self, task_type: str, key: str | None, limit: int | None) -> None:
-        def tx(t: _Tx) -> None:
+        def tx(t: Tx) -> None:
             stored = key or ""  # '' holds the default of every key of the type
             if limit is None:
                 t.conn.execute("DELETE FROM key_limits WHERE type=? AND key=?", (task_type, stored))
@@ -772,7 +684,7 @@ class SqliteStore(OnDatabase, Store):
         await self._write(tx)
 
     async def set_rate(self, task_type: str, key: str | None, rate: Rate | None) -> None:
-        def tx(t: _Tx) -> None:
+        def tx(t: Tx) -> None:
             t.rates.flush()
             set_rate(t.conn, task_type, key, rate)
             # a raised or removed rate may let parked tasks start now (a lowered one
@@ -786,6 +698,28 @@ class SqliteStore(OnDatabase, Store):
     async def rates(self) -> dict[str, dict[str, Rate]]:
         result: dict[str, dict[str, Rate]] = await self.db.run(all_rates)
         return result
+
+    async def set_key_weight(self, task_type: str, key: str, weight: int | None) -> None:
+        def tx(t: Tx) -> None:
+            if weight is None or weight == 1:
+                t.conn.execute("DELETE FROM key_weights WHERE type=? AND key=?", (task_type, key))
+            else:
+                t.conn.execute(
+                    "INSERT INTO key_weights (type, key, weight) VALUES (?, ?, ?) "
+                    "ON CONFLICT(type, key) DO UPDATE SET weight=excluded.weight",
+                    (task_type, key, weight),
+                )
+
+        await self._write(tx)
+
+    async def key_weights(self) -> dict[str, dict[str, int]]:
+        rows = await self.db.run(
+            lambda c: c.execute("SELECT type, key, weight FROM key_weights").fetchall()
+        )
+        out: dict[str, dict[str, int]] = {}
+        for task_type, key, weight in rows:
+            out.setdefault(task_type, {})[key] = int(weight)
+        return out
 
     async def key_limits(self) -> dict[str, dict[str, int]]:
         rows = await self.db.run(
@@ -839,7 +773,7 @@ class SqliteStore(OnDatabase, Store):
     ) -> None:
         defaults = defaults or {}
 
-        def tx(t: _Tx) -> None:
+        def tx(t: Tx) -> None:
             t.conn.executemany(
                 "INSERT INTO types (type, last_seen, worker_id, defaults) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(type) DO UPDATE SET last_seen=excluded.last_seen, "
@@ -865,7 +799,7 @@ class SqliteStore(OnDatabase, Store):
     async def maintain(self, max_redeliveries: int) -> list[TaskEvent]:
         retention = self.settings.result_ttl
 
-        def tx(t: _Tx) -> None:
+        def tx(t: Tx) -> None:
             for (task_id,) in t.conn.execute(
                 "SELECT id FROM tasks WHERE deadline <= ? AND status='pending'", (t.now,)
             ).fetchall():

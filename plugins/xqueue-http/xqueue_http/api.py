@@ -32,6 +32,7 @@ MAX_ID_LENGTH = 128
 MAX_CURSOR_LENGTH = 256
 CONCURRENCY_FIELDS = frozenset({"task_type", "max_concurrency", "key", "per_key"})
 RATE_FIELDS = frozenset({"task_type", "rate", "key", "per_key"})
+WEIGHT_FIELDS = frozenset({"task_type", "key", "weight"})
 ANNOUNCED_DEFAULTS = ("max_retry", "queue_timeout", "process_timeout", "priority")
 
 
@@ -278,8 +279,26 @@ class Api:
                 "running": current.get("running", 0),
                 "per_key": current.get("per_key"),
                 "keys": current.get("keys", {}),
+                "weights": current.get("weights", {}),
             }
         )
+
+    async def set_weight(self, request: Request) -> Response:
+        require(self.config, request, "admin")
+        body = await self._object(request)
+        extra = set(body) - WEIGHT_FIELDS
+        if extra:
+            raise ValidationError(
+                f"unknown field(s) {', '.join(sorted(extra))}; "
+                f"allowed: {', '.join(sorted(WEIGHT_FIELDS))}"
+            )
+        for field in sorted(WEIGHT_FIELDS):
+            if field not in body:
+                raise ValidationError(f"field {field!r} is required (weight null: back to 1)")
+        task_type, key = body["task_type"], body["key"]
+        await self.app.set_key_weight(task_type, key, body["weight"])
+        weights = (await self.app.get_concurrency()).get(task_type, {}).get("weights", {})
+        return FastJSON({"task_type": task_type, "key": key, "weight": weights.get(key, 1)})
 
     async def get_rates(self, request: Request) -> Response:
         require(self.config, request, "read")

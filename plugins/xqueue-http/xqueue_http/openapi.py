@@ -233,6 +233,16 @@ def document(task_types: Sequence[str], version: str, server_url: str = "/") -> 
                 requestBody=request("SetConcurrency"),
             ),
         },
+        "/api/v1/concurrency/weights": {
+            "post": _op(
+                "setWeight",
+                "Let one flow key of a type take `weight` tasks per round-robin turn while "
+                "keys wait for slots (null: back to 1)",
+                _json(ref("Weight"), "The key's weight now"),
+                write,
+                requestBody=request("SetWeight"),
+            ),
+        },
         "/api/v1/rates": {
             "get": _op(
                 "getRates",

@@ -7,6 +7,7 @@ from typing import Any
 
 from xqueue_core.debounce import MAX_WINDOW
 from xqueue_core.flow import MAX_KEY_LENGTH as MAX_FLOW_KEY
+from xqueue_core.flow import MAX_WEIGHT
 from xqueue_core.handlers import TYPE_NAME
 from xqueue_core.models import TaskStatus
 from xqueue_core.rates import RATE_PATTERN
@@ -53,6 +54,7 @@ def schemas(task_types: Sequence[str]) -> dict[str, Any]:
         "running": count,
         "per_key": nullable(count),
         "keys": {"type": "object", "additionalProperties": count},
+        "weights": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 1}},
     }
     # a type's rates, as GET /rates shows them and POST /rates answers
     rate_text = {"type": "string", "pattern": RATE_PATTERN, "examples": ["50/s", "10/m"]}
@@ -279,6 +281,25 @@ def schemas(task_types: Sequence[str]) -> dict[str, Any]:
             "not": {
                 "required": ["key", "per_key"],
                 "properties": {"key": {"type": "string"}, "per_key": {"const": True}},
+            },
+        },
+        "SetWeight": {
+            "type": "object",
+            "required": ["task_type", "key", "weight"],
+            "additionalProperties": False,
+            "properties": {
+                "task_type": type_name,
+                "key": flow_key,
+                "weight": nullable({"type": "integer", "minimum": 1, "maximum": MAX_WEIGHT}),
+            },
+        },
+        "Weight": {
+            "type": "object",
+            "required": ["task_type", "key", "weight"],
+            "properties": {
+                "task_type": {"type": "string"},
+                "key": {"type": "string"},
+                "weight": {"type": "integer", "minimum": 1},
             },
         },
         "Rates": {

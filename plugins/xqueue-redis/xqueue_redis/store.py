@@ -344,6 +344,18 @@ class RedisStore(Store):
             if rates
         }
 
+    async def set_key_weight(self, task_type: str, key: str, weight: int | None) -> None:
+        await self.conn.script(
+            "set_key_weight", [task_type, key, "" if weight is None else int(weight)]
+        )
+
+    async def key_weights(self) -> dict[str, dict[str, int]]:
+        flat, _ = await self.conn.script("key_weights", [])
+        return {
+            task_type: {k: int(v) for k, v in pairs(weights).items()}
+            for task_type, weights in pairs(flat).items()
+        }
+
     async def key_usage(self, task_type: str, top: int) -> list[KeyUsage]:
         (flat, raw_limits), _ = await self.conn.script("key_usage", [task_type])
         limits = {k: int(v) for k, v in pairs(raw_limits).items()}

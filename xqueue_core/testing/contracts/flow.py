@@ -160,6 +160,29 @@ class KeyLimitContract:
         # high: no key ('') and b in turn; normal: c, a (after b, wrapping), a; low: d
         assert woken_keys == [None, "b", "c", "a", "a", "d"]
 
+    async def test_a_keys_weight_gives_it_that_many_turns(self, store: Store) -> None:
+        await store.set_limit("t", 1)
+        await store.set_key_weight("t", "a", 3)
+        await store.set_key_weight("t", "c", 2)
+        await store.set_key_weight("t", "c", None)  # back to 1
+        assert await store.key_weights() == {"t": {"a": 3}}
+        running = await self._keyed(store, "z")
+        assert await self._claim(store, [running]) == ["started"]
+        parked = [await self._keyed(store, k) for k in "ab" for _ in range(5)]
+        assert await self._claim(store, parked) == ["deferred"] * 10
+        key_of = {t.id: t.key for t in parked}
+        woken_keys = []
+        for _ in range(8):
+            await self._done(store, running)
+            [woken] = await self._due(store)
+            woken_keys.append(key_of[woken])
+            [claim], _ = await store.claim([woken], "w1", LEASE)
+            assert claim.outcome == ClaimOutcome.STARTED and claim.task is not None
+            running = claim.task
+        assert woken_keys == ["a", "a", "a", "b", "a", "a", "b", "b"]
+        await store.set_limit("t", None)  # room for all at once: a's turns in one wake-up
+        assert len(await self._due(store)) == 2
+
     async def test_a_key_limit_is_never_exceeded_under_concurrent_claims(
         self, store: Store, other_store: Store
     ) -> None:

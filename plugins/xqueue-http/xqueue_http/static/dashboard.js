@@ -216,10 +216,12 @@
       }));
     }
     for (const t of types) {
-      const { running, max_concurrency: limit, per_key: perKey } = data[t];
+      const { running, max_concurrency: limit, per_key: perKey, weights } = data[t];
       const row = body.querySelector(`tr[data-type="${CSS.escape(t)}"]`);
       const each = perKey === null || perKey === undefined ? "" : ` · ${perKey} per key`;
-      row.querySelector(".usage").textContent = `${running} / ${limit === null ? "∞" : limit}${each}`;
+      const weighted = Object.entries(weights || {}).map(([k, w]) => `${k}×${w}`).join(", ");
+      const turns = weighted ? ` · turns ${weighted}` : "";
+      row.querySelector(".usage").textContent = `${running} / ${limit === null ? "∞" : limit}${each}${turns}`;
       row.querySelector(".meter").replaceChildren(bar(limit ? running / limit : running ? 1 : 0, limit !== null && running >= limit));
       const input = row.querySelector("input");
       if (document.activeElement !== input) input.value = limit === null ? "" : String(limit);

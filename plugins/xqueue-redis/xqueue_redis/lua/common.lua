@@ -507,6 +507,22 @@ local function make_due(ids)
   redis.call(unpack(due))
 end
 
+-- Per-key weights (kweights:<type>: key -> tasks per round-robin turn, 1 unless set),
+-- read once per type per script, only by wake-ups that visit keys.
+local WEIGHTS = {}
+local function weights_of(typ)
+  local w = WEIGHTS[typ]
+  if w == nil then
+    w = {}
+    local flat = redis.call('HGETALL', P .. 'kweights:' .. typ)
+    for i = 1, #flat, 2 do w[flat[i]] = tonumber(flat[i + 1]) end
+    WEIGHTS[typ] = w
+  end
+  return w
+end
+local function has_weights(typ) return next(weights_of(typ)) ~= nil end
+local function weight_of(typ, key) return weights_of(typ)[key] or 1 end
+
 -- The key woken last per type (read once per script, written when it changes).
 local LAST = {}
 local function last_woken(typ)
@@ -564,6 +580,15 @@ local function wake_parked(typ, count, exist)
   end
   local last = last_woken(typ)
   local cursor = last -- the key visited last
+  -- with weights, the key woken last may have turns left (rrn:<type>: those it took)
+  local weighted = has_weights(typ)
+  local cur_key, cur_taken = last, 0
+  if weighted then cur_taken = tonumber(redis.call('GET', P .. 'rrn:' .. typ) or '0') end
+  local resume = weighted and last and last ~= '' and weight_of(typ, last) > cur_taken
+  local function done()
+    set_last_woken(typ, last)
+    if weighted and cur_key == last then redis.call('SET', P .. 'rrn:' .. typ, cur_taken) end
+  end
   local free = {} -- per key: its free slots, less those woken in this call
   local spent, nspent = {}, 0 -- keys whose free slots this call used up
   local woken = 0
@@ -576,7 +601,12 @@ local function wake_parked(typ, count, exist)
     local skips, passed = 0, 0 -- spent keys met in a row; keys of other bands met in a row
     while not count or woken < count do
       local keyless_here = keyless > 0 and (not band or head_band(park) == band)
-      local key = next_key(set, cursor, keyless_here)
+      local key
+      if resume then -- the rest of the last key's turn first
+        resume = false
+        if redis.call('ZSCORE', set, last) then key = last end
+      end
+      key = key or next_key(set, cursor, keyless_here)
       if not key then break end
       cursor = key
       if band == 'n' and key ~= '' and banded(typ, key) then
@@ -586,7 +616,7 @@ local function wake_parked(typ, count, exist)
       elseif key == '' then
         passed = 0
         local at, bs = rate_wake_at(typ, nil)
-        if not at then return set_last_woken(typ, last) end -- the type's rate is full
+        if not at then return done() end -- the type's rate is full
         local got = redis.call('ZPOPMIN', park)
         keyless = keyless - 1
         if got[1] then
@@ -594,6 +624,7 @@ local function wake_parked(typ, count, exist)
           make_due_at(got[1], at)
           woken = woken + 1
           last = key
+          cur_key, cur_taken = key, 1
         end
         skips = 0
       elseif spent[key] then
@@ -603,43 +634,53 @@ local function wake_parked(typ, count, exist)
         if skips > nspent then break end
       else
         skips, passed = 0, 0
-        if free[key] == nil then free[key] = key_free(typ, key) end
-        local left = free[key]
         PARKED_AS[typ .. '/' .. key] = nil
-        if left and left <= 0 then -- at its limit: not visited again until a slot frees
-          leave_ready(typ, key)
-          redis.call('ZADD', P .. 'pb:' .. typ, '0', key)
-        else
+        -- a key takes as many tasks per turn as its weight (while it may)
+        local w = weight_of(typ, key)
+        if key ~= cur_key or cur_taken >= w then cur_key, cur_taken = key, 0 end
+        local turns = w - cur_taken
+        while turns > 0 and (not count or woken < count) and not spent[key] do
+          turns = turns - 1
+          if free[key] == nil then free[key] = key_free(typ, key) end
+          local left = free[key]
+          if left and left <= 0 then -- at its limit: not visited again until a slot frees
+            leave_ready(typ, key)
+            redis.call('ZADD', P .. 'pb:' .. typ, '0', key)
+            break
+          end
           local at, bs, s = rate_wake_at(typ, key)
-          if not at and bs == 'type' then return set_last_woken(typ, last) end
+          if not at and bs == 'type' then return done() end
           if not at then
             -- the key's rate is full beyond the horizon: looked at again when it frees
             leave_ready(typ, key)
             redis.call('ZADD', P .. 'pr:' .. typ, num(s - WAKE_AHEAD), key)
-          else
-            local q = kkey('pq', typ, key)
-            local got = redis.call('ZPOPMIN', q)
-            if got[1] then
-              if bs then rate_reserve(got[1], bs, at) end
-              make_due_at(got[1], at)
-              woken = woken + 1
-              last = key
-              if left then
-                free[key] = left - 1
-                if left == 1 then spent[key] = true; nspent = nspent + 1 end
-              end
+            break
+          end
+          local q = kkey('pq', typ, key)
+          local got = redis.call('ZPOPMIN', q)
+          if got[1] then
+            if bs then rate_reserve(got[1], bs, at) end
+            make_due_at(got[1], at)
+            woken = woken + 1
+            last = key
+            cur_taken = cur_taken + 1
+            if left then
+              free[key] = left - 1
+              if left == 1 then spent[key] = true; nspent = nspent + 1 end
             end
-            if redis.call('EXISTS', q) == 0 then
-              leave_ready(typ, key)
-            elseif band then
-              place_ready(typ, key) -- its next task may be in a lower band
-            end
+          end
+          if redis.call('EXISTS', q) == 0 then
+            leave_ready(typ, key)
+            break
+          elseif band then
+            place_ready(typ, key) -- its next task may be in a lower band
+            if turns > 0 and head_band(q) ~= band then break end
           end
         end
       end
     end
   end
-  set_last_woken(typ, last)
+  done()
 end
 
 local function wake_one(typ)
@@ -840,6 +881,6 @@ local function purge(id, r)
   if redis.call('EXISTS', P .. 'y:' .. typ) == 0 then
     redis.call('SREM', P .. 'tt', typ)
     -- no task of the type is left to wake
-    redis.call('DEL', P .. 'rr:' .. typ, P .. 'pp:' .. typ)
+    redis.call('DEL', P .. 'rr:' .. typ, P .. 'rrn:' .. typ, P .. 'pp:' .. typ)
   end
 end
