@@ -15,9 +15,13 @@ is not counted). The same backlog is drained once per run of ``--runs``, each on
 fresh store:
 
 * ``off``: the tasks carry their keys, no limit is set;
-* ``on``: every key limited to ``--per-key`` (2) running tasks and the type to
-  ``--type-limit`` (100): 100 keys x 2 leave room for all 2 x 50 slots, so the
-  limits should cost bookkeeping only;
+* ``on``: every key limited to ``--per-key`` (2) running tasks (issue 17's
+  workload): 100 keys x 2 leave room for all 2 x 50 slots, so the limits cost
+  bookkeeping, and a wait only when a key drawn at random has more than 2 at once;
+* ``on+type``: the same and the type limited to ``--type-limit`` (100), as many as
+  the workers' slots: a worker takes a new task while its last run's outcome is
+  still being written, so the type is briefly at its limit and claims are parked
+  and woken;
 * ``binding``: every key limited to 1 (and the type to ``--type-limit``): with
   2 x 50 slots a key's second task must wait for its first, so tasks are parked
   and woken;
@@ -102,7 +106,8 @@ def runs_of(args: argparse.Namespace) -> list[Run]:
     known = {
         "plain": Run("plain", "noop", None, None),
         "off": Run("off", "keyed", None, None),
-        "on": Run("on", "keyed", args.per_key, args.type_limit),
+        "on": Run("on", "keyed", args.per_key, None),
+        "on+type": Run("on+type", "keyed", args.per_key, args.type_limit),
         "binding": Run("binding", "keyed", 1, args.type_limit),
         "rated": Run("rated", "keyed", None, None, args.type_rate, args.key_rate),
     }
@@ -326,16 +331,18 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--type-rate", default="100000/s", help="type rate, run rated")
     parser.add_argument("--key-rate", default="10000/s", help="every key's rate, run rated")
     parser.add_argument(
-        "--runs", default="off,on,binding,rated", help="of plain,off,on,binding,rated"
+        "--runs",
+        default="off,on,on+type,binding,rated",
+        help="of plain,off,on,on+type,binding,rated",
     )
     parser.add_argument("--rounds", type=int, default=1, help="times the runs are repeated")
     parser.add_argument("--budget", type=float, default=300.0, help="seconds per drain")
     parser.add_argument("--out", type=Path, default=HERE / "results", help="JSON directory")
     args = parser.parse_args(argv)
     args.runs = [r.strip() for r in args.runs.split(",") if r.strip()]
-    unknown = set(args.runs) - {"plain", "off", "on", "binding", "rated"}
+    unknown = set(args.runs) - {"plain", "off", "on", "on+type", "binding", "rated"}
     if unknown or not args.runs:
-        parser.error(f"--runs: of plain,off,on,binding,rated, got {','.join(args.runs)!r}")
+        parser.error(f"--runs: of plain,off,on,on+type,binding,rated, got {','.join(args.runs)!r}")
     for name in ("tasks", "keys", "batch", "processes", "concurrency", "per_key", "rounds"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
