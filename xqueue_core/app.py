@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import builtins
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -17,7 +16,8 @@ from .errors import (
     ValidationError,
 )
 from .events import EventBus
-from .flow import DEFAULT_KEY, check_key, check_limit_target, check_weight, key_of
+from .flow import key_of
+from .flow_control import FlowControl
 from .handlers import Executor, HandlerRegistrar, HandlerSpec, check_type_name, make_spec
 from .ids import new_id
 from .interfaces import (
@@ -30,7 +30,6 @@ from .interfaces import (
 from .logs import get_logger
 from .models import (
     CancelOutcome,
-    KeyUsage,
     Message,
     Page,
     Task,
@@ -38,9 +37,8 @@ from .models import (
     TaskStatus,
 )
 from .plugins import Plugins
-from .rates import TYPE_RATE, Rate, parse_rate, rate_target
 from .settings import Settings, load_settings
-from .validation import SubmitRequest, check_limit, check_submit
+from .validation import SubmitRequest, check_submit
 from .waiting import wait_for_task
 
 if TYPE_CHECKING:
@@ -53,7 +51,7 @@ KNOWN_TYPES_TTL = 2.0
 MAX_LIST_LIMIT = 1000
 
 
-class XQueue:
+class XQueue(FlowControl):
     """An xqueue application: register handlers, submit tasks, run workers.
 
     ::
@@ -490,111 +488,6 @@ class XQueue:
             "limits": await store.limits(),
             "broker": await broker.stats(),
         }
-
-    async def set_concurrency(
-        self,
-        task_type: str,
-        limit: int | None,
-        *,
-        key: str | None = None,
-        per_key: bool = False,
-    ) -> None:
-        """Set the cluster-wide limit of running tasks of a type (None: no limit).
-
-        With ``key``, the limit of one flow key of the type; with ``per_key``, the
-        default limit of every key (a key's own limit wins over it). The type
-        must be registered (by this app or an announced worker). Takes effect
-        for new starts at once; running tasks finish.
-        """
-        _, store = self.backends()
-        check_type_name(task_type)
-        if limit is not None:
-            limit = check_limit(limit)
-        target = check_limit_target(key, per_key)
-        await self._check_type(task_type)
-        if key is None and not per_key:
-            await store.set_limit(task_type, limit)
-        else:
-            await store.set_key_limit(task_type, target, limit)
-
-    async def set_key_weight(self, task_type: str, key: str, weight: int | None) -> None:
-        """Let one flow key of a type take ``weight`` tasks (1-1000; None: back to 1) per
-        round-robin turn while keys wait for slots: weight 3 gets three starts for
-        every one of a key of weight 1."""
-        _, store = self.backends()
-        check_type_name(task_type)
-        checked_key, checked = check_key(key), check_weight(weight)
-        await self._check_type(task_type)
-        await store.set_key_weight(task_type, checked_key, checked)
-
-    async def get_concurrency(self) -> dict[str, dict[str, Any]]:
-        """``{type: {"max_concurrency", "running", "per_key", "keys", "weights"}}`` for
-        every known type: its limit (None: none), runs with a live lease, the default
-        limit of its keys, the limits of single keys and the keys' weights (other
-        than 1)."""
-        _, store = self.backends()
-        limits = await store.limits()
-        running = await store.running()
-        key_limits = await store.key_limits()
-        weights = await store.key_weights()
-        types = sorted(
-            set(limits) | set(running) | set(key_limits) | set(weights) | await self.known_types()
-        )
-        out: dict[str, dict[str, Any]] = {}
-        for t in types:
-            keys = dict(key_limits.get(t, {}))
-            out[t] = {
-                "max_concurrency": limits.get(t),
-                "running": running.get(t, 0),
-                "per_key": keys.pop(DEFAULT_KEY, None),
-                "keys": keys,
-                "weights": weights.get(t, {}),
-            }
-        return out
-
-    async def set_rate(
-        self,
-        task_type: str,
-        rate: str | Rate | None,
-        *,
-        key: str | None = None,
-        per_key: bool = False,
-    ) -> None:
-        """Let at most N tasks of a type start per period (``"50/s"``, ``"10/m"``,
-        ``"1/200ms"``; None removes the rate), counted over every worker.
-
-        With ``key``, the rate of one flow key of the type; with ``per_key``, the
-        default rate of every key (a key's own wins). A task starts only while
-        every rate over it has room; the others wait in the store. The type must
-        be registered. Applies to the next start.
-        """
-        _, store = self.backends()
-        check_type_name(task_type)
-        parsed = None if rate is None else parse_rate(rate)
-        target = rate_target(key, per_key)
-        await self._check_type(task_type)
-        await store.set_rate(task_type, target, parsed)
-
-    async def get_rates(self) -> dict[str, dict[str, Any]]:
-        """``{type: {"rate", "per_key", "keys"}}`` for every known type: its own rate,
-        the default of its keys and the rates of single keys, as text (``"50/s"``;
-        None: none)."""
-        _, store = self.backends()
-        rates = await store.rates()
-        out: dict[str, dict[str, Any]] = {}
-        for t in sorted(set(rates) | await self.known_types()):
-            of_type = {k: str(r) for k, r in rates.get(t, {}).items()}
-            own, default = of_type.pop(TYPE_RATE, None), of_type.pop(DEFAULT_KEY, None)
-            out[t] = {"rate": own, "per_key": default, "keys": of_type}
-        return out
-
-    async def key_usage(self, task_type: str, top: int = 20) -> builtins.list[KeyUsage]:
-        """The ``top`` busiest flow keys of a type: runs, waiting tasks and limit of each."""
-        check_type_name(task_type)
-        if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= 1000:
-            raise ValidationError(f"top must be between 1 and 1000, got {top!r}")
-        _, store = self.backends()
-        return await store.key_usage(task_type, top)
 
     async def health(self) -> dict[str, str]:
         """``{role: "ok" | error}`` for the broker, the store and each notifier."""
