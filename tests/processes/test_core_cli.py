@@ -65,7 +65,7 @@ async def test_json_output_of_every_command(xenv: Env, client: XQueue) -> None:
     }
     assert stats["by_type"] == {"sleep": 2, "flaky": 1}
 
-    no_keys = {"per_key": None, "keys": {}}
+    no_keys = {"per_key": None, "keys": {}, "weights": {}}
     assert run_json(xenv, "concurrency", "set", "sleep", "4") == {
         "task_type": "sleep",
         "max_concurrency": 4,
@@ -76,6 +76,15 @@ async def test_json_output_of_every_command(xenv: Env, client: XQueue) -> None:
     assert isinstance(limits, dict)
     assert limits["sleep"] == {"max_concurrency": 4, "running": 0, **no_keys}
     assert limits["flaky"] == {"max_concurrency": None, "running": 0, **no_keys}
+    weight = run_json(xenv, "concurrency", "weight", "sleep", "vip", "3")
+    assert weight == {"task_type": "sleep", "key": "vip", "weight": 3}
+    assert run_json(xenv, "concurrency", "weight", "sleep", "vip", "none")["weight"] == 1  # type: ignore[index]
+    rate = run_json(xenv, "rate", "set", "sleep", "50/s")
+    assert rate == {"task_type": "sleep", "rate": "50/s", "per_key": None, "keys": {}}
+    rates = run_json(xenv, "rate", "get")
+    assert isinstance(rates, dict) and rates["sleep"]["rate"] == "50/s"
+    assert rates["flaky"] == {"rate": None, "per_key": None, "keys": {}}
+    run_json(xenv, "rate", "set", "sleep", "none")
     keyed = run_json(xenv, "concurrency", "set", "sleep", "2", "--per-key")
     assert isinstance(keyed, dict) and keyed["per_key"] == 2
     assert run_json(xenv, "concurrency", "get", "--keys", "sleep") == []

@@ -122,9 +122,9 @@ def wake_parked(t: Tx, task_type: str, count: int | None) -> None:
         before = woken
         for k in order:
             weight = weights.get(k, 1)
-            if k != cur_key or cur_taken >= weight:
-                cur_key, cur_taken = k, 0
-            for _ in range(weight - cur_taken):
+            # the tasks this key took of its turn (a turn goes on where it stopped)
+            used = cur_taken if k == cur_key and cur_taken < weight else 0
+            for _ in range(weight - used):
                 if count is not None and woken >= count:
                     break
                 outcome = turns.wake_head(k, top)
@@ -133,7 +133,8 @@ def wake_parked(t: Tx, task_type: str, count: int | None) -> None:
                     break
                 if outcome == "not now":
                     break
-                woken, last, cur_taken = woken + 1, k, cur_taken + 1
+                used += 1
+                woken, last, cur_key, cur_taken = woken + 1, k, k, used
             if count is not None and woken >= count:
                 break
         if woken == before:
@@ -142,5 +143,5 @@ def wake_parked(t: Tx, task_type: str, count: int | None) -> None:
         conn.execute(
             "INSERT INTO key_cursor (type, key, taken) VALUES (?, ?, ?) "
             "ON CONFLICT(type) DO UPDATE SET key=excluded.key, taken=excluded.taken",
-            (task_type, last, cur_taken if cur_key == last else 0),
+            (task_type, last, cur_taken),
         )

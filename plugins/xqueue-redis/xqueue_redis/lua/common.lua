@@ -585,13 +585,13 @@ local function wake_parked(typ, count, exist)
   local cur_key, cur_taken = last, 0
   if weighted then cur_taken = tonumber(redis.call('GET', P .. 'rrn:' .. typ) or '0') end
   local resume = weighted and last and last ~= '' and weight_of(typ, last) > cur_taken
+  local woken = 0
   local function done()
     set_last_woken(typ, last)
-    if weighted and cur_key == last then redis.call('SET', P .. 'rrn:' .. typ, cur_taken) end
+    if weighted and woken > 0 then redis.call('SET', P .. 'rrn:' .. typ, cur_taken) end
   end
   local free = {} -- per key: its free slots, less those woken in this call
   local spent, nspent = {}, 0 -- keys whose free slots this call used up
-  local woken = 0
   -- one turn per band, highest first (a type without priorities has one: every key)
   local bands = prioritized(typ) and {'h', 'n', 'l'} or {false}
   for _, band in ipairs(bands) do
@@ -637,8 +637,10 @@ local function wake_parked(typ, count, exist)
         PARKED_AS[typ .. '/' .. key] = nil
         -- a key takes as many tasks per turn as its weight (while it may)
         local w = weight_of(typ, key)
-        if key ~= cur_key or cur_taken >= w then cur_key, cur_taken = key, 0 end
-        local turns = w - cur_taken
+        -- the tasks this key took of its turn (a turn goes on where it stopped)
+        local used = 0
+        if key == cur_key and cur_taken < w then used = cur_taken end
+        local turns = w - used
         while turns > 0 and (not count or woken < count) and not spent[key] do
           turns = turns - 1
           if free[key] == nil then free[key] = key_free(typ, key) end
@@ -663,7 +665,8 @@ local function wake_parked(typ, count, exist)
             make_due_at(got[1], at)
             woken = woken + 1
             last = key
-            cur_taken = cur_taken + 1
+            used = used + 1
+            cur_key, cur_taken = key, used
             if left then
               free[key] = left - 1
               if left == 1 then spent[key] = true; nspent = nspent + 1 end
