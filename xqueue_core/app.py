@@ -37,12 +37,14 @@ from .models import (
     TaskStatus,
 )
 from .plugins import Plugins
+from .schedule_control import ScheduleControl
 from .settings import Settings, load_settings
 from .validation import SubmitRequest, check_submit
 from .waiting import wait_for_task
 
 if TYPE_CHECKING:
     from .client import BlockingClient
+    from .schedules import Schedule
     from .worker import Worker
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -51,7 +53,7 @@ KNOWN_TYPES_TTL = 2.0
 MAX_LIST_LIMIT = 1000
 
 
-class XQueue(FlowControl):
+class XQueue(FlowControl, ScheduleControl):
     """An xqueue application: register handlers, submit tasks, run workers.
 
     ::
@@ -105,6 +107,7 @@ class XQueue(FlowControl):
         self._opened = 0
         self._open_lock: asyncio.Lock | None = None
         self._known_types: tuple[float, Mapping[str, Mapping[str, Any]]] = (0.0, {})
+        self._declared_schedules: dict[str, Schedule] = {}  # app.schedule(...)
         self._last_maintain = 0.0
         self._background: set[asyncio.Task[None]] = set()
 
@@ -290,7 +293,9 @@ class XQueue(FlowControl):
                 f"no worker has registered task type {task_type!r}; registered types: {listing}"
             )
 
-    def _build(self, req: SubmitRequest, now: float) -> Task:
+    def build_task(self, req: SubmitRequest, now: float) -> Task:
+        """A task record for a validated submit, with the handler's defaults for what
+        it leaves out (not stored; ``now`` is the store's clock, for a delay)."""
         # Fields the submit leaves out take the handler's defaults: this app's own
         # handler, else the defaults its workers announced (CLI and API submits).
         spec = self.handlers.get(req.type)
@@ -350,7 +355,7 @@ class XQueue(FlowControl):
             await self._check_type(task_type)
         # the store's clock is read only when a delay needs it (one round trip less)
         now = await store.now() if any(r.delay for r in requests) else 0.0
-        tasks = [self._build(r, now) for r in requests]
+        tasks = [self.build_task(r, now) for r in requests]
         if any(r.debounce is not None for r in requests):
             check_debounced(requests, tasks)
             plain = [t for r, t in zip(requests, tasks, strict=True) if r.debounce is None]

@@ -33,6 +33,7 @@ from .models import (
 
 if TYPE_CHECKING:
     from .rates import Rate
+    from .schedules import Schedule, ScheduleState
     from .settings import Settings
 
 Role = Literal["broker", "store", "notifier"]
@@ -308,6 +309,57 @@ class TerminalWaitingStore(Protocol):
         """The task's record once it is terminal, or as it was when the call began
         if it did not end within ``timeout`` seconds; None when there is no such
         task. A task that ends between the read and the wait is not missed."""
+
+
+@runtime_checkable
+class ScheduleStore(Protocol):
+    """Optional store role: periodic schedules (DESIGN §7.1, :mod:`xqueue_core.schedules`).
+
+    The store keeps each schedule's definition and its next tick, and fires ticks by
+    compare-and-set (:meth:`fire_schedule`), so a tick fires exactly once however
+    many processes tick, on the store's clock.
+    """
+
+    async def put_schedule(
+        self,
+        schedule: Schedule,
+        next_at: float,
+        *,
+        create: bool = False,
+        code_hash: str | None = None,
+    ) -> bool:
+        """Store a schedule's definition; with ``create``, only if no schedule has its
+        name (False then, and nothing changes). A new schedule's next tick is
+        ``next_at``; an existing one's moves to ``next_at`` only forward, unless its
+        timing (``cron``, ``every``, ``tz``) changed — never to a tick at or before
+        its last fired one — so an upsert racing a fire cannot fire a tick twice.
+        ``code_hash`` records which code declaration the definition came from."""
+
+    async def get_schedule(self, name: str) -> ScheduleState | None:
+        """One schedule and its state, or None."""
+
+    async def list_schedules(self) -> list[ScheduleState]:
+        """Every schedule, by name."""
+
+    async def delete_schedule(self, name: str) -> bool:
+        """Remove a schedule (its fired tasks stay); False if there was none."""
+
+    async def due_schedules(self, limit: int) -> tuple[float, list[ScheduleState]]:
+        """The store's clock now, and up to ``limit`` enabled schedules whose next tick
+        has come, the longest due first."""
+
+    async def fire_schedule(
+        self, name: str, expected_next: float, new_next: float, tasks: Sequence[Task]
+    ) -> list[Task] | None:
+        """Fire a schedule's due ticks, if its next tick is still ``expected_next`` and
+        it is enabled (else None: another process fired them, or it changed).
+
+        In the same atomic step: ``tasks`` (one per tick, carrying ``schedule`` and
+        ``scheduled_for``) are created, pending and due for :meth:`Store.take_due` at
+        once (or at their ``eta``); the next tick becomes ``new_next``; the last run
+        and last task are the last task's. With ``overlap="skip"`` and the last fired
+        task not yet terminal, no task is created (``[]``) and the next tick moves on.
+        """
 
 
 @runtime_checkable

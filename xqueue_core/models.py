@@ -30,7 +30,7 @@ TERMINAL = frozenset(
 )
 
 # Fields stored as seconds since the epoch and shown as ISO 8601 in JSON.
-_TIME_FIELDS = ("created_at", "updated_at", "started_at", "completed_at", "eta")
+_TIME_FIELDS = ("created_at", "updated_at", "started_at", "completed_at", "eta", "scheduled_for")
 
 
 def iso(ts: float | None) -> str | None:
@@ -79,6 +79,8 @@ class Task:
     idempotency_key: str | None = None
     redeliveries: int = 0
     key: str | None = None  # its flow key (a tenant, a customer): see :mod:`xqueue_core.flow`
+    schedule: str | None = None  # the schedule that fired it (:mod:`xqueue_core.schedules`)
+    scheduled_for: float | None = None  # the tick it was fired for
 
     def to_dict(self) -> dict[str, Any]:
         """The task as JSON-ready data (the object the REST API and ``--json`` show)."""

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from . import ticker
 from .backoff import retry_delay
 from .batching import Batcher
 from .context import TaskContext, mark_cancelled, progress_reported
@@ -115,6 +116,7 @@ class Worker:
             if unknown:
                 raise ValueError(f"no handler for task type(s) {', '.join(unknown)}")
             await self._announce(store)
+            await ticker.declare(app, app.declared_schedules)
             self._keeper = LeaseKeeper(
                 lambda: app.plugins.create("store", self.settings.store, self.settings),
                 self.worker_id,
@@ -141,6 +143,7 @@ class Worker:
             asyncio.create_task(self._guard(self._schedule_loop), name="xqueue-schedule"),
             asyncio.create_task(self._guard(self._maintenance_loop), name="xqueue-maintain"),
             asyncio.create_task(self._guard(self._announce_loop), name="xqueue-announce"),
+            asyncio.create_task(self._guard(self._tick_loop), name="xqueue-tick"),
         ]
         self.started.set()
 
@@ -357,6 +360,10 @@ class Worker:
             if events:
                 await self.app.events.emit(events)
             await asyncio.sleep(self.settings.maintenance_interval)
+
+    async def _tick_loop(self) -> None:
+        """Fire the periodic schedules that are due (every worker does: no beat process)."""
+        await ticker.run(self.app, self._stopping)
 
     async def _announce_loop(self) -> None:
         _, store = self.app.backends()

@@ -7,11 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from xqueue_core.testing.contracts import BrokerContract, PublishFaultContract, StoreContract
+from xqueue_core.testing.contracts import (
+    BrokerContract,
+    PublishFaultContract,
+    ScheduleStoreContract,
+    StoreContract,
+)
 from xqueue_core.testing.state_machine import make_store_machine
 
 
-class TestSqliteStore(StoreContract):
+class TestSqliteStore(StoreContract, ScheduleStoreContract):
     autoload_plugins = False
 
     @pytest.fixture

@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 from ..errors import BackendError, SettingsError
 from .debounce import SCHEMA as DEBOUNCE_SCHEMA
 from .rates import SCHEMA as RATE_SCHEMA
+from .schedules import SCHEMA as SCHEDULE_SCHEMA
 
 T = TypeVar("T")
 
@@ -58,7 +59,9 @@ CREATE TABLE IF NOT EXISTS tasks (
     lease_until REAL,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     expires_at REAL,
-    flow_key TEXT
+    flow_key TEXT,
+    schedule TEXT,
+    scheduled_for REAL
 );
 CREATE INDEX IF NOT EXISTS tasks_publish ON tasks(publish_at) WHERE publish_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS tasks_deadline ON tasks(deadline) WHERE deadline IS NOT NULL;
@@ -198,12 +201,16 @@ class Database:
         columns = {row[1] for row in conn.execute("PRAGMA table_info(tasks)")}
         if "flow_key" not in columns:  # a file made before per-key limits
             conn.execute("ALTER TABLE tasks ADD COLUMN flow_key TEXT")
+        if "schedule" not in columns:  # a file made before periodic schedules
+            conn.execute("ALTER TABLE tasks ADD COLUMN schedule TEXT")
+            conn.execute("ALTER TABLE tasks ADD COLUMN scheduled_for REAL")
         columns = {row[1] for row in conn.execute("PRAGMA table_info(key_cursor)")}
         if "taken" not in columns:  # a file made before per-key weights
             conn.execute("ALTER TABLE key_cursor ADD COLUMN taken INTEGER NOT NULL DEFAULT 0")
         conn.executescript(KEY_INDEXES)
         conn.executescript(RATE_SCHEMA)
         conn.executescript(DEBOUNCE_SCHEMA)
+        conn.executescript(SCHEDULE_SCHEMA)
         return conn
 
     async def open(self) -> None:

@@ -29,8 +29,9 @@ from ..models import (
     TypeInfo,
 )
 from ..rates import Rate
+from ..schedules import Schedule, ScheduleState
 from ..settings import Settings
-from . import debounce
+from . import debounce, schedules
 from .database import OnDatabase, placeholders
 from .rates import RateBook, all_rates, set_rate
 from .wake import wake_parked
@@ -38,7 +39,7 @@ from .wake import wake_parked
 COLUMNS = (
     "id, type, payload, priority, status, retry, max_retry, queue_timeout, process_timeout, "
     "created_at, updated_at, started_at, completed_at, eta, error, worker_id, result, progress, "
-    "idempotency_key, redeliveries, flow_key"
+    "idempotency_key, redeliveries, flow_key, schedule, scheduled_for"
 )
 EVENT_LOG_SIZE = 10_000
 CANCELED_LOST = "canceled while running (its worker was lost)"
@@ -67,6 +68,8 @@ def _row_to_task(row: Sequence[Any]) -> Task:
         idempotency_key=row[18],
         redeliveries=row[19],
         key=row[20],
+        schedule=row[21],
+        scheduled_for=row[22],
     )
 
 
@@ -101,8 +104,8 @@ class Tx:
         self.conn.execute(
             "INSERT INTO tasks (id, type, payload, priority, status, retry, max_retry, "
             "queue_timeout, process_timeout, created_at, updated_at, eta, "
-            "idempotency_key, deadline, publish_at, flow_key) "
-            "VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "idempotency_key, deadline, publish_at, flow_key, schedule, scheduled_for) "
+            "VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 task.id,
                 task.type,
@@ -118,6 +121,8 @@ class Tx:
                 deadline,
                 publish_at,
                 task.key,
+                task.schedule,
+                task.scheduled_for,
             ),
         )
         self.emit(task)
@@ -720,6 +725,48 @@ class SqliteStore(OnDatabase, Store):
         for task_type, key, weight in rows:
             out.setdefault(task_type, {})[key] = int(weight)
         return out
+
+    # -- periodic schedules (the ScheduleStore role) ----------------------------
+
+    async def put_schedule(
+        self,
+        schedule: Schedule,
+        next_at: float,
+        *,
+        create: bool = False,
+        code_hash: str | None = None,
+    ) -> bool:
+        def tx(t: Tx) -> bool:
+            return schedules.put(t.conn, schedule, next_at, create, code_hash)
+
+        result: bool = await self._write(tx)
+        return result
+
+    async def get_schedule(self, name: str) -> ScheduleState | None:
+        result: ScheduleState | None = await self.db.run(lambda c: schedules.get(c, name))
+        return result
+
+    async def list_schedules(self) -> list[ScheduleState]:
+        result: list[ScheduleState] = await self.db.run(schedules.every)
+        return result
+
+    async def delete_schedule(self, name: str) -> bool:
+        result: bool = await self._write(lambda t: schedules.delete(t.conn, name))
+        return result
+
+    async def due_schedules(self, limit: int) -> tuple[float, list[ScheduleState]]:
+        now = time.time()
+        found: list[ScheduleState] = await self.db.run(lambda c: schedules.due(c, now, limit))
+        return now, found
+
+    async def fire_schedule(
+        self, name: str, expected_next: float, new_next: float, tasks: Sequence[Task]
+    ) -> list[Task] | None:
+        def tx(t: Tx) -> list[Task] | None:
+            return schedules.fire(t, name, expected_next, new_next, tasks)
+
+        result: list[Task] | None = await self._write(tx)
+        return result
 
     async def key_limits(self) -> dict[str, dict[str, int]]:
         rows = await self.db.run(

@@ -103,6 +103,8 @@ def schemas(task_types: Sequence[str]) -> dict[str, Any]:
                 "idempotency_key": nullable({"type": "string"}),
                 "redeliveries": {"type": "integer", "minimum": 0},
                 "key": nullable({"type": "string"}),
+                "schedule": nullable({"type": "string"}),
+                "scheduled_for": nullable(time),
             },
         },
         "TaskPage": {

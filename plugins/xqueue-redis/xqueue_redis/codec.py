@@ -49,6 +49,8 @@ def task_from_hash(data: Mapping[str, Any]) -> Task:
         idempotency_key=get("idempotency_key"),
         redeliveries=int(get("redeliveries") or 0),
         key=get("key"),
+        schedule=get("schedule"),
+        scheduled_for=_float_or_none(get("scheduled_for")),
     )
 
 
@@ -99,7 +101,8 @@ def events_from(rows: Sequence[str] | None) -> list[TaskEvent]:
 def task_args(task: Task) -> list[str | bool]:
     """What ``create.lua`` reads per task, as text (sent in one JSON argument per call):
     id, type, payload (JSON text), priority, max_retry, queue_timeout, process_timeout,
-    eta ('' for none), idempotency key (false for none), flow key (false for none)."""
+    eta ('' for none), idempotency key (false for none), flow key (false for none),
+    schedule (false for none), scheduled_for ('' for none)."""
     key = task.idempotency_key
     return [
         task.id,
@@ -112,6 +115,8 @@ def task_args(task: Task) -> list[str | bool]:
         "" if task.eta is None else repr(float(task.eta)),
         False if key is None else key,
         False if task.key is None else task.key,
+        False if task.schedule is None else task.schedule,
+        "" if task.scheduled_for is None else repr(float(task.scheduled_for)),
     ]
 
 

@@ -18,6 +18,7 @@ from .broker import BrokerContract
 from .common import LEASE, contract_settings, make_task, open_backend
 from .notifier import NotifierContract
 from .publish_faults import PublishFaultContract
+from .schedules import ScheduleStoreContract
 from .store import StoreContract
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "BrokerContract",
     "NotifierContract",
     "PublishFaultContract",
+    "ScheduleStoreContract",
     "StoreContract",
     "contract_settings",
     "make_task",

@@ -838,6 +838,10 @@ local function insert_task(t, grace, typed)
     redis.call('HSET', P .. 'idem', ikey, id)
   end
   if t[10] then fields[#fields + 1] = 'key'; fields[#fields + 1] = t[10] end
+  if t[11] then fields[#fields + 1] = 'schedule'; fields[#fields + 1] = t[11] end
+  if t[12] and t[12] ~= '' then
+    fields[#fields + 1] = 'scheduled_for'; fields[#fields + 1] = t[12]
+  end
   if tonumber(qt) > 0 then
     local deadline = num(NOW + tonumber(qt))
     fields[#fields + 1] = 'deadline'; fields[#fields + 1] = deadline
@@ -845,7 +849,7 @@ local function insert_task(t, grace, typed)
   end
   redis.call(unpack(fields))
   redis.call('ZADD', P .. 'ys:' .. typ .. ':pending', '0', id)
-  local stream = t[11]
+  local stream = t[13]
   if stream and (eta == '' or tonumber(eta) <= NOW) then  -- due now
     -- create_and_publish: the message goes out in this same step (no fallback needed)
     redis.call('XADD', KEYS[1 + stream], '*', 'id', id, 'type', typ, 'priority', t[4])

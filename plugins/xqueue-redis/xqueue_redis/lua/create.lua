@@ -1,7 +1,7 @@
 -- create: ARGV[2] publish_grace, ARGV[3] a JSON list with one entry per task, all text:
 -- [id, type, payload, priority, max_retry, queue_timeout, process_timeout, eta or '',
--- idempotency key or false, flow key or false, and for create_and_publish the 1-based
--- index of its band's stream among KEYS[2..]]. (One argument for the whole batch: the
+-- idempotency key or false, flow key or false, schedule or false, scheduled_for or '',
+-- and for create_and_publish the 1-based index of its band's stream among KEYS[2..]]. (One argument for the whole batch: the
 -- client encodes it in one call.)
 -- Returns {now, results}: per task {1} (new), {0, task} (idempotency key used) or
 -- {2, task} (this id exists: the same call retried after a lost reply).
