@@ -267,6 +267,12 @@ def code_hash(schedule: Schedule) -> str:
     return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 
+def timing(schedule: Schedule) -> str:
+    """What decides a schedule's ticks (``cron``, ``every``, ``tz``): stores let an
+    upsert move the next tick back only when this changed."""
+    return f"{schedule.cron}|{schedule.every!r}|{schedule.tz}"
+
+
 def encode(schedule: Schedule) -> str:
     return orjson.dumps(schedule.to_dict()).decode()
 

@@ -10,13 +10,12 @@ import pytest
 from xqueue_core.testing.contracts import (
     BrokerContract,
     PublishFaultContract,
-    ScheduleStoreContract,
     StoreContract,
 )
 from xqueue_core.testing.state_machine import make_store_machine
 
 
-class TestSqliteStore(StoreContract, ScheduleStoreContract):
+class TestSqliteStore(StoreContract):
     autoload_plugins = False
 
     @pytest.fixture

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..models import TERMINAL, Task, TaskStatus
-from ..schedules import Schedule, ScheduleState, decode, encode
+from ..schedules import Schedule, ScheduleState, decode, encode, timing
 
 if TYPE_CHECKING:
     from .store import Tx
@@ -23,11 +23,6 @@ CREATE INDEX IF NOT EXISTS schedules_due ON schedules(next_at) WHERE enabled = 1
 """
 COLUMNS = "definition, next_at, last_run, last_task_id, code_hash"
 SAME_TICK = 1e-6  # next ticks are compared as the floats that were stored
-
-
-def timing(schedule: Schedule) -> str:
-    """What decides the ticks: a change of it may move the next tick back."""
-    return f"{schedule.cron}|{schedule.every!r}|{schedule.tz}"
 
 
 def _state(row: Sequence[object]) -> ScheduleState:

@@ -47,6 +47,9 @@ key                    type          holds
                                      wake-up by ``take_due``
 ``deb:{type}``         hash          flow key -> "task-id opened-at" of its last
                                      debounce window
+``sched:{name}``       hash          a periodic schedule and its next tick
+``schedn``             zset (lex)    every schedule's name
+``schedq``             zset          enabled schedule -> its next tick
 ``exp``                zset          terminal task -> when retention ends
 ``done:{id}``          stream        the final record of a task a client waits on
                                      (``waited`` field), kept 60 s after its end

@@ -36,6 +36,10 @@ from xqueue_core.models import (
 from xqueue_core.rates import Rate
 from xqueue_core.rates import decode as decode_rate
 from xqueue_core.rates import encode as encode_rate
+from xqueue_core.schedules import Schedule, ScheduleState
+from xqueue_core.schedules import decode as decode_schedule
+from xqueue_core.schedules import encode as encode_schedule
+from xqueue_core.schedules import timing as schedule_timing
 from xqueue_core.settings import Settings
 
 from .codec import (
@@ -356,6 +360,63 @@ class RedisStore(Store):
             for task_type, weights in pairs(flat).items()
         }
 
+    # -- periodic schedules (the ScheduleStore role) ----------------------------
+
+    async def put_schedule(
+        self,
+        schedule: Schedule,
+        next_at: float,
+        *,
+        create: bool = False,
+        code_hash: str | None = None,
+    ) -> bool:
+        args = [
+            schedule.name,
+            encode_schedule(schedule),
+            schedule_timing(schedule),
+            "1" if schedule.enabled else "0",
+            repr(float(next_at)),
+            "1" if create else "0",
+            code_hash or "",
+            schedule.overlap,
+        ]
+        stored, _ = await self.conn.script("put_schedule", args)
+        return bool(int(stored))
+
+    async def _schedules(self, *args: Any) -> tuple[float, list[ScheduleState]]:
+        (now, rows), _ = await self.conn.script("schedules", list(args))
+        return float(now), [_schedule_state(pairs(row)) for row in rows]
+
+    async def get_schedule(self, name: str) -> ScheduleState | None:
+        _, found = await self._schedules("one", name)
+        return found[0] if found else None
+
+    async def list_schedules(self) -> list[ScheduleState]:
+        _, found = await self._schedules("all")
+        return found
+
+    async def delete_schedule(self, name: str) -> bool:
+        gone, _ = await self.conn.script("delete_schedule", [name])
+        return bool(int(gone))
+
+    async def due_schedules(self, limit: int) -> tuple[float, list[ScheduleState]]:
+        return await self._schedules("due", int(limit))
+
+    async def fire_schedule(
+        self, name: str, expected_next: float, new_next: float, tasks: Sequence[Task]
+    ) -> list[Task] | None:
+        rows = [task_args(t) for t in tasks]
+        args = [name, repr(float(expected_next)), repr(float(new_next)), json_arg(rows)]
+        reply, _ = await self.conn.script("fire_schedule", args)
+        if not int(reply[0]):
+            return None
+        now, created = float(reply[1]), int(reply[2])
+        fired = list(tasks)[:created]
+        for task in fired:
+            task.created_at = task.updated_at = now
+            task.status = TaskStatus.PENDING
+        return fired
+
     async def key_usage(self, task_type: str, top: int) -> list[KeyUsage]:
         (flat, raw_limits), _ = await self.conn.script("key_usage", [task_type])
         limits = {k: int(v) for k, v in pairs(raw_limits).items()}
@@ -429,3 +490,14 @@ class RedisStore(Store):
                 return [
                     (entry_id, event_from_stream(pairs(fields))) for entry_id, fields in entries
                 ]
+
+
+def _schedule_state(fields: dict[str, Any]) -> ScheduleState:
+    last_run = fields.get("last_run")
+    return ScheduleState(
+        decode_schedule(fields["definition"]),
+        float(fields["next_at"]),
+        None if last_run is None else float(last_run),
+        fields.get("last_task_id"),
+        fields.get("code_hash"),
+    )

@@ -25,9 +25,10 @@ from .common import LEASE, contract_settings, make_task, open_backend
 from .debounce import DebounceContract
 from .flow import KeyLimitContract
 from .rates import RateContract
+from .schedules import ScheduleStoreContract
 
 
-class StoreContract(KeyLimitContract, RateContract, DebounceContract):
+class StoreContract(KeyLimitContract, RateContract, DebounceContract, ScheduleStoreContract):
     """What every store must do. Provide a ``store_url`` fixture (fresh per test)."""
 
     settings = contract_settings()
