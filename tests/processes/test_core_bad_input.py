@@ -114,6 +114,36 @@ CASES: dict[str, tuple[list[str], dict[str, str], str | None, str]] = {
         None,
         "debounce_max must be more than 0 and at most 604800 s, got 0",
     ),
+    "schedule cron that does not parse": (
+        ["schedule", "add", "n", "sleep", "--cron", "61 * * * *"],
+        {},
+        None,
+        "cron '61 * * * *' does not parse: Bad minute",
+    ),
+    "schedule in an unknown time zone": (
+        ["schedule", "add", "n", "sleep", "--cron", "0 3 * * *", "--tz", "Mars/Olympus"],
+        {},
+        None,
+        "unknown time zone 'Mars/Olympus'",
+    ),
+    "schedule every 0 seconds": (
+        ["schedule", "add", "n", "sleep", "--every", "0"],
+        {},
+        None,
+        "every must be more than 0",
+    ),
+    "schedule of an unregistered type": (
+        ["schedule", "add", "n", "nope", "--every", "5"],
+        {},
+        None,
+        "no worker has registered task type 'nope'",
+    ),
+    "schedule name taken": (
+        ["schedule", "add", "kept", "sleep", "--every", "5"],
+        {},
+        None,
+        "a schedule named 'kept' exists already",
+    ),
     "negative per-key limit": (
         ["concurrency", "set", "sleep", "-1", "--per-key"],
         {},
@@ -336,6 +366,7 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
             await app.submit("sleep", {}, idempotency_key="kept")
             await app.set_concurrency("limited", 2)
             await app.set_rate("limited", "5/s")
+            await app.add_schedule("kept", "sleep", every=60)
             assert app.store is not None
             await app.store.announce("some-worker", sorted(app.handlers))
 

@@ -19,6 +19,7 @@ from .commands import COMMANDS
 from .common import setup_logging
 from .demo import demo
 from .rates import rate
+from .schedules import schedule
 
 
 class XQueueGroup(click.Group):
@@ -63,7 +64,7 @@ def cli(ctx: click.Context, log_level: str | None, log_format: str | None) -> No
     setup_logging(ctx)
 
 
-for command in [*COMMANDS, rate, demo]:
+for command in [*COMMANDS, rate, schedule, demo]:
     cli.add_command(command)
 
 
