@@ -54,6 +54,12 @@ class TaskNotFound(UserError):
     code = "not_found"
 
 
+class ScheduleNotFound(UserError):
+    """No periodic schedule has that name (HTTP 404)."""
+
+    code = "not_found"
+
+
 class TaskAlreadyFinished(UserError):
     """The task is in a terminal state; cancelling it changes nothing."""
 

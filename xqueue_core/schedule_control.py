@@ -6,7 +6,7 @@ from __future__ import annotations
 import builtins
 from typing import TYPE_CHECKING, Any
 
-from .errors import UserError, ValidationError
+from .errors import ScheduleNotFound, UserError, ValidationError
 from .interfaces import ScheduleStore
 from .schedules import Schedule, ScheduleState, check_schedule, declared, next_tick
 from .ticker import tick_tasks
@@ -14,10 +14,6 @@ from .ticker import tick_tasks
 if TYPE_CHECKING:
     from .interfaces import Backends
     from .models import Task
-
-
-class ScheduleNotFound(ValidationError):
-    """No schedule has that name."""
 
 
 class ScheduleControl:

@@ -43,6 +43,7 @@ CATCH_UP = ("skip", "one", "all")
 OVERLAP = ("allow", "skip")
 MAX_CATCH_UP = 100  # missed ticks catch_up="all" fires at most (the latest ones)
 MISSED_AFTER = 5.0  # seconds: a tick older than this when a ticker looks was missed
+MIN_EVERY = 0.5  # the ticker looks twice a second: closer ticks would fire in bunches
 MAX_EVERY = 366 * 86_400.0
 MAX_JITTER = 86_400.0
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
@@ -123,8 +124,10 @@ def check_schedule(data: Mapping[str, Any]) -> Schedule:
         if isinstance(every, bool) or not isinstance(every, int | float) or math.isnan(every):
             raise ValidationError(f"every must be a number of seconds, got {every!r}")
         every = float(every)
-        if not 0 < every <= MAX_EVERY:
-            raise ValidationError(f"every must be more than 0 and at most a year, got {every:g}")
+        if not MIN_EVERY <= every <= MAX_EVERY:
+            raise ValidationError(
+                f"every must be at least {MIN_EVERY:g} s and at most a year, got {every:g}"
+            )
     catch_up = data.get("catch_up") or "one"
     if catch_up not in CATCH_UP:
         raise ValidationError(f"catch_up must be one of {', '.join(CATCH_UP)}, got {catch_up!r}")

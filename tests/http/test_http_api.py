@@ -360,6 +360,37 @@ def test_key_weights_over_rest(client: httpx.Client) -> None:
     assert back["weight"] == 1 and client.get("/concurrency").json()["report"]["weights"] == {}
 
 
+def test_schedules_over_rest(client: httpx.Client) -> None:
+    body = {"name": "nightly", "type": "report", "cron": "0 3 * * *", "tz": "Europe/Berlin"}
+    added = client.post("/schedules", json={**body, "payload": {"seconds": 0}})
+    assert added.status_code == 201 and added.headers["location"] == "/api/v1/schedules/nightly"
+    shown = added.json()
+    assert shown["cron"] == "0 3 * * *" and shown["next_run"] and shown["last_run"] is None
+    assert client.get("/schedules").json()["schedules"][0]["name"] == "nightly"
+    paused = client.patch("/schedules/nightly", json={"enabled": False}).json()
+    assert paused["enabled"] is False and paused["next_run"] is None
+    ran = client.post("/schedules/nightly/run")
+    assert ran.status_code == 201 and ran.json()["schedule"] == "nightly"
+    before = client.get("/schedules/nightly").json()
+    for bad, status in [
+        ({**body, "name": "other", "cron": "61 * * * *"}, 422),
+        ({**body, "name": "other", "tz": "Mars/Olympus"}, 422),
+        ({"name": "other", "type": "report", "every": 0}, 422),
+        ({"name": "other", "type": "nope", "every": 5}, 422),
+        (body, 422),  # the name is taken
+        ({**body, "name": "other", "source": "code"}, 422),
+    ]:
+        assert "\n" not in error_of(client.post("/schedules", json=bad), status)
+    assert "\n" not in error_of(client.patch("/schedules/nightly", json={"name": "x"}), 422)
+    assert "\n" not in error_of(client.patch("/schedules/nightly", json={"every": -1}), 422)
+    error_of(client.get("/schedules/nope"), 404, "not_found")
+    error_of(client.post("/schedules/nope/run"), 404, "not_found")
+    assert client.get("/schedules/nightly").json() == before  # nothing changed
+    assert [s["name"] for s in client.get("/schedules").json()["schedules"]] == ["nightly"]
+    assert client.delete("/schedules/nightly").json() == {"name": "nightly", "deleted": True}
+    error_of(client.delete("/schedules/nightly"), 404)
+
+
 def test_concurrency_errors(client: httpx.Client) -> None:
     post = client.post
     message = error_of(

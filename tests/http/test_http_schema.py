@@ -17,18 +17,36 @@ EXAMPLES = os.environ.get("XQUEUE_SCHEMATHESIS_EXAMPLES", "25")
 SEED = os.environ.get("XQUEUE_SCHEMATHESIS_SEED", "20261129")
 
 
+# A schedule's cron expression and time zone are checked by cronsim and zoneinfo, which
+# no JSON schema can say: a generated "cron" is almost never one, so a refused add is
+# not a finding there (every other check still runs on these operations).
+CONFIG = """
+# every check but use_after_free (set here: CLI check options would win over the
+# per-operation settings below)
+checks.enabled = true
+checks.use_after_free.enabled = false
+
+[[operations]]
+include-operation-id = "addSchedule"
+checks.positive_data_acceptance.enabled = false
+
+[[operations]]
+include-operation-id = "updateSchedule"
+checks.positive_data_acceptance.enabled = false
+"""
+
+
 def test_schemathesis_finds_nothing(tmp_path: Path) -> None:
+    (tmp_path / "schemathesis.toml").write_text(CONFIG)
     server = HttpServer(tmp_path, "api", env=LIMITS).start()  # no workers: nothing runs
     try:
         result = subprocess.run(
             [
                 str(Path(sys.executable).parent / "schemathesis"),
+                "--config-file",
+                str(tmp_path / "schemathesis.toml"),
                 "run",
                 f"{server.api}/openapi.json",
-                "--checks",
-                "all",
-                "--exclude-checks",
-                "use_after_free",
                 "--max-examples",
                 EXAMPLES,
                 "--seed",
@@ -51,5 +69,5 @@ def test_schemathesis_finds_nothing(tmp_path: Path) -> None:
         server.stop()
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
-    assert "Tested: 16" in output, output[-3000:]  # every operation but the two streams
+    assert "Tested: 22" in output, output[-3000:]  # every operation but the two streams
     assert "Traceback" not in server.text()

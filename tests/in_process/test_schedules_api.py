@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from xqueue_core import ValidationError, XQueue
+from xqueue_core import ScheduleNotFound, ValidationError, XQueue
 from xqueue_core.testing.services import eventually
 
 
@@ -64,7 +64,7 @@ async def test_schedules_are_managed_at_runtime_and_bad_input_changes_nothing(
         for fields, message in [
             ({"cron": "61 * * * *"}, "does not parse"),
             ({"cron": "0 3 * * *", "tz": "Mars/Olympus"}, "unknown time zone"),
-            ({"every": 0}, "every must be more than 0"),
+            ({"every": 0}, "every must be at least 0.5 s"),
         ]:
             with pytest.raises(ValidationError, match=message):
                 await app.add_schedule("other", "report", **fields)
@@ -77,7 +77,7 @@ async def test_schedules_are_managed_at_runtime_and_bad_input_changes_nothing(
         task = await app.run_schedule("nightly")
         assert task.schedule == "nightly" and task.scheduled_for is not None
         await app.delete_schedule("nightly")
-        with pytest.raises(ValidationError, match="no schedule named 'nightly'"):
+        with pytest.raises(ScheduleNotFound, match="no schedule named .nightly."):
             await app.get_schedule("nightly")
         assert (await app.get(task.id)) is not None  # its tasks stay
 

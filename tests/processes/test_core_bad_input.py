@@ -130,7 +130,7 @@ CASES: dict[str, tuple[list[str], dict[str, str], str | None, str]] = {
         ["schedule", "add", "n", "sleep", "--every", "0"],
         {},
         None,
-        "every must be more than 0",
+        "every must be at least 0.5 s",
     ),
     "schedule of an unregistered type": (
         ["schedule", "add", "n", "nope", "--every", "5"],

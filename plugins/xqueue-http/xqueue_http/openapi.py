@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from xqueue_core.handlers import TYPE_NAME
+from xqueue_core.schedules import NAME
 
 from .api import MAX_CURSOR_LENGTH
 from .events import THROUGHPUT_SECONDS
@@ -73,6 +74,12 @@ def document(task_types: Sequence[str], version: str, server_url: str = "/") -> 
         "in": "path",
         "required": True,
         "schema": {"type": "string", "minLength": 1, "maxLength": 128},
+    }
+    schedule_name = {
+        "name": "name",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": f"^{NAME.pattern}$"},
     }
     stream = {
         "description": "text/event-stream of task events (id: cursor, event: kind, data: JSON)",
@@ -231,6 +238,56 @@ def document(task_types: Sequence[str], version: str, server_url: str = "/") -> 
                 _json(ref("ConcurrencyOfType"), "The type's limits now"),
                 write,
                 requestBody=request("SetConcurrency"),
+            ),
+        },
+        "/api/v1/schedules": {
+            "get": _op(
+                "listSchedules",
+                "Every periodic schedule, with its next run, last run and last task",
+                _json(ref("ScheduleList"), "Schedules by name"),
+                ("401", "403", "503"),
+            ),
+            "post": _op(
+                "addSchedule",
+                "Add a periodic schedule (cron or every N seconds); refused if the name is "
+                "taken or the type unregistered",
+                _json(ref("Schedule"), "The schedule"),
+                write,
+                status="201",
+                requestBody=request("NewSchedule"),
+            ),
+        },
+        "/api/v1/schedules/{name}": {
+            "parameters": [schedule_name],
+            "get": _op(
+                "getSchedule",
+                "One schedule",
+                _json(ref("Schedule"), "The schedule"),
+                ("401", "403", "404", "503"),
+            ),
+            "patch": _op(
+                "updateSchedule",
+                "Change a schedule (enabled false pauses it; a new timing applies from the "
+                "next tick)",
+                _json(ref("Schedule"), "The schedule now"),
+                (*write, "404"),
+                requestBody=request("ScheduleChange"),
+            ),
+            "delete": _op(
+                "deleteSchedule",
+                "Remove a schedule (the tasks it fired stay)",
+                _json(ref("Deleted"), "Gone"),
+                ("401", "403", "404", "503"),
+            ),
+        },
+        "/api/v1/schedules/{name}/run": {
+            "parameters": [schedule_name],
+            "post": _op(
+                "runSchedule",
+                "Submit the schedule's task now, outside its ticks",
+                _json(ref("Task"), "The task"),
+                ("401", "403", "404", "422", "503"),
+                status="201",
             ),
         },
         "/api/v1/concurrency/weights": {

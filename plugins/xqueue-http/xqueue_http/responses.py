@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from xqueue_core.errors import (
     BackendError,
     PayloadTooLarge,
+    ScheduleNotFound,
     TaskAlreadyFinished,
     TaskNotFound,
     UserError,
@@ -58,7 +59,7 @@ def error_response(
 
 def status_of(exc: UserError) -> int:
     """The HTTP status of a user error (the most specific class wins)."""
-    if isinstance(exc, TaskNotFound):
+    if isinstance(exc, TaskNotFound | ScheduleNotFound):
         return 404
     if isinstance(exc, TaskAlreadyFinished):
         return 409

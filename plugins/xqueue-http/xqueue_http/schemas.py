@@ -11,6 +11,8 @@ from xqueue_core.flow import MAX_WEIGHT
 from xqueue_core.handlers import TYPE_NAME
 from xqueue_core.models import TaskStatus
 from xqueue_core.rates import RATE_PATTERN
+from xqueue_core.schedules import CATCH_UP, MAX_EVERY, MAX_JITTER, MIN_EVERY, OVERLAP
+from xqueue_core.schedules import NAME as SCHEDULE_NAME
 from xqueue_core.validation import (
     MAX_DELAY,
     MAX_KEY_LENGTH,
@@ -64,6 +66,18 @@ def schemas(task_types: Sequence[str]) -> dict[str, Any]:
         "keys": {"type": "object", "additionalProperties": rate_text},
     }
     time = {"type": "string", "format": "date-time"}
+    # what a schedule may be given (POST, PATCH) and shows (GET)
+    schedule_fields: dict[str, Any] = {
+        "payload": nullable({"type": "object"}),
+        "cron": nullable({"type": "string", "minLength": 9}),
+        "every": nullable({"type": "number", "minimum": MIN_EVERY, "maximum": MAX_EVERY}),
+        "tz": nullable({"type": "string", "examples": ["UTC", "Europe/Berlin"]}),
+        "catch_up": nullable({"type": "string", "enum": list(CATCH_UP)}),
+        "overlap": nullable({"type": "string", "enum": list(OVERLAP)}),
+        "jitter": nullable({"type": "number", "minimum": 0, "maximum": MAX_JITTER}),
+        "enabled": {"type": "boolean"},
+        "options": nullable({"type": "object"}),
+    }
     counts = {"type": "object", "additionalProperties": {"type": "integer"}}
     low, high = PRIORITY_RANGE
     return {
@@ -303,6 +317,49 @@ def schemas(task_types: Sequence[str]) -> dict[str, Any]:
                 "key": {"type": "string"},
                 "weight": {"type": "integer", "minimum": 1},
             },
+        },
+        "Schedule": {
+            "type": "object",
+            "required": ["name", "type", "enabled", "next_run", "last_run", "last_task_id"],
+            "properties": {
+                **schedule_fields,
+                "name": {"type": "string"},
+                "type": {"type": "string"},
+                "source": {"type": "string", "enum": ["runtime", "code"]},
+                "next_run": nullable(time),
+                "last_run": nullable(time),
+                "last_task_id": nullable({"type": "string"}),
+            },
+        },
+        "ScheduleList": {
+            "type": "object",
+            "required": ["schedules"],
+            "properties": {"schedules": {"type": "array", "items": ref("Schedule")}},
+        },
+        "NewSchedule": {
+            "type": "object",
+            "required": ["name", "type"],
+            "additionalProperties": False,
+            "properties": {
+                "name": {"type": "string", "pattern": f"^{SCHEDULE_NAME.pattern}$"},
+                "type": type_name,
+                **schedule_fields,
+            },
+            # exactly one of cron and every (given as a value, not null)
+            "oneOf": [
+                {"required": ["cron"], "properties": {"cron": {"type": "string"}}},
+                {"required": ["every"], "properties": {"every": {"type": "number"}}},
+            ],
+        },
+        "ScheduleChange": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": schedule_fields,
+        },
+        "Deleted": {
+            "type": "object",
+            "required": ["name", "deleted"],
+            "properties": {"name": {"type": "string"}, "deleted": {"const": True}},
         },
         "Rates": {
             "type": "object",

@@ -35,6 +35,7 @@ from .config import HttpSettings, load_settings
 from .events import EventHub
 from .openapi import document
 from .responses import EXCEPTION_HANDLERS, ApiError, FastJSON
+from .schedules import ScheduleApi
 from .streams import Streams
 
 log = get_logger("xqueue.http")
@@ -139,6 +140,7 @@ def create_app(
     http_config = config or load_settings(app.settings)
     hub = EventHub(app, http_config.event_buffer, http_config.history_tasks)
     api = Api(app, http_config, hub)
+    schedules = ScheduleApi(app, http_config)
     streams = Streams(http_config, hub)
     app_version = _version()
     documents: dict[tuple[str, ...], bytes] = {}
@@ -188,6 +190,14 @@ def create_app(
         route(f"{API}/concurrency/{{task_type}}/keys", get=api.get_key_usage),
         route(f"{API}/concurrency/weights", post=api.set_weight),
         route(f"{API}/rates", get=api.get_rates, post=api.set_rate),
+        route(f"{API}/schedules", get=schedules.list, post=schedules.add),
+        route(
+            f"{API}/schedules/{{name}}",
+            get=schedules.get,
+            patch=schedules.update,
+            delete=schedules.delete,
+        ),
+        route(f"{API}/schedules/{{name}}/run", post=schedules.run),
         route(f"{API}/openapi.json", get=openapi),
         route("/", get=_page("dashboard.html")),
         route("/docs", get=_page("docs.html")),

@@ -95,7 +95,7 @@
     $("#intro").textContent = `${doc.info.title} ${doc.info.version} — ${doc.info.description}`;
     const list = $("#operations");
     for (const [path, item] of Object.entries(doc.paths)) {
-      for (const method of ["get", "post", "delete"]) {
+      for (const method of ["get", "post", "patch", "delete"]) {
         if (item[method]) list.append(operation(path, method, item[method], doc));
       }
     }
