@@ -161,6 +161,47 @@ def test_dashboard_end_to_end(dashboard: HttpServer) -> None:
                 body = {"task_type": "report", "max_concurrency": None, **change}
                 assert httpx.post(dashboard.api + "/concurrency", json=body).status_code == 200
 
+            # Schedules: add one in the form, pause, resume, run it now, edit, delete.
+            page.select_option("#schedule-type", "report")
+            page.fill("#schedule-name", "heartbeat")
+            page.fill("#schedule-when", "every 60")
+            page.fill("#schedule-payload", '{"seconds": 0}')
+            page.click("#schedule-save")
+            row = page.locator('#schedules tr[data-name="heartbeat"]')
+            expect(row.locator(".when")).to_have_text("every 60s", timeout=5_000)
+            row.locator("button.pause").click()
+            expect(row).to_have_attribute("data-enabled", "false", timeout=5_000)
+            expect(row.locator(".next")).to_have_text("paused")
+            row.locator("button.resume").click()
+            expect(row).to_have_attribute("data-enabled", "true", timeout=5_000)
+            row.locator("button.run").click()
+            expect(page.locator("#toast")).to_contain_text(
+                "schedule heartbeat: task", timeout=5_000
+            )
+            tasks = httpx.get(dashboard.api + "/tasks", params={"type": "report"}).json()["tasks"]
+            assert [t["schedule"] for t in tasks].count("heartbeat") == 1  # run now: one task
+            row.locator("button.edit").click()
+            page.fill("#schedule-when", "0 3 * * *")
+            page.fill("#schedule-tz", "Europe/Berlin")
+            page.click("#schedule-save")
+            expect(row.locator(".when")).to_have_text(
+                "cron 0 3 * * * (Europe/Berlin)", timeout=5_000
+            )
+            page.fill("#schedule-name", "bad")
+            page.fill("#schedule-when", "61 * * * *")
+            page.click("#schedule-save")
+            expect(page.locator("#toast")).to_contain_text("does not parse", timeout=5_000)
+            refused = [
+                p for p in problems if p.endswith("/api/v1/schedules") or "status of 422" in p
+            ]
+            assert len(refused) == 2, problems
+            for line in refused:
+                problems.remove(line)
+            page.once("dialog", lambda dialog: dialog.accept())
+            row.locator("button.delete").click()
+            expect(row).to_have_count(0, timeout=5_000)
+            assert httpx.get(dashboard.api + "/schedules").json()["schedules"] == []
+
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "http-dashboard.png"), full_page=True)
 

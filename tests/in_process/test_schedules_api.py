@@ -77,7 +77,7 @@ async def test_schedules_are_managed_at_runtime_and_bad_input_changes_nothing(
         task = await app.run_schedule("nightly")
         assert task.schedule == "nightly" and task.scheduled_for is not None
         await app.delete_schedule("nightly")
-        with pytest.raises(ScheduleNotFound, match="no schedule named .nightly."):
+        with pytest.raises(ScheduleNotFound, match="no schedule named 'nightly'"):
             await app.get_schedule("nightly")
         assert (await app.get(task.id)) is not None  # its tasks stay
 

@@ -13,6 +13,7 @@
   const state = {
     status: "", type: "", cursor: null, selected: null, offset: 0,
     rows: new Map(), finished: new Map(), limits: {}, expanded: new Set(), dirty: { stats: true, limits: true },
+    editing: null,
   };
 
   // -- helpers ------------------------------------------------------------------
@@ -392,12 +393,91 @@
   }
 
   // -- submit ----------------------------------------------------------------------------------
+  // -- schedules --------------------------------------------------------------------------
+  const shownTime = (iso) => (iso ? new Date(iso).toLocaleString() : "—");
+  async function loadSchedules() {
+    const data = await call("GET", "schedules");
+    $("#schedules tbody").replaceChildren(...data.schedules.map((s) => {
+      const when = s.cron ? `cron ${s.cron}${s.tz && s.tz !== "UTC" ? ` (${s.tz})` : ""}` : `every ${s.every}s`;
+      const act = (label, cls, fn) => el("button", { type: "button", class: cls, "data-name": s.name,
+        onclick: () => fn(s).catch(report) }, label);
+      const last = s.last_task_id
+        ? el("a", { href: "#", onclick: (e) => { e.preventDefault(); select(s.last_task_id); } }, s.last_task_id.slice(-8))
+        : "—";
+      return el("tr", { "data-name": s.name, "data-enabled": String(s.enabled) },
+        el("td", {}, s.name), el("td", {}, s.type), el("td", { class: "when" }, when),
+        el("td", { class: "next" }, s.enabled ? shownTime(s.next_run) : "paused"),
+        el("td", { class: "last" }, shownTime(s.last_run)), el("td", { class: "last-task" }, last),
+        el("td", {},
+          s.enabled ? act("pause", "pause", (x) => changeSchedule(x.name, { enabled: false }))
+                    : act("resume", "resume", (x) => changeSchedule(x.name, { enabled: true })), " ",
+          act("run now", "run", runSchedule), " ", act("edit", "edit", editSchedule), " ",
+          act("delete", "delete", deleteSchedule)));
+    }));
+  }
+  function scheduleFields() {
+    const when = $("#schedule-when").value.trim();
+    const every = /^every\s+([0-9.]+)\s*s?$/i.exec(when);
+    const payloadText = $("#schedule-payload").value.trim();
+    const fields = every ? { every: Number(every[1]), cron: null } : { cron: when, every: null };
+    fields.tz = $("#schedule-tz").value.trim() || "UTC";
+    fields.payload = payloadText ? JSON.parse(payloadText) : {};
+    return fields;
+  }
+  async function saveSchedule(ev) {
+    ev.preventDefault();
+    try {
+      const fields = scheduleFields();
+      if (state.editing) await call("PATCH", `schedules/${encodeURIComponent(state.editing)}`, fields);
+      else await call("POST", "schedules", { name: $("#schedule-name").value.trim(), type: $("#schedule-type").value, ...fields });
+      endEdit();
+      await loadSchedules();
+    } catch (err) { report(err); }
+  }
+  async function editSchedule(s) {
+    state.editing = s.name;
+    $("#schedule-name").value = s.name; $("#schedule-name").disabled = true;
+    $("#schedule-type").value = s.type; $("#schedule-type").disabled = true;
+    $("#schedule-when").value = s.cron || `every ${s.every}`;
+    $("#schedule-tz").value = s.tz || "UTC";
+    $("#schedule-payload").value = JSON.stringify(s.payload || {});
+    $("#schedule-save").textContent = "save";
+    $("#schedule-cancel-edit").hidden = false;
+  }
+  function endEdit() {
+    state.editing = null;
+    for (const id of ["#schedule-name", "#schedule-when", "#schedule-payload"]) $(id).value = "";
+    $("#schedule-name").disabled = false; $("#schedule-type").disabled = false;
+    $("#schedule-save").textContent = "add";
+    $("#schedule-cancel-edit").hidden = true;
+  }
+  async function changeSchedule(name, fields) {
+    await call("PATCH", `schedules/${encodeURIComponent(name)}`, fields);
+    await loadSchedules();
+  }
+  async function runSchedule(s) {
+    const task = await call("POST", `schedules/${encodeURIComponent(s.name)}/run`);
+    toast(`schedule ${s.name}: task ${task.id} submitted`);
+    await loadSchedules();
+  }
+  async function deleteSchedule(s) {
+    if (!confirm(`Delete schedule ${s.name}? Its tasks stay.`)) return;
+    await call("DELETE", `schedules/${encodeURIComponent(s.name)}`);
+    await loadSchedules();
+  }
+
   async function loadTypes() {
     const data = await call("GET", "handlers");
     const select = $("#submit-type");
     const current = select.value;
     select.replaceChildren(...data.handlers.map((h) => el("option", { value: h.type }, h.type)));
     if (current) select.value = current;
+    const scheduleType = $("#schedule-type");
+    if (!state.editing) {
+      const chosen = scheduleType.value;
+      scheduleType.replaceChildren(...data.handlers.map((h) => el("option", { value: h.type }, h.type)));
+      if (chosen) scheduleType.value = chosen;
+    }
     const filter = $("#filter-type");
     for (const h of data.handlers) {
       if (![...filter.options].some((o) => o.value === h.type)) filter.append(el("option", { value: h.type }, h.type));
@@ -444,7 +524,9 @@
       if (value) sessionStorage.setItem("xqueue-token", value); else sessionStorage.removeItem("xqueue-token");
       location.reload();
     });
-    Promise.all([loadStats(), loadTasks(false), loadLimits(), loadTypes(), loadThroughput()])
+    $("#schedule-form").addEventListener("submit", saveSchedule);
+    $("#schedule-cancel-edit").addEventListener("click", endEdit);
+    Promise.all([loadStats(), loadTasks(false), loadLimits(), loadTypes(), loadThroughput(), loadSchedules()])
       .catch(report)
       .finally(() => follow());
     setInterval(() => {
@@ -453,6 +535,7 @@
       drawChart();
     }, 1000);
     setInterval(() => { state.dirty.limits = true; loadTypes().catch(() => {}); }, 5000);
+    setInterval(() => { loadSchedules().catch(() => {}); }, 2000);
     drawChart();
   }
   init();
