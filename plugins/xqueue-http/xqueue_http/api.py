@@ -25,7 +25,7 @@ from xqueue_core.validation import check_submit
 from .auth import granted, require
 from .config import HttpSettings
 from .events import THROUGHPUT_SECONDS, EventHub
-from .responses import ApiError, FastJSON, read_json
+from .responses import ApiError, FastJSON, json_object, only_fields
 
 API = "/api/v1"
 MAX_ID_LENGTH = 128
@@ -120,10 +120,7 @@ class Api:
         return out
 
     async def _object(self, request: Request) -> dict[str, Any]:
-        body = await read_json(request, self.config.max_body_bytes)
-        if not isinstance(body, dict):
-            raise ValidationError(f"request body must be a JSON object, got {type(body).__name__}")
-        return body
+        return await json_object(request, self.config.max_body_bytes)
 
     # -- tasks ---------------------------------------------------------------------
 
@@ -251,12 +248,7 @@ class Api:
         """A POST that changes a type's limit or rate: (type, value, key, per_key)."""
         require(self.config, request, "admin")
         body = await self._object(request)
-        extra = set(body) - allowed
-        if extra:
-            raise ValidationError(
-                f"unknown field(s) {', '.join(sorted(extra))}; "
-                f"allowed: {', '.join(sorted(allowed))}"
-            )
+        only_fields(body, allowed)
         if "task_type" not in body:
             raise ValidationError("field 'task_type' is required")
         if value not in body:
@@ -286,12 +278,7 @@ class Api:
     async def set_weight(self, request: Request) -> Response:
         require(self.config, request, "admin")
         body = await self._object(request)
-        extra = set(body) - WEIGHT_FIELDS
-        if extra:
-            raise ValidationError(
-                f"unknown field(s) {', '.join(sorted(extra))}; "
-                f"allowed: {', '.join(sorted(WEIGHT_FIELDS))}"
-            )
+        only_fields(body, WEIGHT_FIELDS)
         for field in sorted(WEIGHT_FIELDS):
             if field not in body:
                 raise ValidationError(f"field {field!r} is required (weight null: back to 1)")

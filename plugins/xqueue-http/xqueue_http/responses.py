@@ -8,6 +8,7 @@ traceback and answered with a generic 500, so no stack trace reaches a client.
 from __future__ import annotations
 
 import traceback
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -68,6 +69,24 @@ def status_of(exc: UserError) -> int:
     if isinstance(exc, ValidationError):
         return 422
     return 400
+
+
+async def json_object(request: Request, limit: int) -> dict[str, Any]:
+    """The request body as a JSON object (:func:`read_json`), or a 422."""
+    body = await read_json(request, limit)
+    if not isinstance(body, dict):
+        raise ValidationError(f"request body must be a JSON object, got {type(body).__name__}")
+    return body
+
+
+def only_fields(body: dict[str, Any], allowed: Iterable[str]) -> None:
+    """Refuse (422) a body with fields outside ``allowed``, naming both."""
+    known = sorted(allowed)
+    extra = set(body) - set(known)
+    if extra:
+        raise ValidationError(
+            f"unknown field(s) {', '.join(sorted(extra))}; allowed: {', '.join(known)}"
+        )
 
 
 async def read_json(request: Request, limit: int) -> Any:

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from xqueue_core.errors import ValidationError
 
 from .auth import require
-from .responses import FastJSON, read_json
+from .responses import FastJSON, json_object, only_fields
 
 if TYPE_CHECKING:
     from xqueue_core import XQueue
@@ -35,10 +35,7 @@ class ScheduleApi:
         self.config = config
 
     async def _body(self, request: Request) -> dict[str, Any]:
-        body = await read_json(request, self.config.max_body_bytes)
-        if not isinstance(body, dict):
-            raise ValidationError(f"request body must be a JSON object, got {type(body).__name__}")
-        return body
+        return await json_object(request, self.config.max_body_bytes)
 
     async def list(self, request: Request) -> Response:
         require(self.config, request, "read")
@@ -66,12 +63,7 @@ class ScheduleApi:
     async def update(self, request: Request) -> Response:
         require(self.config, request, "admin")
         body = await self._body(request)
-        extra = set(body) - CHANGEABLE
-        if extra:
-            raise ValidationError(
-                f"field(s) {', '.join(sorted(extra))} cannot change; "
-                f"changeable: {', '.join(sorted(CHANGEABLE))}"
-            )
+        only_fields(body, CHANGEABLE)
         state = await self.app.update_schedule(request.path_params["name"], **body)
         return FastJSON(state.to_dict())
 

@@ -38,6 +38,22 @@ class KeyLimitContract:
         applied, _ = await store.finish([Finish(task.id, "w1", FinishKind.SUCCESS)])
         assert applied == [True]
 
+    async def _wake_one_at_a_time(
+        self, store: Store, running: Task, parked: list[Task], n: int
+    ) -> list[str | None]:
+        """With the type's limit at 1: finish the running task, start the one woken,
+        ``n`` times; the keys in the order they were woken."""
+        key_of = {t.id: t.key for t in parked}
+        woken_keys = []
+        for _ in range(n):
+            await self._done(store, running)
+            [woken] = await self._due(store)
+            woken_keys.append(key_of[woken])
+            [claim], _ = await store.claim([woken], "w1", LEASE)
+            assert claim.outcome == ClaimOutcome.STARTED and claim.task is not None
+            running = claim.task
+        return woken_keys
+
     async def test_the_key_is_kept_with_the_task(self, store: Store) -> None:
         task = await self._keyed(store, "acme")
         assert (await store.get(task.id)).key == "acme"  # type: ignore[union-attr]
@@ -148,15 +164,7 @@ class KeyLimitContract:
             await self._keyed(store, None, priority=2),
         ]
         assert await self._claim(store, parked) == ["deferred"] * 6
-        key_of = {t.id: t.key for t in parked}
-        woken_keys = []
-        for _ in range(6):
-            await self._done(store, running)
-            [woken] = await self._due(store)
-            woken_keys.append(key_of[woken])
-            [claim], _ = await store.claim([woken], "w1", LEASE)
-            assert claim.outcome == ClaimOutcome.STARTED and claim.task is not None
-            running = claim.task
+        woken_keys = await self._wake_one_at_a_time(store, running, parked, 6)
         # high: no key ('') and b in turn; normal: c, a (after b, wrapping), a; low: d
         assert woken_keys == [None, "b", "c", "a", "a", "d"]
 
@@ -170,15 +178,7 @@ class KeyLimitContract:
         assert await self._claim(store, [running]) == ["started"]
         parked = [await self._keyed(store, k) for k in "ab" for _ in range(5)]
         assert await self._claim(store, parked) == ["deferred"] * 10
-        key_of = {t.id: t.key for t in parked}
-        woken_keys = []
-        for _ in range(8):
-            await self._done(store, running)
-            [woken] = await self._due(store)
-            woken_keys.append(key_of[woken])
-            [claim], _ = await store.claim([woken], "w1", LEASE)
-            assert claim.outcome == ClaimOutcome.STARTED and claim.task is not None
-            running = claim.task
+        woken_keys = await self._wake_one_at_a_time(store, running, parked, 8)
         assert woken_keys == ["a", "a", "a", "b", "a", "a", "b", "b"]
         await store.set_limit("t", None)  # room for all at once: a's turns in one wake-up
         assert len(await self._due(store)) == 2
