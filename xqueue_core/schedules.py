@@ -117,9 +117,11 @@ def check_schedule(data: Mapping[str, Any]) -> Schedule:
             raise ValidationError(f"cron must be text like '0 3 * * *', got {cron!r}")
         cron = " ".join(cron.split())
         try:
-            CronSim(cron, datetime.now(zone))
+            next(CronSim(cron, datetime.now(zone)))
         except CronSimError as exc:
             raise ValidationError(f"cron {cron!r} does not parse: {exc}") from None
+        except StopIteration:  # cronsim looks 50 years ahead
+            raise ValidationError(f"cron {cron!r} never fires in the next 50 years") from None
     if every is not None:
         if isinstance(every, bool) or not isinstance(every, int | float) or math.isnan(every):
             raise ValidationError(f"every must be a number of seconds, got {every!r}")

@@ -116,6 +116,7 @@ def test_ticks_on_time_always_fire_and_a_missed_hourly_tick_fires_once() -> None
     [
         ({"cron": "61 * * * *"}, "cron '61 * * * *' does not parse: Bad minute"),
         ({"cron": "* * *"}, "does not parse: Wrong number of fields"),
+        ({"cron": "0 0 30 2 *"}, "does not parse: Bad day-of-month"),  # February 30th
         ({"cron": "0 3 * * *", "tz": "Mars/Olympus"}, "unknown time zone 'Mars/Olympus'"),
         ({"every": 0}, "every must be at least 0.5 s"),
         ({"every": -5}, "every must be at least 0.5 s"),
