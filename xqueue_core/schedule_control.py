@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ScheduleNotFound, UserError, ValidationError
 from .interfaces import ScheduleStore
+from .models import TaskEvent
 from .schedules import Schedule, ScheduleState, check_schedule, declared, next_tick
 from .ticker import tick_tasks
 
 if TYPE_CHECKING:
+    from .events import EventBus
     from .interfaces import Backends
     from .models import Task
 
@@ -20,6 +22,7 @@ class ScheduleControl:
     """Mixed into :class:`~xqueue_core.XQueue`."""
 
     _declared_schedules: dict[str, Schedule]
+    events: EventBus
 
     def backends(self) -> Backends:
         raise NotImplementedError
@@ -106,4 +109,5 @@ class ScheduleControl:
         [task] = tick_tasks(self, state.schedule, [now])  # type: ignore[arg-type]
         task.eta = None
         [(created, _)] = await store.create([task], 0.0)
+        await self.events.emit([TaskEvent.of(created)])  # to the notifiers, as a tick's
         return created

@@ -75,3 +75,13 @@ async def test_a_failed_publish_takes_the_tasks_back(
     assert page.tasks == []  # nothing half-written
     assert recorder.log == ["event status pending"] * 2  # hooks never see purges
     assert notified == ["status pending"] * 2 + ["purged pending"] * 2
+
+
+async def test_a_schedule_run_now_is_announced_like_a_submit(
+    app: XQueue, recorder: Recorder
+) -> None:
+    async with app:
+        await app.add_schedule("nightly", "t", cron="0 3 * * *")
+        task = await app.run_schedule("nightly")
+    assert task.schedule == "nightly"
+    assert recorder.log == ["event status pending"]
