@@ -75,7 +75,8 @@ async def test_a_rate_holds_across_processes_a_kill_and_a_change(xenv: Env, keye
     for key in {k for k in key_of.values() if k}:
         assert busiest_window([t for t, i in log if key_of[i] == key], 1.0) <= 3, key
     after = [t for t in times if t > changed + 1.0]
-    assert busiest_window(after, 1.0) <= 10 and len(after) >= 25, len(after)
+    # starts come in waves of 10 about a second apart: 2 or 3 waves in those 3 s
+    assert busiest_window(after, 1.0) <= 10 and len(after) >= 20, len(after)
 
     await keyed.set_rate("tenanted", None)
     await keyed.set_rate("tenanted", None, per_key=True)
