@@ -33,7 +33,7 @@ from .models import (
 
 if TYPE_CHECKING:
     from .rates import Rate
-    from .schedules import Schedule, ScheduleState
+    from .schedules import Schedule, ScheduleState, TickFire
     from .settings import Settings
 
 Role = Literal["broker", "store", "notifier"]
@@ -316,7 +316,7 @@ class ScheduleStore(Protocol):
     """Optional store role: periodic schedules (DESIGN §7.1, :mod:`xqueue_core.schedules`).
 
     The store keeps each schedule's definition and its next tick, and fires ticks by
-    compare-and-set (:meth:`fire_schedule`), so a tick fires exactly once however
+    compare-and-set (:meth:`fire_schedules`), so a tick fires exactly once however
     many processes tick, on the store's clock.
     """
 
@@ -348,17 +348,18 @@ class ScheduleStore(Protocol):
         """The store's clock now, and up to ``limit`` enabled schedules whose next tick
         has come, the longest due first."""
 
-    async def fire_schedule(
-        self, name: str, expected_next: float, new_next: float, tasks: Sequence[Task]
-    ) -> list[Task] | None:
-        """Fire a schedule's due ticks, if its next tick is still ``expected_next`` and
-        it is enabled (else None: another process fired them, or it changed).
+    async def fire_schedules(self, fires: Sequence[TickFire]) -> list[list[Task] | None]:
+        """Fire the due ticks of some schedules, in one round trip; per schedule, in
+        the order given: the tasks created, or None when its next tick was no longer
+        ``expected_next`` or it was disabled (another process fired them, or it
+        changed) and nothing of it changed.
 
-        In the same atomic step: ``tasks`` (one per tick, carrying ``schedule`` and
-        ``scheduled_for``) are created, pending and due for :meth:`Store.take_due` at
-        once (or at their ``eta``); the next tick becomes ``new_next``; the last run
-        and last task are the last task's. With ``overlap="skip"`` and the last fired
-        task not yet terminal, no task is created (``[]``) and the next tick moves on.
+        Each schedule's fire is one atomic step: its ``tasks`` (one per tick, carrying
+        ``schedule`` and ``scheduled_for``) are created, pending and due for
+        :meth:`Store.take_due` at once (or at their ``eta``); its next tick becomes
+        ``new_next``; its last run and last task are the last task's. With
+        ``overlap="skip"`` and the last fired task not yet terminal, no task is
+        created (``[]``) and the next tick moves on.
         """
 
 

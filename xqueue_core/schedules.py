@@ -9,7 +9,7 @@ multiples of N since the epoch, so ``every=3600`` ticks on the hour, UTC).
 
 There is no beat process: every worker (and ``xqueue serve``) looks at the due
 schedules twice a second, and a tick fires through one compare-and-set in the
-store (:meth:`~xqueue_core.interfaces.Store.fire_schedule`), so it fires exactly
+store (:meth:`~xqueue_core.interfaces.ScheduleStore.fire_schedules`), so it fires exactly
 once however many processes look. This module only computes: given the stored
 next tick and the store's clock, :func:`plan` says which ticks to fire now and
 which tick comes next.
@@ -26,10 +26,10 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
@@ -38,6 +38,9 @@ from cronsim import CronSim, CronSimError
 from .errors import ValidationError
 from .handlers import check_type_name
 from .models import iso
+
+if TYPE_CHECKING:
+    from .models import Task
 
 CATCH_UP = ("skip", "one", "all")
 OVERLAP = ("allow", "skip")
@@ -258,6 +261,18 @@ class ScheduleState:
             "last_run": iso(self.last_run),
             "last_task_id": self.last_task_id,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class TickFire:
+    """One schedule's due ticks, for :meth:`~xqueue_core.interfaces.ScheduleStore.fire_schedules`:
+    fire ``tasks`` (one per tick) if the schedule's next tick is still ``expected_next``,
+    and move it to ``new_next``."""
+
+    name: str
+    expected_next: float
+    new_next: float
+    tasks: Sequence[Task]
 
 
 def declared(schedule: Schedule) -> Schedule:

@@ -109,3 +109,47 @@ async def test_a_paused_schedule_stops_ticking(tmp_path: Path) -> None:
         await eventually(ticks_again, 5, "ticks again after the resume")
     finally:
         await worker.shutdown()
+
+
+async def test_a_runtime_edit_takes_effect_from_the_next_tick(tmp_path: Path) -> None:
+    """A worker ticks ``every 2``; changed to ``every 1`` while it runs, the ticks before
+    the change are 2 s apart and from the next whole second after it they are 1 s apart."""
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    app = make(url)
+    worker = app.worker(concurrency=2)
+    await worker.start()
+    try:
+        await app.add_schedule("edited", "report", every=2, catch_up="all")
+
+        async def ticks() -> list[float]:
+            page = await app.list(type="report", limit=200)
+            return sorted(t.scheduled_for for t in page.tasks if t.schedule == "edited")  # type: ignore[misc]
+
+        async def two_ticks() -> bool:
+            return len(await ticks()) >= 2
+
+        await eventually(two_ticks, 10, "two ticks of every 2")
+        changed_at = await app.store.now()  # type: ignore[union-attr]
+        state = await app.update_schedule("edited", every=1)
+        assert state.schedule.every == 1 and state.next_at <= changed_at + 1.01
+
+        async def three_more() -> bool:
+            return len([t for t in await ticks() if t > changed_at]) >= 3
+
+        await eventually(three_more, 10, "three ticks of every 1")
+        await app.pause_schedule("edited")
+    finally:
+        await worker.shutdown()
+    fired = await ticks_of(url, "edited")
+    before = [t for t in fired if t <= changed_at]
+    after = [t for t in fired if t > changed_at]
+    assert len(before) >= 2 and all(t % 2 == 0 for t in before), before
+    assert before == [before[0] + 2 * i for i in range(len(before))], before
+    assert after[0] <= changed_at + 1.01, (changed_at, after)  # the very next tick
+    assert after == [after[0] + i for i in range(len(after))], after  # every second, none missed
+
+
+async def ticks_of(url: str, name: str) -> list[float]:
+    async with make(url) as client:
+        page = await client.list(type="report", limit=200)
+    return sorted(t.scheduled_for for t in page.tasks if t.schedule == name)  # type: ignore[misc]

@@ -29,7 +29,7 @@ from ..models import (
     TypeInfo,
 )
 from ..rates import Rate
-from ..schedules import Schedule, ScheduleState
+from ..schedules import Schedule, ScheduleState, TickFire
 from ..settings import Settings
 from . import debounce, schedules
 from .database import OnDatabase, placeholders
@@ -759,13 +759,11 @@ class SqliteStore(OnDatabase, Store):
         found: list[ScheduleState] = await self.db.run(lambda c: schedules.due(c, now, limit))
         return now, found
 
-    async def fire_schedule(
-        self, name: str, expected_next: float, new_next: float, tasks: Sequence[Task]
-    ) -> list[Task] | None:
-        def tx(t: Tx) -> list[Task] | None:
-            return schedules.fire(t, name, expected_next, new_next, tasks)
+    async def fire_schedules(self, fires: Sequence[TickFire]) -> list[list[Task] | None]:
+        def tx(t: Tx) -> list[list[Task] | None]:
+            return [schedules.fire(t, f.name, f.expected_next, f.new_next, f.tasks) for f in fires]
 
-        result: list[Task] | None = await self._write(tx)
+        result: list[list[Task] | None] = await self._write(tx)
         return result
 
     async def key_limits(self) -> dict[str, dict[str, int]]:

@@ -41,7 +41,7 @@ OPS = (
     "delete_schedule",
     "discard",
     "finish",
-    "fire_schedule",
+    "fire_schedules",
     "get",
     "heartbeat",
     "key_limits",

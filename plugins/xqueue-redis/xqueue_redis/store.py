@@ -36,7 +36,7 @@ from xqueue_core.models import (
 from xqueue_core.rates import Rate
 from xqueue_core.rates import decode as decode_rate
 from xqueue_core.rates import encode as encode_rate
-from xqueue_core.schedules import Schedule, ScheduleState
+from xqueue_core.schedules import Schedule, ScheduleState, TickFire
 from xqueue_core.schedules import decode as decode_schedule
 from xqueue_core.schedules import encode as encode_schedule
 from xqueue_core.schedules import timing as schedule_timing
@@ -402,20 +402,29 @@ class RedisStore(Store):
     async def due_schedules(self, limit: int) -> tuple[float, list[ScheduleState]]:
         return await self._schedules("due", int(limit))
 
-    async def fire_schedule(
-        self, name: str, expected_next: float, new_next: float, tasks: Sequence[Task]
-    ) -> list[Task] | None:
-        rows = [task_args(t) for t in tasks]
-        args = [name, repr(float(expected_next)), repr(float(new_next)), json_arg(rows)]
-        reply, _ = await self.conn.script("fire_schedule", args)
-        if not int(reply[0]):
-            return None
-        now, created = float(reply[1]), int(reply[2])
-        fired = list(tasks)[:created]
-        for task in fired:
-            task.created_at = task.updated_at = now
-            task.status = TaskStatus.PENDING
-        return fired
+    async def fire_schedules(self, fires: Sequence[TickFire]) -> list[list[Task] | None]:
+        batch = [
+            [
+                f.name,
+                repr(float(f.expected_next)),
+                repr(float(f.new_next)),
+                [task_args(t) for t in f.tasks],
+            ]
+            for f in fires
+        ]
+        reply, _ = await self.conn.script("fire_schedules", [json_arg(batch)])
+        now = float(reply[0])
+        out: list[list[Task] | None] = []
+        for fire, created in zip(fires, reply[1], strict=True):
+            if int(created) < 0:
+                out.append(None)
+                continue
+            fired = list(fire.tasks)[: int(created)]
+            for task in fired:
+                task.created_at = task.updated_at = now
+                task.status = TaskStatus.PENDING
+            out.append(fired)
+        return out
 
     async def key_usage(self, task_type: str, top: int) -> list[KeyUsage]:
         (flat, raw_limits), _ = await self.conn.script("key_usage", [task_type])

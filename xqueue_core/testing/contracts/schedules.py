@@ -10,7 +10,7 @@ from typing import Any
 from ...ids import new_id
 from ...interfaces import ScheduleStore, Store
 from ...models import Finish, FinishKind, Task
-from ...schedules import Schedule, check_schedule
+from ...schedules import Schedule, TickFire, check_schedule
 from .common import LEASE
 
 
@@ -28,6 +28,12 @@ class ScheduleStoreContract:
             schedule=schedule.name,
             scheduled_for=tick,
         )
+
+    async def _fire(
+        self, store: ScheduleStore, name: str, expected: float, new: float, tasks: list[Task]
+    ) -> list[Task] | None:
+        [fired] = await store.fire_schedules([TickFire(name, expected, new, tasks)])
+        return fired
 
     async def test_a_schedule_is_kept_and_a_duplicate_add_changes_nothing(
         self, store: ScheduleStore
@@ -52,8 +58,8 @@ class ScheduleStoreContract:
         stores = [store, other_store]
         results = await asyncio.gather(
             *[
-                stores[i % 2].fire_schedule(
-                    "nightly", now - 1.0, now + 59.0, [self._tick_task(s, now - 1.0)]
+                self._fire(
+                    stores[i % 2], "nightly", now - 1.0, now + 59.0, [self._tick_task(s, now - 1.0)]
                 )
                 for i in range(10)
             ]
@@ -93,23 +99,48 @@ class ScheduleStoreContract:
     async def test_a_paused_or_changed_schedule_does_not_fire(self, store: ScheduleStore) -> None:
         s = self._schedule()
         await store.put_schedule(s, 1000.0)
-        assert await store.fire_schedule("nightly", 999.0, 1060.0, []) is None  # stale tick
+        assert await self._fire(store, "nightly", 999.0, 1060.0, []) is None  # stale tick
         await store.put_schedule(s.with_changes(enabled=False), 1000.0)
-        assert await store.fire_schedule("nightly", 1000.0, 1060.0, []) is None
-        assert await store.fire_schedule("gone", 1000.0, 1060.0, []) is None
+        assert await self._fire(store, "nightly", 1000.0, 1060.0, []) is None
+        assert await self._fire(store, "gone", 1000.0, 1060.0, []) is None
+
+    async def test_one_call_fires_many_schedules_each_on_its_own(self, store: Store) -> None:
+        """A batch is a compare-and-set per schedule: a stale one in it changes nothing
+        of itself and does not stop the others."""
+        assert isinstance(store, ScheduleStore)
+        a, b, c = (self._schedule(name=n) for n in ("a", "b", "c"))
+        for s in (a, b, c):
+            await store.put_schedule(s, 1000.0)
+        fires = [
+            TickFire("a", 1000.0, 1060.0, [self._tick_task(a, 1000.0)]),
+            TickFire("b", 940.0, 1000.0, [self._tick_task(b, 940.0)]),  # stale: not fired
+            TickFire("c", 1000.0, 1120.0, [self._tick_task(c, 1000.0), self._tick_task(c, 1060.0)]),
+        ]
+        fired_a, fired_b, fired_c = await store.fire_schedules(fires)
+        assert fired_b is None and fired_a is not None and fired_c is not None
+        assert [t.scheduled_for for t in fired_a + fired_c] == [1000.0, 1000.0, 1060.0]
+        states = {x.schedule.name: x for x in await store.list_schedules()}
+        assert (states["a"].next_at, states["b"].next_at, states["c"].next_at) == (
+            1060.0,
+            1000.0,
+            1120.0,
+        )
+        assert states["b"].last_task_id is None and states["c"].last_task_id == fired_c[-1].id
+        assert (await store.counts())["type"] == {"t": 3}
+        assert await store.fire_schedules([]) == []
 
     async def test_overlap_skip_fires_nothing_while_the_last_task_runs(self, store: Store) -> None:
         assert isinstance(store, ScheduleStore)
         s = self._schedule(overlap="skip")
         await store.put_schedule(s, 1000.0)
-        [first] = await store.fire_schedule("nightly", 1000.0, 1060.0, [self._tick_task(s, 1000.0)])  # type: ignore[misc]
+        [first] = await self._fire(store, "nightly", 1000.0, 1060.0, [self._tick_task(s, 1000.0)])  # type: ignore[misc]
         await store.mark_queued([first.id])
         await store.claim([first.id], "w1", LEASE)
         assert (
-            await store.fire_schedule("nightly", 1060.0, 1120.0, [self._tick_task(s, 1060.0)]) == []
+            await self._fire(store, "nightly", 1060.0, 1120.0, [self._tick_task(s, 1060.0)]) == []
         )
         state = await store.get_schedule("nightly")
         assert state is not None and state.next_at == 1120.0 and state.last_task_id == first.id
         await store.finish([Finish(first.id, "w1", FinishKind.SUCCESS)])
-        fired = await store.fire_schedule("nightly", 1120.0, 1180.0, [self._tick_task(s, 1120.0)])
+        fired = await self._fire(store, "nightly", 1120.0, 1180.0, [self._tick_task(s, 1120.0)])
         assert fired is not None and len(fired) == 1
