@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import statistics
@@ -122,14 +123,16 @@ async def measure_ticker(args: argparse.Namespace, store: Store) -> dict[str, An
             await app.__aenter__()
             counters.append(Counted(app.backends().store, ("due_schedules", "fire_schedules")))
         stopping = asyncio.Event()
-        redis0 = commands(store.redis) if store.redis is not None else 0
+        samples = [(time.time(), commands(store.redis))] if store.redis is not None else []
         t0 = time.time()
         runs = [asyncio.create_task(ticker.run(app, stopping)) for app in apps]
-        await asyncio.sleep(args.window)
+        while time.time() < t0 + args.window:
+            await asyncio.sleep(0.25)
+            if store.redis is not None:  # the server's count, to split quiet from the tick
+                samples.append((time.time(), commands(store.redis)))
         stopping.set()
         await asyncio.gather(*runs)
         elapsed = time.time() - t0
-        redis1 = commands(store.redis) if store.redis is not None else 0
         for app in apps:
             await app.__aexit__(None, None, None)
         fired = await fired_tasks(client)
@@ -150,8 +153,16 @@ async def measure_ticker(args: argparse.Namespace, store: Store) -> dict[str, An
         "late_p50_s": statistics.median(late) if late else None,
         "late_max_s": late[-1] if late else None,
     }
-    if store.redis is not None:
-        out["redis_commands_per_ticker_s"] = (redis1 - redis0) / elapsed / args.tickers
+    if samples:  # commands counted by the server, Lua scripts' own calls included
+        steps = list(itertools.pairwise(samples))
+        at_tick = [(b[1] - a[1]) for a, b in steps if tick - 0.5 <= b[0] and a[0] < tick + 3]
+        quiet = [
+            (b[1] - a[1], b[0] - a[0]) for a, b in steps if b[0] < tick - 0.5 or a[0] >= tick + 3
+        ]
+        out["redis_quiet_commands_per_ticker_s"] = (
+            sum(n for n, _ in quiet) / sum(d for _, d in quiet) / args.tickers
+        )
+        out["redis_tick_commands"] = sum(at_tick)
     return out
 
 
@@ -173,18 +184,22 @@ async def progress(client: XQueue) -> tuple[int, int]:
     return success, int(sum(counts["type"].values())) - success
 
 
-async def drain(args: argparse.Namespace, store: Store, with_schedules: bool) -> dict[str, Any]:
+async def drain(args: argparse.Namespace, store: Store, lead: float | None) -> dict[str, Any]:
+    """One drain; with ``lead``, with the schedules, the workers started that long
+    before their tick (start-up and half the drain, from the run without them)."""
+    with_schedules = lead is not None
     url = store.fresh()
     client = make_app(settings=Settings(store=url, broker=url))
     async with client:
-        tick = await add_schedules(client, args, 3.0 + args.tasks / 5000) if with_schedules else 0
+        tick = await add_schedules(client, args, (lead or 0) + args.tasks / 5000) if lead else 0
         for i in range(0, args.tasks, args.batch):
             await client.submit_many([{"type": "noop"}] * min(args.batch, args.tasks - i))
-        if with_schedules:  # start-up (~2 s) and the first second of the drain before the tick
-            await sleep_until(client, tick - 3.0)
+        if lead:
+            await sleep_until(client, tick - lead)
         argv = xqueue_command("worker", "xq_app:app", "--concurrency", str(args.concurrency))
         env = xqueue_env([HARNESS], broker=url, store=url, log_level="warning")
         env["XQUEUE_LOAD_PLUGINS"] = store.plugins
+        launched = time.perf_counter()
         with Processes([argv] * args.processes, env, store.workdir, name="sched") as procs:
             give_up = time.monotonic() + 120
             while (done := (await progress(client))[0]) == 0:
@@ -213,6 +228,7 @@ async def drain(args: argparse.Namespace, store: Store, with_schedules: bool) ->
         "tasks": done,
         "complete": left == 0,
         "seconds": elapsed,
+        "startup_s": t0 - launched,
         "rate": timed / elapsed if timed > 0 and elapsed > 0 else None,
         "worker_cpu_s_per_1000": 1000 * (cpu1 - cpu0) / timed if timed else None,
         "fired": len(fired),
@@ -228,10 +244,11 @@ async def measure(args: argparse.Namespace, store: Store) -> dict[str, Any]:
     }
     drains = []
     for round_ in range(args.rounds):
-        for with_schedules in (False, True):
-            print(f"  {store.name}: drain {'on' if with_schedules else 'off'} (round {round_ + 1})",
-                  file=sys.stderr, flush=True)  # fmt: skip
-            drains.append(await drain(args, store, with_schedules))
+        for run in ("off", "on"):
+            print(f"  {store.name}: drain {run} (round {round_ + 1})", file=sys.stderr, flush=True)
+            off = drains[-1] if run == "on" else None
+            lead = None if off is None else off["startup_s"] + off["seconds"] / 2
+            drains.append(await drain(args, store, lead))
             print(f"    {drains[-1]['rate'] or 0:,.0f} tasks/s", file=sys.stderr, flush=True)
     result["drains"] = drains
     rates = {
@@ -257,10 +274,12 @@ def report(args: argparse.Namespace, name: str, result: dict[str, Any]) -> str:
         f"    tasks fired: {t['fired']} (each schedule once: {t['fired_once']}); lateness "
         f"p50 {t['late_p50_s'] or 0:.3f} s, max {t['late_max_s'] or 0:.3f} s",
     ]
-    if "redis_commands_per_ticker_s" in t:
+    if "redis_tick_commands" in t:
         lines.append(
-            f"    redis commands per ticker per second (window mean, tick included): "
-            f"{t['redis_commands_per_ticker_s']:.1f}"
+            f"    redis commands (scripts' own calls included): per ticker per second, "
+            f"nothing due, {t['redis_quiet_commands_per_ticker_s']:.1f}; in the 3 s of the "
+            f"tick {t['redis_tick_commands']:,} "
+            f"({t['redis_tick_commands'] / max(1, t['fired']):.1f} per fired schedule)"
         )
     inside = all(d["tick_inside_drain"] for d in result["drains"] if d["run"] == "on")
     lines.append(

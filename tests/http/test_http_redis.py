@@ -152,3 +152,32 @@ def test_health_follows_redis(cluster: Cluster, clients) -> None:
     wait_until(lambda: b.get("/health").status_code == 200, 20, "b to see redis again")
     task = submit(b, "email")
     wait_status(a, task["id"], ["success"])
+
+
+def test_a_schedule_added_on_an_api_without_workers_is_ticked_by_serve(clients) -> None:
+    """``xqueue serve`` ticks (its worker does), ``xqueue api`` alone manages: a schedule
+    added on b fires on a, each tick once, and b shows its last run and task."""
+    a, b = clients
+    body = {"name": "beat", "type": "email", "every": 1, "payload": {"to": "beat@example.com"}}
+    added = b.post("/schedules", json=body)
+    assert added.status_code == 201, added.text
+    fired: list[dict] = []
+
+    def three_ticks() -> bool:
+        tasks = a.get("/tasks", params={"type": "email", "limit": 200}).json()["tasks"]
+        fired[:] = [t for t in tasks if t["schedule"] == "beat"]
+        return len(fired) >= 3
+
+    try:
+        wait_until(three_ticks, 20, "three ticks fired by serve")
+        state = b.get("/schedules/beat").json()
+        assert state["last_run"] is not None and state["next_run"] > state["last_run"]
+        last = b.get(f"/tasks/{state['last_task_id']}").json()
+        assert last["schedule"] == "beat" and last["scheduled_for"] == state["last_run"]
+    finally:
+        assert b.delete("/schedules/beat").status_code == 200
+    ticks = [t["scheduled_for"] for t in fired]
+    assert len(set(ticks)) == len(ticks), ticks  # each tick once
+    done = wait_status(b, fired[0]["id"], ["success"])
+    assert done["result"] == {"sent_to": "beat@example.com"}
+    error_of(b.get("/schedules/beat"), 404)
