@@ -1,17 +1,28 @@
-"""Periodic schedules with real worker processes (DESIGN §7.1): exactly one task per
-tick while workers are SIGKILLed and restarted, on the embedded store and on Redis."""
+"""Periodic schedules with real processes (DESIGN §7.1): 3 workers and an API, exactly
+one task per tick while workers are SIGKILLed and restarted, all of them are down for
+3 s and (Redis) the store is SIGKILLed and restarted, on the embedded store and on
+Redis."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Iterator
 
 import pytest
 
+from tests.http.http_helpers import HttpServer
 from tests.processes.core_helpers import Env
 from xqueue_core import XQueue
-from xqueue_core.testing.services import eventually
+from xqueue_core.testing.services import ServiceProcess, eventually, redis_command
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[ServiceProcess]:
+    """This module's Redis keeps an AOF (fsync on every write): the test restarts it."""
+    with ServiceProcess("redis-aof", redis_command(durable=True)) as server:
+        yield server
 
 
 async def schedule_tasks(app: XQueue, name: str) -> list[tuple[float, str]]:
@@ -26,31 +37,54 @@ async def schedule_tasks(app: XQueue, name: str) -> list[tuple[float, str]]:
 
 
 @pytest.mark.slow
-async def test_every_tick_fires_once_across_kills_and_an_outage(xenv: Env, keyed: XQueue) -> None:
-    """3 worker processes tick an every-second schedule (catch_up=all) for 30 s; one
-    is SIGKILLed and replaced twice, then all three are killed for 3 s and restarted:
-    every tick from the first to the last has exactly one task, the outage's ticks
-    included (fired late, by catch-up)."""
+async def test_every_tick_fires_once_across_kills_restarts_and_an_outage(
+    request: pytest.FixtureRequest, xenv: Env, keyed: XQueue
+) -> None:
+    """3 worker processes tick an every-second schedule (catch_up=all) added over the
+    REST API of a fourth process (``xqueue api``) for 30 s; a
+    worker is SIGKILLed and replaced twice, on Redis the Redis server is SIGKILLed and
+    started again twice, then all three workers are killed for 3 s and restarted: every
+    tick from the first to the last has exactly one task, those of the outages
+    included (fired late, by catch-up), and every one runs."""
+    on_redis = xenv.vars["XQUEUE_LOAD_PLUGINS"] == "redis"
+    redis: ServiceProcess | None = request.getfixturevalue("redis_server") if on_redis else None
+    url = xenv.vars["XQUEUE_STORE"]
+    plugins = "http,redis" if on_redis else "http"
+    api = HttpServer(xenv.dir, "api", app=None, backend=url, env={"XQUEUE_LOAD_PLUGINS": plugins})
     workers = [xenv.worker("--concurrency", "4") for _ in range(3)]
-    for w in workers:
-        w.wait_started()
-    await keyed.add_schedule("tick", "sleep", every=1, catch_up="all", payload={"seconds": 0})
-    began = time.time()
-
-    async def at(second: float) -> None:
-        await asyncio.sleep(max(0.0, began + second - time.time()))
-
-    for second, victim in ((6, 0), (12, 1)):
-        await at(second)
-        workers[victim].kill_group()
-        workers[victim] = xenv.worker("--concurrency", "4")
-    await at(18)
-    for w in workers:
-        w.kill_group()
-    await asyncio.sleep(3.0)  # nobody ticks
-    workers = [xenv.worker("--concurrency", "4") for _ in range(3)]
-    await at(30)
-    await keyed.pause_schedule("tick")
+    try:
+        for w in workers:
+            w.wait_started()
+        api.start()
+        with api.client() as rest:
+            body = {"name": "tick", "type": "sleep", "every": 1, "catch_up": "all"}
+            added = rest.post("/schedules", json={**body, "payload": {"seconds": 0}})
+            assert added.status_code == 201, added.text
+        began = time.time()
+        events = [(6, "kill 0"), (12, "kill 1"), (18, "outage")]
+        if redis is not None:
+            events += [(9, "restart"), (15, "restart")]
+        for second, event in sorted(events):
+            await asyncio.sleep(max(0.0, began + second - time.time()))
+            if event.startswith("kill"):
+                victim = int(event.split()[1])
+                workers[victim].kill_group()
+                workers[victim] = xenv.worker("--concurrency", "4")
+            elif event == "restart":
+                assert redis is not None
+                redis.restart()  # SIGKILL, then start again on the same port
+            else:
+                for w in workers:
+                    w.kill_group()
+                await asyncio.sleep(3.0)  # nobody ticks
+                workers = [xenv.worker("--concurrency", "4") for _ in range(3)]
+        await asyncio.sleep(max(0.0, began + 30 - time.time()))
+        with api.client() as rest:
+            paused = rest.patch("/schedules/tick", json={"enabled": False})
+            assert paused.status_code == 200, paused.text
+    finally:
+        if api.proc is not None:
+            api.stop()
     fired = await schedule_tasks(keyed, "tick")
     counts = Counter(t for t, _ in fired)
     assert set(counts.values()) == {1}, [t for t, n in counts.items() if n > 1]

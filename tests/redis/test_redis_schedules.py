@@ -1,11 +1,10 @@
-"""Periodic schedules on the Redis store and Streams broker: each tick fires once,
-with two workers in this process, with worker processes SIGKILLed while Redis
-itself is SIGKILLed and restarted, and with worker clocks an hour apart."""
+"""Periodic schedules on the Redis store and Streams broker: two workers in this
+process, and two worker processes with clocks two hours apart, fire each tick once
+(Redis restarts: tests/processes/test_core_schedules.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import xqueue_redis.plugin
 
 from tests.redis.redis_services import Workers, url_for
 from xqueue_core import XQueue
-from xqueue_core.testing.services import ServiceProcess, eventually
+from xqueue_core.testing.services import ServiceProcess
 
 
 def make(url: str, declare: bool = True) -> XQueue:
@@ -82,45 +81,3 @@ async def test_ticks_fire_once_on_workers_two_hours_apart(
     fired = sorted(t for t in ticks if t is not None)
     assert fired == [fired[0] + i for i in range(len(fired))] and len(fired) >= 6
     assert began - 1 <= fired[0] and fired[-1] <= ended + 1
-
-
-@pytest.mark.slow
-async def test_ticks_fire_once_across_worker_kills_and_store_restarts(
-    durable_redis: ServiceProcess, tmp_path: Path
-) -> None:
-    """3 worker processes tick an every-second schedule (catch_up=all) for 20 s on a
-    Redis with an AOF; a worker is SIGKILLed and replaced, and Redis itself is
-    SIGKILLed and started again, twice: every tick from the first to the last fires
-    exactly once (those due while Redis was down fire late, by catch-up) and every
-    fired task runs."""
-    url = url_for(durable_redis)
-    workers = Workers(tmp_path, url, url, XQ_CONCURRENCY="4")
-    procs = workers.start(3)
-    app = make(url, declare=False)
-    try:
-        async with app:
-            await app.add_schedule("tick", "work", every=1, catch_up="all", payload={"sleep": 0})
-            began = time.time()
-            for second, event in ((5, "kill"), (9, "restart"), (12, "kill"), (15, "restart")):
-                await asyncio.sleep(max(0.0, began + second - time.time()))
-                if event == "kill":
-                    workers.kill(procs.pop(0))
-                    procs += workers.start(1, wait=False)
-                else:
-                    durable_redis.restart()  # SIGKILL, then start again on the same port
-            await asyncio.sleep(max(0.0, began + 20 - time.time()))
-            await app.pause_schedule("tick")
-            page = await app.list(type="work", limit=200)
-            fired = [t for t in page.tasks if t.schedule == "tick"]
-            ticks = Counter(t.scheduled_for for t in fired)
-            assert set(ticks.values()) == {1}, [t for t, n in ticks.items() if n > 1]
-            ordered = sorted(t for t in ticks if t is not None)
-            assert ordered == [ordered[0] + i for i in range(len(ordered))]  # none missing
-            assert len(ordered) >= 18, len(ordered)
-
-            async def all_ran() -> bool:
-                return {str((await app.get(t.id)).status) for t in fired} == {"success"}
-
-            await eventually(all_ran, 60, "every fired task to run")
-    finally:
-        workers.stop()
