@@ -60,7 +60,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -350,16 +350,17 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main() -> int:
-    args = parse()
-    configure_logging("warning")
-    # the client app loads the Redis plugin only (the workers get their own list)
-    os.environ["XQUEUE_LOAD_PLUGINS"] = "redis" if "redis" in args.stores else ""
-    load_before = os.getloadavg()
-    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+def measure_stores(
+    args: argparse.Namespace,
+    measure: Callable[[argparse.Namespace, Store], Awaitable[dict[str, Any]]],
+    temp_prefix: str,
+) -> tuple[dict[str, Any], str | None]:
+    """``measure`` on each store of ``args.stores`` (a private redis-server for Redis),
+    each store in a directory of its own: the results per store (an ``error`` for a
+    store that failed: the others still report), and the redis-server's version."""
     results: dict[str, Any] = {}
     redis_version = None
-    with tempfile.TemporaryDirectory(prefix="xqueue-flow-bench-") as tmp, ExitStack() as stack:
+    with tempfile.TemporaryDirectory(prefix=temp_prefix) as tmp, ExitStack() as stack:
         for name in args.stores:
             workdir = Path(tmp) / name
             workdir.mkdir()
@@ -376,6 +377,51 @@ def main() -> int:
                 print(f"  {name}: FAILED: {results[name]['error']}", file=sys.stderr, flush=True)
             if name == "redis" and store.redis is not None:
                 redis_version = store.redis.info("server")["redis_version"]
+    return results, redis_version
+
+
+def started(workload: str) -> dict[str, Any]:
+    """The meta of a bench run at its start (:func:`save` adds the rest)."""
+    return {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "load_average_before": os.getloadavg(),
+        "workload": workload,
+    }
+
+
+def save(
+    args: argparse.Namespace,
+    kind: str,
+    meta: dict[str, Any],
+    results: dict[str, Any],
+    redis_version: str | None,
+) -> int:
+    """Write ``bench/results/<kind>-<time>.json`` (the meta with the machine, versions
+    and options added) and print where; the exit code (1 if a store failed)."""
+    load_before = meta["load_average_before"]
+    meta = {
+        **meta,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "cpus": os.cpu_count(),
+        "load_average_after": os.getloadavg(),
+        "versions": versions(redis_version),
+        "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
+    shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+    print(f"\nload average {load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after; {shown}")
+    return 1 if any("error" in r for r in results.values()) else 0
+
+
+def main() -> int:
+    args = parse()
+    configure_logging("warning")
+    # the client app loads the Redis plugin only (the workers get their own list)
+    os.environ["XQUEUE_LOAD_PLUGINS"] = "redis" if "redis" in args.stores else ""
+    meta = started("no-op handler (type keyed, key = payload tenant)")
+    results, redis_version = measure_stores(args, measure, "xqueue-flow-bench-")
     spread = "at random" if args.spread == "random" else "in turn"
     print(
         f"\n{args.tasks:,} no-op tasks over {args.keys} keys ({spread}), drained by "
@@ -388,27 +434,18 @@ def main() -> int:
             print(f"{name}: FAILED: {result['error']}")
             continue
         print(table(result["describe"], result["summary"], name == "redis"))
-    meta = {
-        "started": started,
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "workload": "no-op handler (type keyed, key = payload tenant)",
-        "cpus": os.cpu_count(),
-        "load_average_before": load_before,
-        "load_average_after": os.getloadavg(),
-        "versions": versions(redis_version),
-        "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-    }
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"flow-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
-    shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
-    print(f"\nload average {load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after; {shown}")
-    return 1 if any("error" in r for r in results.values()) else 0
+    return save(args, "flow", meta, results, redis_version)
+
+
+def run_main(main: Callable[[], int]) -> None:
+    """Exit with ``main()``'s code; 130 on Ctrl-C (every process started is stopped
+    on the way out)."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:  # every started process has been stopped on the way out
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    run_main(main)

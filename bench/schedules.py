@@ -38,19 +38,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from flow import HARNESS, POLL, STALL, Store, versions
-from harness.services import redis_service
+from flow import HARNESS, POLL, STALL, Store, measure_stores, run_main, save, started
 from harness.xq_app import make_app
 
 from xqueue_core import Settings, XQueue, ticker
@@ -262,7 +258,7 @@ async def measure(args: argparse.Namespace, store: Store) -> dict[str, Any]:
     return result
 
 
-def report(args: argparse.Namespace, name: str, result: dict[str, Any]) -> str:
+def report(args: argparse.Namespace, result: dict[str, Any]) -> str:
     t, s = result["ticker"], result["summary"]
     lines = [
         result["describe"],
@@ -328,55 +324,13 @@ def main() -> int:
     args = parse()
     configure_logging("warning")
     os.environ["XQUEUE_LOAD_PLUGINS"] = "redis" if "redis" in args.stores else ""
-    load_before = os.getloadavg()
-    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    results: dict[str, Any] = {}
-    redis_version = None
-    with tempfile.TemporaryDirectory(prefix="xqueue-sched-bench-") as tmp, ExitStack() as stack:
-        for name in args.stores:
-            workdir = Path(tmp) / name
-            workdir.mkdir()
-            if name == "redis":
-                redis = stack.enter_context(redis_service())
-                store = Store(name, workdir, f"redis://127.0.0.1:{redis.port}/0")
-            else:
-                store = Store(name, workdir)
-            stack.callback(store.close)
-            try:
-                results[name] = asyncio.run(measure(args, store))
-            except Exception as exc:  # one store failing still reports the other
-                results[name] = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
-                print(f"  {name}: FAILED: {results[name]['error']}", file=sys.stderr, flush=True)
-            if name == "redis" and store.redis is not None:
-                redis_version = store.redis.info("server")["redis_version"]
+    meta = started(f"{args.schedules} schedules every {args.every} s (no-op echo); no-op drain")
+    results, redis_version = measure_stores(args, measure, "xqueue-sched-bench-")
     for name, result in results.items():
         print()
-        print(
-            f"{name}: FAILED: {result['error']}"
-            if "error" in result
-            else report(args, name, result)
-        )
-    meta = {
-        "started": started,
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "workload": f"{args.schedules} schedules every {args.every} s (no-op echo); no-op drain",
-        "cpus": os.cpu_count(),
-        "load_average_before": load_before,
-        "load_average_after": os.getloadavg(),
-        "versions": versions(redis_version),
-        "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-    }
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"schedules-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
-    shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
-    print(f"\nload average {load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after; {shown}")
-    return 1 if any("error" in r for r in results.values()) else 0
+        print(f"{name}: FAILED: {result['error']}" if "error" in result else report(args, result))
+    return save(args, "schedules", meta, results, redis_version)
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:  # every started process has been stopped on the way out
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    run_main(main)

@@ -6,9 +6,9 @@ and fires them in one round trip, a compare-and-set per schedule
 (:meth:`~xqueue_core.interfaces.ScheduleStore.fire_schedules`): when several
 processes look at once, one fires and the others find the tick gone. A look that
 found a full batch due looks again at once, so 1,000 schedules on one second are
-fired within a fraction of it (``bench/schedules.py``). A fired
-task is an ordinary task (limits, retries, events); the store makes it due at
-once, and every worker's scheduler publishes it.
+fired within a fraction of it (``bench/schedules.py``). A fired task is an
+ordinary task (limits, retries, events); the store makes it due at once, and
+every worker's scheduler publishes it.
 """
 
 from __future__ import annotations

@@ -120,11 +120,7 @@ class ScheduleStoreContract:
         assert fired_b is None and fired_a is not None and fired_c is not None
         assert [t.scheduled_for for t in fired_a + fired_c] == [1000.0, 1000.0, 1060.0]
         states = {x.schedule.name: x for x in await store.list_schedules()}
-        assert (states["a"].next_at, states["b"].next_at, states["c"].next_at) == (
-            1060.0,
-            1000.0,
-            1120.0,
-        )
+        assert {n: x.next_at for n, x in states.items()} == {"a": 1060.0, "b": 1000.0, "c": 1120.0}
         assert states["b"].last_task_id is None and states["c"].last_task_id == fired_c[-1].id
         assert (await store.counts())["type"] == {"t": 3}
         assert await store.fire_schedules([]) == []
