@@ -41,6 +41,7 @@ from .schedule_control import ScheduleControl
 from .settings import Settings, load_settings
 from .validation import SubmitRequest, check_submit
 from .waiting import wait_for_task
+from .workflows import dependency_store
 
 if TYPE_CHECKING:
     from .client import BlockingClient
@@ -320,6 +321,9 @@ class XQueue(FlowControl, ScheduleControl):
             eta=eta,
             idempotency_key=req.idempotency_key,
             key=key_of(req.type, req.payload, defaults.get("key"), req.key),
+            depends_on=None if req.depends_on is None else list(req.depends_on),
+            on_parent_failure=req.on_parent_failure
+            or (None if req.depends_on is None else "cancel"),
         )
 
     async def submit(
@@ -334,8 +338,11 @@ class XQueue(FlowControl, ScheduleControl):
         handler's payload field), ``debounce`` (seconds: submits of the same type
         and key within it collapse into one task, the last payload winning; see
         :mod:`xqueue_core.debounce`) with ``debounce_max`` (seconds: the latest
-        start after the first of them). Raises :class:`ValidationError` or
-        :class:`UnknownTaskType` and changes nothing on bad input.
+        start after the first of them), ``depends_on`` (task ids: the task is
+        ``waiting`` until they all ended; see :mod:`xqueue_core.workflows`) with
+        ``on_parent_failure`` (``cancel``, the default, or ``run``). Raises
+        :class:`ValidationError` or :class:`UnknownTaskType` and changes nothing on
+        bad input.
         """
         data = {"type": task_type, "payload": payload, **options}
         return (await self.submit_many([data]))[0]
@@ -353,6 +360,8 @@ class XQueue(FlowControl, ScheduleControl):
                 raise type(exc)(f"task {index}: {exc}") from None
         for task_type in {r.type for r in requests}:
             await self._check_type(task_type)
+        if any(r.depends_on for r in requests):
+            dependency_store(store)
         # the store's clock is read only when a delay needs it (one round trip less)
         now = await store.now() if any(r.delay for r in requests) else 0.0
         tasks = [self.build_task(r, now) for r in requests]
@@ -375,7 +384,11 @@ class XQueue(FlowControl, ScheduleControl):
             return [task for task, _ in created]
         created = await store.create(tasks, self.settings.publish_grace)
         new = [task for task, is_new in created if is_new]
-        due = [t for t in new if t.eta is None or t.eta <= t.created_at]
+        due = [
+            t
+            for t in new
+            if t.status == TaskStatus.PENDING and (t.eta is None or t.eta <= t.created_at)
+        ]
         wanted = bool(new) and wanted
         if wanted:
             # before the message exists, so no worker's later event can be overtaken by it

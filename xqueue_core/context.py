@@ -20,6 +20,7 @@ class TaskContext:
         "_report",
         "_reported",
         "attempt",
+        "parents",
         "payload",
         "task_id",
         "type",
@@ -34,12 +35,15 @@ class TaskContext:
         worker_id: str,
         payload: dict[str, Any],
         report: Callable[[float], None] | None = None,
+        parents: dict[str, Any] | None = None,
     ) -> None:
         self.task_id = task_id
         self.type = type
         self.attempt = attempt  # 1 for the first run, 2 for the first retry, ...
         self.worker_id = worker_id
         self.payload = payload
+        # the results of the tasks it depended on (depends_on): id -> result
+        self.parents: dict[str, Any] = parents or {}
         self._report = report
         self._reported = False
         # A plain flag: set by the worker, read by the handler's thread (atomic under the GIL).

@@ -108,7 +108,13 @@ def _child_main(
             conn.send(("progress", value))
 
         ctx = TaskContext(
-            meta["task_id"], meta["type"], meta["attempt"], meta["worker_id"], payload, report
+            meta["task_id"],
+            meta["type"],
+            meta["attempt"],
+            meta["worker_id"],
+            payload,
+            report,
+            meta["parents"],
         )
         try:
             result = fn(payload, ctx) if takes_context else fn(payload)
@@ -175,6 +181,7 @@ class ProcessExecutor:
                 "type": ctx.type,
                 "attempt": ctx.attempt,
                 "worker_id": ctx.worker_id,
+                "parents": ctx.parents,
             }
             finished = False
             try:

@@ -299,6 +299,33 @@ class PublishingStore(Protocol):
 
 
 @runtime_checkable
+class DependencyStore(Protocol):
+    """Optional store role: tasks that wait for others (DESIGN §7.2,
+    :mod:`xqueue_core.workflows`).
+
+    :meth:`Store.create` takes tasks with ``depends_on`` (parent ids, each an
+    existing task or one earlier in the same call; an unknown one refuses the
+    whole call with :class:`~xqueue_core.errors.ValidationError`, nothing stored).
+    Such a task is created ``waiting`` while any parent has not ended, with no
+    message, no queue timeout running and nothing due. The terminal transition of
+    its last open parent, in the same atomic step, releases it: ``pending`` and
+    due at once (its queue timeout starts then) when every parent succeeded or
+    its ``on_parent_failure`` is ``run``; else ``canceled``, with the error
+    ``parent <id> ended <status>`` (the first that did not succeed), which
+    releases its own children in turn. A parent ended before the child was
+    created counts as ended. Cancel of a waiting task ends it at once. Store work
+    per release is O(1) per child: no scan of a child's other parents.
+    """
+
+    async def parent_results(
+        self, task_id: str, offset: int, limit: int
+    ) -> tuple[dict[str, Any], int | None]:
+        """One page of a task's parents' results, in ``depends_on`` order from
+        ``offset`` (id → result, None for a parent with none or no longer kept),
+        and the offset of the next page (None: that was the last)."""
+
+
+@runtime_checkable
 class TerminalWaitingStore(Protocol):
     """Optional: a store that tells a waiting client when one task ends, so the
     client does not follow the whole event log (the Redis store). The core's

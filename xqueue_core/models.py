@@ -11,8 +11,14 @@ from typing import Any, overload
 
 
 class TaskStatus(enum.StrEnum):
-    """Where a task is in its life. Terminal states never change again."""
+    """Where a task is in its life. Terminal states never change again.
 
+    ``waiting``: the task depends on others (``depends_on``) that have not all
+    ended; the end of the last one makes it ``pending`` (or ends it, by its
+    ``on_parent_failure``) in the same store step (:mod:`xqueue_core.workflows`).
+    """
+
+    WAITING = "waiting"
     PENDING = "pending"
     PROCESSING = "processing"
     SUCCESS = "success"
@@ -81,6 +87,8 @@ class Task:
     key: str | None = None  # its flow key (a tenant, a customer): see :mod:`xqueue_core.flow`
     schedule: str | None = None  # the schedule that fired it (:mod:`xqueue_core.schedules`)
     scheduled_for: float | None = None  # the tick it was fired for
+    depends_on: list[str] | None = None  # parents: it waits for them (xqueue_core.workflows)
+    on_parent_failure: str | None = None  # "cancel" (default with parents) or "run"
 
     def to_dict(self) -> dict[str, Any]:
         """The task as JSON-ready data (the object the REST API and ``--json`` show)."""

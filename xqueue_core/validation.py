@@ -14,6 +14,7 @@ from .errors import PayloadTooLarge, ValidationError
 from .flow import check_key
 from .handlers import check_type_name
 from .models import parse_iso
+from .workflows import check_depends_on, check_on_parent_failure
 
 PRIORITY_RANGE = (-1_000_000, 1_000_000)
 MAX_RETRY_LIMIT = 1000
@@ -39,6 +40,8 @@ class SubmitRequest:
     key: str | None = None  # the flow key (see xqueue_core.flow); else the handler's field
     debounce: float | None = None  # seconds (see xqueue_core.debounce)
     debounce_max: float | None = None
+    depends_on: tuple[str, ...] | None = None  # parent ids (see xqueue_core.workflows)
+    on_parent_failure: str | None = None  # "cancel" (default with parents) or "run"
 
 
 SUBMIT_FIELDS = frozenset(f.name for f in fields(SubmitRequest))
@@ -136,8 +139,11 @@ def check_submit(data: Mapping[str, Any], max_payload_bytes: int) -> SubmitReque
     debounce = _non_negative("debounce", data.get("debounce"))
     debounce_max = _non_negative("debounce_max", data.get("debounce_max"))
     check_window(debounce, debounce_max)
+    depends_on = check_depends_on(data.get("depends_on"))
+    on_parent_failure = check_on_parent_failure(data.get("on_parent_failure"), depends_on)
     if debounce is not None:
-        for other, given in (("delay", delay), ("eta", eta), ("idempotency_key", key)):
+        others = (("delay", delay), ("eta", eta), ("idempotency_key", key))
+        for other, given in (*others, ("depends_on", depends_on)):
             if given is not None:
                 raise ValidationError(f"give either debounce or {other}, not both")
     return SubmitRequest(
@@ -153,6 +159,8 @@ def check_submit(data: Mapping[str, Any], max_payload_bytes: int) -> SubmitReque
         key=None if data.get("key") is None else check_key(data["key"]),
         debounce=debounce,
         debounce_max=debounce_max,
+        depends_on=depends_on,
+        on_parent_failure=on_parent_failure,
     )
 
 

@@ -31,6 +31,7 @@ from .models import (
     Task,
     TaskEvent,
 )
+from .workflows import parent_results
 
 if TYPE_CHECKING:
     from .app import XQueue
@@ -444,6 +445,8 @@ class Worker:
         can_retry = task.retry < task.max_retry
         deadline = asyncio.timeout(task.process_timeout) if task.process_timeout else None
         try:
+            if task.depends_on:
+                run.ctx.parents = await parent_results(self.app.backends().store, task)
             if self._hooked_before:
                 hooks.before_execute(task, run.ctx)
             if deadline is None:

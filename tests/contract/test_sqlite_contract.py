@@ -9,13 +9,14 @@ import pytest
 
 from xqueue_core.testing.contracts import (
     BrokerContract,
+    DependencyContract,
     PublishFaultContract,
     StoreContract,
 )
 from xqueue_core.testing.state_machine import make_store_machine
 
 
-class TestSqliteStore(StoreContract):
+class TestSqliteStore(StoreContract, DependencyContract):
     autoload_plugins = False
 
     @pytest.fixture

@@ -19,7 +19,7 @@ from xqueue_core.testing.workers import read_records
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 XQUEUE = str(Path(sys.executable).parent / "xqueue")
-TERMINAL = {s.value for s in TaskStatus} - {"pending", "processing"}
+TERMINAL = {str(s) for s in TaskStatus if s.terminal}
 
 
 def url_for(server: ServiceProcess, prefix: str | None = None) -> str:

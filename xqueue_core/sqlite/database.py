@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 from ..errors import BackendError, SettingsError
 from .debounce import SCHEMA as DEBOUNCE_SCHEMA
+from .dependencies import SCHEMA as DEPENDENCY_SCHEMA
 from .rates import SCHEMA as RATE_SCHEMA
 from .schedules import SCHEMA as SCHEDULE_SCHEMA
 
@@ -61,7 +62,11 @@ CREATE TABLE IF NOT EXISTS tasks (
     expires_at REAL,
     flow_key TEXT,
     schedule TEXT,
-    scheduled_for REAL
+    scheduled_for REAL,
+    depends_on TEXT,
+    on_parent_failure TEXT,
+    waiting_on INTEGER NOT NULL DEFAULT 0,
+    parent_failed TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_publish ON tasks(publish_at) WHERE publish_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS tasks_deadline ON tasks(deadline) WHERE deadline IS NOT NULL;
@@ -211,6 +216,7 @@ class Database:
         conn.executescript(RATE_SCHEMA)
         conn.executescript(DEBOUNCE_SCHEMA)
         conn.executescript(SCHEDULE_SCHEMA)
+        conn.executescript(DEPENDENCY_SCHEMA)
         return conn
 
     async def open(self) -> None:

@@ -31,7 +31,7 @@ from ..models import (
 from ..rates import Rate
 from ..schedules import Schedule, ScheduleState, TickFire
 from ..settings import Settings
-from . import debounce, schedules
+from . import debounce, dependencies, schedules
 from .database import OnDatabase, placeholders
 from .rates import RateBook, all_rates, set_rate
 from .wake import wake_parked
@@ -39,7 +39,8 @@ from .wake import wake_parked
 COLUMNS = (
     "id, type, payload, priority, status, retry, max_retry, queue_timeout, process_timeout, "
     "created_at, updated_at, started_at, completed_at, eta, error, worker_id, result, progress, "
-    "idempotency_key, redeliveries, flow_key, schedule, scheduled_for"
+    "idempotency_key, redeliveries, flow_key, schedule, scheduled_for, depends_on, "
+    "on_parent_failure"
 )
 EVENT_LOG_SIZE = 10_000
 CANCELED_LOST = "canceled while running (its worker was lost)"
@@ -70,6 +71,8 @@ def _row_to_task(row: Sequence[Any]) -> Task:
         key=row[20],
         schedule=row[21],
         scheduled_for=row[22],
+        depends_on=None if row[23] is None else orjson.loads(row[23]),
+        on_parent_failure=row[24],
     )
 
 
@@ -93,24 +96,34 @@ class Tx:
             "INSERT INTO events (data) VALUES (?)", (orjson.dumps(event.to_dict()).decode(),)
         )
 
-    def insert(self, task: Task, publish_grace: float) -> None:
-        """Insert a new pending task (its created/updated time are now) and its event."""
+    def insert(self, task: Task, publish_grace: float, retention: float = 0.0) -> None:
+        """Insert a new task (its created/updated time are now) and its event: pending,
+        or waiting for its parents (``depends_on``), or, when a parent already ended
+        other than ``success`` and it has no other to wait for, canceled (kept for
+        ``retention`` seconds) unless its ``on_parent_failure`` is ``run``."""
         task.created_at = task.updated_at = self.now
-        task.status = TaskStatus.PENDING
+        waiting_on, failed = (0, None)
+        if task.depends_on is not None:
+            waiting_on, failed = dependencies.attach(self, task)
+        task.status = TaskStatus.WAITING if waiting_on else TaskStatus.PENDING
         deadline = self.now + task.queue_timeout if task.queue_timeout > 0 else None
         # due now: the submitter publishes it, this is the fallback if it crashes;
         # delayed: the scheduler publishes it at its eta
-        publish_at = self.now + publish_grace if task.eta is None else task.eta
+        publish_at: float | None = self.now + publish_grace if task.eta is None else task.eta
+        if waiting_on:  # its queue timeout and publication start when it is released
+            deadline = publish_at = None
         self.conn.execute(
             "INSERT INTO tasks (id, type, payload, priority, status, retry, max_retry, "
             "queue_timeout, process_timeout, created_at, updated_at, eta, "
-            "idempotency_key, deadline, publish_at, flow_key, schedule, scheduled_for) "
-            "VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "idempotency_key, deadline, publish_at, flow_key, schedule, scheduled_for, "
+            "depends_on, on_parent_failure, waiting_on, parent_failed) "
+            "VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 task.id,
                 task.type,
                 orjson.dumps(task.payload).decode(),
                 task.priority,
+                str(task.status),
                 task.max_retry,
                 task.queue_timeout,
                 task.process_timeout,
@@ -123,7 +136,24 @@ class Tx:
                 task.key,
                 task.schedule,
                 task.scheduled_for,
+                None if task.depends_on is None else orjson.dumps(task.depends_on).decode(),
+                task.on_parent_failure,
+                waiting_on,
+                failed,
             ),
+        )
+        self.emit(task)
+        if failed is not None and not waiting_on and task.on_parent_failure != "run":
+            self.terminate(task, TaskStatus.CANCELED, failed, retention)
+
+    def release(self, task: Task) -> None:
+        """A waiting task's last parent ended: pending, due now (or at its eta)."""
+        task.status = TaskStatus.PENDING
+        task.updated_at = self.now
+        deadline = self.now + task.queue_timeout if task.queue_timeout > 0 else None
+        self.conn.execute(
+            "UPDATE tasks SET status='pending', updated_at=?, deadline=?, publish_at=? WHERE id=?",
+            (self.now, deadline, max(self.now, task.eta or self.now), task.id),
         )
         self.emit(task)
 
@@ -134,7 +164,10 @@ class Tx:
         error: str | None,
         retention: float,
         result: Any = None,
+        cascade: bool = True,
     ) -> None:
+        """End a task (kept for ``retention`` seconds) and, with ``cascade``, release
+        the tasks that waited for it (:func:`~xqueue_core.sqlite.dependencies.release`)."""
         task.status = status
         task.error = error
         task.updated_at = task.completed_at = self.now
@@ -159,6 +192,8 @@ class Tx:
             ),
         )
         self.emit(task)
+        if cascade:
+            dependencies.release(self, task, retention)
 
     def to_pending(self, task: Task, eta: float | None, error: str | None, retry: int) -> None:
         task.status = TaskStatus.PENDING
@@ -261,6 +296,8 @@ class SqliteStore(OnDatabase, Store):
     # -- submit and publish --------------------------------------------------
 
     async def create(self, tasks: Sequence[Task], publish_grace: float) -> list[tuple[Task, bool]]:
+        retention = self.settings.result_ttl
+
         def tx(t: Tx) -> list[tuple[Task, bool]]:
             out: list[tuple[Task, bool]] = []
             for task in tasks:
@@ -272,7 +309,7 @@ class SqliteStore(OnDatabase, Store):
                     if row is not None:
                         out.append((_row_to_task(row), False))
                         continue
-                t.insert(task, publish_grace)
+                t.insert(task, publish_grace, retention)
                 out.append((task, True))
             return out
 
@@ -616,13 +653,21 @@ class SqliteStore(OnDatabase, Store):
                 return None
             if task.terminal:
                 return CancelResult(CancelOutcome.FINISHED, task)
-            if task.status == TaskStatus.PENDING:
+            if task.status in (TaskStatus.PENDING, TaskStatus.WAITING):
                 t.terminate(task, TaskStatus.CANCELED, "canceled", retention)
                 return CancelResult(CancelOutcome.CANCELED, task)
             t.conn.execute("UPDATE tasks SET cancel_requested=1 WHERE id=?", (task_id,))
             return CancelResult(CancelOutcome.REQUESTED, task)
 
         result: tuple[CancelResult | None, list[TaskEvent]] = await self._write_with_events(tx)
+        return result
+
+    async def parent_results(
+        self, task_id: str, offset: int, limit: int
+    ) -> tuple[dict[str, Any], int | None]:
+        result: tuple[dict[str, Any], int | None] = await self.db.run(
+            lambda c: dependencies.parent_results(c, task_id, offset, limit)
+        )
         return result
 
     async def counts(self) -> dict[str, dict[str, int]]:

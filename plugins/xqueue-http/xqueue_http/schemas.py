@@ -119,6 +119,8 @@ def schemas(task_types: Sequence[str]) -> dict[str, Any]:
                 "key": nullable({"type": "string"}),
                 "schedule": nullable({"type": "string"}),
                 "scheduled_for": nullable(time),
+                "depends_on": nullable({"type": "array", "items": {"type": "string"}}),
+                "on_parent_failure": nullable({"type": "string", "enum": ["cancel", "run"]}),
             },
         },
         "TaskPage": {

@@ -16,6 +16,7 @@ Each URL fixture must give a fresh, empty backend per test.
 
 from .broker import BrokerContract
 from .common import LEASE, contract_settings, make_task, open_backend
+from .dependencies import DependencyContract
 from .notifier import NotifierContract
 from .publish_faults import PublishFaultContract
 from .schedules import ScheduleStoreContract
@@ -24,6 +25,7 @@ from .store import StoreContract
 __all__ = [
     "LEASE",
     "BrokerContract",
+    "DependencyContract",
     "NotifierContract",
     "PublishFaultContract",
     "ScheduleStoreContract",
