@@ -9,14 +9,13 @@ import pytest
 
 from xqueue_core.testing.contracts import (
     BrokerContract,
-    DependencyContract,
     PublishFaultContract,
     StoreContract,
 )
 from xqueue_core.testing.state_machine import make_store_machine
 
 
-class TestSqliteStore(StoreContract, DependencyContract):
+class TestSqliteStore(StoreContract):
     autoload_plugins = False
 
     @pytest.fixture

@@ -51,6 +51,7 @@ OPS = (
     "maintain",
     "mark_queued",
     "mark_unqueued",
+    "parent_results",
     "progress",
     "put_schedule",
     "rates",

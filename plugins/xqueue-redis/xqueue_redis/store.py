@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from xqueue_core.debounce import first_start
+from xqueue_core.errors import ValidationError
 from xqueue_core.interfaces import Broker, Store
 from xqueue_core.models import (
     CancelOutcome,
@@ -122,15 +123,19 @@ class RedisStore(Store):
     ) -> list[tuple[Task, bool]]:
         out: list[tuple[Task, bool]] = []
         streams: list[str] = list(layout.streams) if layout is not None else []
-        for chunk in _chunks(tasks):
+        # a graph goes in one script: all its tasks or (an unknown parent) none
+        chunks = [tasks] if any(t.depends_on for t in tasks) else _chunks(tasks)
+        for chunk in chunks:
             # one JSON argument for the chunk: far less for the client to encode
             # (and for Redis to parse) than ten arguments per task
             rows: list[list[Any]] = [task_args(task) for task in chunk]
             if layout is not None:  # where each message goes: its band's stream, KEYS[1 + n]
                 for row, task in zip(rows, chunk, strict=True):
                     row.append(layout.stream_number(task.priority))
-            args = [repr(float(publish_grace)), json_arg(rows)]
-            (now_text, results), _ = await self.conn.script("create", args, streams)
+            args = [repr(float(publish_grace)), json_arg(rows), self._retention]
+            (now_text, results, *unknown), _ = await self.conn.script("create", args, streams)
+            if not results:
+                raise ValidationError(f"depends_on: no task {unknown[0]!r} in this store")
             now = float(now_text)
             for task, row in zip(chunk, results, strict=True):
                 flag = int(row[0])
@@ -141,7 +146,7 @@ class RedisStore(Store):
                 else:
                     stored = task_from_json(row[1])
                     assert stored is not None
-                    out.append((stored, flag == 2))
+                    out.append((stored, flag in (2, 3)))
         return out
 
     async def debounce(
@@ -359,6 +364,17 @@ class RedisStore(Store):
             task_type: {k: int(v) for k, v in pairs(weights).items()}
             for task_type, weights in pairs(flat).items()
         }
+
+    # -- task dependencies (the DependencyStore role) ---------------------------
+
+    async def parent_results(
+        self, task_id: str, offset: int, limit: int
+    ) -> tuple[dict[str, Any], int | None]:
+        (ids, results, more), _ = await self.conn.script(
+            "parent_results", [task_id, str(int(offset)), str(int(limit))]
+        )
+        out = {p: None if not r else orjson.loads(r) for p, r in zip(ids, results, strict=True)}
+        return out, None if int(more) < 0 else int(more)
 
     # -- periodic schedules (the ScheduleStore role) ----------------------------
 

@@ -23,12 +23,15 @@ from ...settings import Settings
 from ..services import eventually
 from .common import LEASE, contract_settings, make_task, open_backend
 from .debounce import DebounceContract
+from .dependencies import DependencyContract
 from .flow import KeyLimitContract
 from .rates import RateContract
 from .schedules import ScheduleStoreContract
 
 
-class StoreContract(KeyLimitContract, RateContract, DebounceContract, ScheduleStoreContract):
+class StoreContract(
+    KeyLimitContract, RateContract, DebounceContract, ScheduleStoreContract, DependencyContract
+):
     """What every store must do. Provide a ``store_url`` fixture (fresh per test)."""
 
     settings = contract_settings()

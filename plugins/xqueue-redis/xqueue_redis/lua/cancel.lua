@@ -5,7 +5,7 @@ if not r then
   return {{'none'}, EVENTS}
 end
 local outcome
-if r.status == 'pending' then
+if r.status == 'pending' or r.status == 'waiting' then
   terminate(id, r, 'canceled', 'canceled', tonumber(ARGV[3]))
   outcome = 'canceled'
 elseif r.status == 'processing' then

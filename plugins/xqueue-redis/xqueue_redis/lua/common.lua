@@ -14,7 +14,8 @@ local NOW = tonumber(T[1]) + tonumber(T[2]) / 1000000
 local EVENTS_MAX = '__EVENTS_MAX__'
 local CANCELED_LOST = 'canceled while running (its worker was lost)'
 local DONE_TTL = 60 -- seconds a task's end notice (`done:{id}`) is kept for its waiters
-local STATUSES = {'pending', 'processing', 'success', 'failed', 'timeout', 'canceled'}
+local STATUSES = {'waiting', 'pending', 'processing', 'success', 'failed', 'timeout',
+  'canceled'}
 local EVENTS = {}
 
 local function num(x)
@@ -34,9 +35,9 @@ end
 -- removed them) but always a `worker_id` and a `lease_until`.
 local FIELDS = {'type', 'status', 'retry', 'error', 'progress', 'worker_id', 'deadline',
   'parked', 'cancel', 'eta', 'lease_until', 'redeliveries', 'priority', 'idempotency_key',
-  'waited', 'key'}
+  'waited', 'key', 'kids'}
 local FINISH_FIELDS = {'type', 'status', 'retry', 'error', 'progress', 'worker_id', 'cancel',
-  'waited', 'key'}
+  'waited', 'key', 'kids'}
 
 -- The record's FIELDS (or those given) as a table (nil when there is no such task).
 local function load(id, fields)
@@ -709,10 +710,14 @@ local function leave_working(id, r)
   if r.parked then unpark(id, r) end
 end
 
+-- Releases the tasks that waited for a task that ended (defined below: it ends some).
+local release_children
+
 -- Put a task in a terminal state: out of every working index, kept for `retention`
 -- seconds. `r` is its record (from load). `lease_until` is left in the hash: it only
--- means something while the task is processing.
-local function terminate(id, r, status, err, retention, result)
+-- means something while the task is processing. Unless `no_cascade`, the tasks that
+-- waited for it (depends_on) are released in this same step.
+local function terminate(id, r, status, err, retention, result, no_cascade)
   leave_working(id, r)
   move(id, r.type, r.status, status)
   local expires = num(NOW + retention)
@@ -739,7 +744,71 @@ local function terminate(id, r, status, err, retention, result)
     redis.call('XADD', done, '*', 'task', task_json(id))
     redis.call('EXPIRE', done, DONE_TTL)
   end
+  if r.kids and not no_cascade then release_children(id, status, retention) end
 end
+
+-- A waiting task whose last parent ended: pending, due now (or at its eta); its queue
+-- timeout starts now.
+local function release_waiting(id, r)
+  local typ = r.type
+  move(id, typ, 'waiting', 'pending')
+  local set = {'status', 'pending', 'updated_at', NOW_S}
+  local qt = tonumber(redis.call('HGET', tkey(id), 'queue_timeout') or '0')
+  if qt > 0 then
+    local deadline = num(NOW + qt)
+    set[#set + 1] = 'deadline'; set[#set + 1] = deadline
+    redis.call('ZADD', P .. 'dl', deadline, id)
+  end
+  local at = NOW
+  if r.eta and tonumber(r.eta) > NOW then at = tonumber(r.eta) end
+  redis.call('ZADD', P .. 'pub', num(at), id)
+  write(id, r, set, {})
+  emit(id, r)
+end
+
+-- The error of a task canceled because a parent did not succeed.
+local function parent_error(pid, status)
+  return 'parent ' .. pid .. ' ended ' .. status
+end
+
+-- Count an ended task off each child's `waiting_on` (its `kids:` list; one update per
+-- child, no look at the siblings) and release the children that reach zero: pending,
+-- or canceled when a parent did not succeed (unless on_parent_failure=run), whose own
+-- children are then released the same way (a work list, not recursion).
+release_children = function(id, status, retention)
+  local work = {{id, status}}
+  while #work > 0 do
+    local item = table.remove(work)
+    local kids = P .. 'kids:' .. item[1]
+    local children = redis.call('LRANGE', kids, 0, -1)
+    redis.call('DEL', kids)
+    local failed = false
+    if item[2] ~= 'success' then failed = parent_error(item[1], item[2]) end
+    for _, cid in ipairs(children) do
+      local ck = tkey(cid)
+      local c = redis.call('HMGET', ck, 'status', 'parent_failed', 'on_parent_failure')
+      if c[1] == 'waiting' then
+        local left = redis.call('HINCRBY', ck, 'waiting_on', -1)
+        local pf = c[2]
+        if failed and not pf then
+          redis.call('HSET', ck, 'parent_failed', failed)
+          pf = failed
+        end
+        if left <= 0 then
+          local r = load(cid)
+          if pf and c[3] ~= 'run' then
+            terminate(cid, r, 'canceled', pf, retention, nil, true)
+            work[#work + 1] = {cid, 'canceled'}
+          else
+            release_waiting(cid, r)
+          end
+        end
+      end
+    end
+  end
+end
+
+
 
 -- Back to pending (a retry, a release, a lost run): due at `eta`, or now. The task
 -- started once, so its queue timeout no longer applies.
@@ -816,13 +885,40 @@ end
 
 -- Insert a new pending task from its create row `t` (see create.lua) and log its
 -- event; `typed` remembers the types already added to `tt` in this script.
-local function insert_task(t, grace, typed)
+-- Record a new task (`t`: a create row) with each of its parents (t[13], JSON text)
+-- that has not ended: RPUSH to the parent's `kids:` list, `kids` marked on it. How
+-- many those are, and the error of the first parent that ended other than success.
+local function attach_parents(id, deps)
+  local open, failed = 0, false
+  for _, pid in ipairs(cjson.decode(deps)) do
+    local status = redis.call('HGET', tkey(pid), 'status')
+    if status == 'success' then
+      -- ended well: nothing to wait for
+    elseif status == 'failed' or status == 'timeout' or status == 'canceled' then
+      if not failed then failed = parent_error(pid, status) end
+    else
+      redis.call('RPUSH', P .. 'kids:' .. pid, id)
+      redis.call('HSET', tkey(pid), 'kids', '1')
+      open = open + 1
+    end
+  end
+  return open, failed
+end
+
+-- Insert a new task from its create row; `retention` is for one canceled at once (a
+-- parent ended other than success before it was created). Its status.
+local function insert_task(t, grace, typed, retention)
   local id, typ = t[1], t[2]
   local qt, eta = t[6], t[8]
   local ikey = t[9]
   local has_key = ikey ~= false
   local k = tkey(id)
-  local fields = {'HSET', k, 'id', id, 'type', typ, 'status', 'pending',
+  local waiting_on, failed = 0, false
+  if t[13] then waiting_on, failed = attach_parents(id, t[13]) end
+  local status = 'pending'
+  if waiting_on > 0 then status = 'waiting' end
+  local cancel_now = failed and waiting_on == 0 and t[14] ~= 'run'
+  local fields = {'HSET', k, 'id', id, 'type', typ, 'status', status,
     'payload', t[3], 'priority', t[4], 'retry', '0', 'max_retry', t[5],
     'queue_timeout', qt, 'process_timeout', t[7], 'created_at', NOW_S,
     'updated_at', NOW_S, 'redeliveries', '0'}
@@ -842,15 +938,23 @@ local function insert_task(t, grace, typed)
   if t[12] and t[12] ~= '' then
     fields[#fields + 1] = 'scheduled_for'; fields[#fields + 1] = t[12]
   end
-  if tonumber(qt) > 0 then
+  if t[13] then
+    fields[#fields + 1] = 'depends_on'; fields[#fields + 1] = t[13]
+    fields[#fields + 1] = 'on_parent_failure'; fields[#fields + 1] = t[14] or 'cancel'
+    fields[#fields + 1] = 'waiting_on'; fields[#fields + 1] = tostring(waiting_on)
+    if failed then fields[#fields + 1] = 'parent_failed'; fields[#fields + 1] = failed end
+  end
+  if tonumber(qt) > 0 and status == 'pending' then
     local deadline = num(NOW + tonumber(qt))
     fields[#fields + 1] = 'deadline'; fields[#fields + 1] = deadline
     redis.call('ZADD', P .. 'dl', deadline, id)
   end
   redis.call(unpack(fields))
-  redis.call('ZADD', P .. 'ys:' .. typ .. ':pending', '0', id)
-  local stream = t[13]
-  if stream and (eta == '' or tonumber(eta) <= NOW) then  -- due now
+  redis.call('ZADD', P .. 'ys:' .. typ .. ':' .. status, '0', id)
+  local stream = t[15]
+  if status == 'waiting' or cancel_now then
+    -- no message and nothing due: its last parent's end releases it (or it ends now)
+  elseif stream and (eta == '' or tonumber(eta) <= NOW) then  -- due now
     -- create_and_publish: the message goes out in this same step (no fallback needed)
     redis.call('XADD', KEYS[1 + stream], '*', 'id', id, 'type', typ, 'priority', t[4])
   else
@@ -863,7 +967,12 @@ local function insert_task(t, grace, typed)
     typed[typ] = true
   end
   -- the caller makes its own events for new tasks: only the log gets this one
-  log_event({id, typ, 'pending', '0', false, false, false, NOW_S, 'status'})
+  log_event({id, typ, status, '0', false, false, false, NOW_S, 'status'})
+  if cancel_now then
+    terminate(id, load(id), 'canceled', failed, retention)
+    return 'canceled'
+  end
+  return status
 end
 
 -- Delete a task and every index entry that names it; `r` is its record (from load).
