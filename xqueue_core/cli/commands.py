@@ -117,6 +117,14 @@ async def _wait(app: Any, task: Task, as_json: bool, timeout: float | None) -> T
     "--debounce", type=float, metavar="S", help="Collapse submits of the key within S seconds."
 )
 @click.option("--debounce-max", type=float, metavar="S", help="With --debounce: start within S.")
+@click.option(
+    "--depends-on", multiple=True, metavar="ID", help="Wait for task ID to end (repeatable)."
+)
+@click.option(
+    "--on-parent-failure",
+    type=click.Choice(["cancel", "run"]),
+    help="With --depends-on: a parent that did not succeed cancels this task (default), or not.",
+)
 @click.option("--wait", "wait_", is_flag=True, help="Wait for the outcome, showing progress.")
 @click.option("--timeout", type=float, metavar="S", help="With --wait: give up after S seconds.")
 @json_option
@@ -131,6 +139,7 @@ def submit(
 ) -> None:
     """Submit a task of TYPE with an optional JSON object payload."""
     body = _parse_payload(payload)
+    options["depends_on"] = list(options["depends_on"]) or None
     submit_options = {k: options.pop(k) for k in SUBMIT_OPTIONS if options.get(k) is not None}
     app = load_app(app_ref, options)
 
