@@ -25,6 +25,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "PayloadTooLarge",
         "PluginError",
         "ScheduleNotFound",
+        "WorkflowNotFound",
         "SettingsError",
         "TaskAlreadyFinished",
         "TaskCancelled",
@@ -39,6 +40,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "models": ("Delivery", "Message", "Task", "TaskEvent", "TaskStatus"),
     "settings": ("Settings", "load_settings"),
     "worker": ("Worker",),
+    "workflows": ("Node", "Workflow", "WorkflowState"),
 }
 
 TYPE_CHECKING = False  # not typing's: importing typing (and re) costs 1.5 MB
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
         PayloadTooLarge as PayloadTooLarge,
         PluginError as PluginError,
         ScheduleNotFound as ScheduleNotFound,
+        WorkflowNotFound as WorkflowNotFound,
         SettingsError as SettingsError,
         TaskAlreadyFinished as TaskAlreadyFinished,
         TaskCancelled as TaskCancelled,
@@ -76,6 +79,11 @@ if TYPE_CHECKING:
         TaskStatus as TaskStatus,
     )
     from .settings import Settings as Settings, load_settings as load_settings
+    from .workflows import (
+        Node as Node,
+        Workflow as Workflow,
+        WorkflowState as WorkflowState,
+    )
     from .worker import Worker as Worker
     # isort: on
 

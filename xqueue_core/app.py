@@ -41,6 +41,7 @@ from .schedule_control import ScheduleControl
 from .settings import Settings, load_settings
 from .validation import SubmitRequest, check_submit
 from .waiting import wait_for_task
+from .workflow_control import WorkflowControl
 from .workflows import dependency_store
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ KNOWN_TYPES_TTL = 2.0
 MAX_LIST_LIMIT = 1000
 
 
-class XQueue(FlowControl, ScheduleControl):
+class XQueue(FlowControl, ScheduleControl, WorkflowControl):
     """An xqueue application: register handlers, submit tasks, run workers.
 
     ::

@@ -60,6 +60,12 @@ class ScheduleNotFound(UserError):
     code = "not_found"
 
 
+class WorkflowNotFound(UserError):
+    """No task is a member of a workflow with that id (HTTP 404)."""
+
+    code = "not_found"
+
+
 class TaskAlreadyFinished(UserError):
     """The task is in a terminal state; cancelling it changes nothing."""
 

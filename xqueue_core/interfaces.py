@@ -317,6 +317,10 @@ class DependencyStore(Protocol):
     per release is O(1) per child: no scan of a child's other parents.
     """
 
+    async def workflow_tasks(self, workflow_id: str, after: str | None, limit: int) -> Page:
+        """The members of a workflow (tasks created with its id in ``workflow``), by
+        id, ``limit`` at a time from after ``after``; ``next_cursor`` for the rest."""
+
     async def parent_results(
         self, task_id: str, offset: int, limit: int
     ) -> tuple[dict[str, Any], int | None]:

@@ -89,6 +89,7 @@ class Task:
     scheduled_for: float | None = None  # the tick it was fired for
     depends_on: list[str] | None = None  # parents: it waits for them (xqueue_core.workflows)
     on_parent_failure: str | None = None  # "cancel" (default with parents) or "run"
+    workflow: str | None = None  # the workflow it is a member of (xqueue_core.workflows)
 
     def to_dict(self) -> dict[str, Any]:
         """The task as JSON-ready data (the object the REST API and ``--json`` show)."""

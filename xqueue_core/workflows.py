@@ -17,17 +17,20 @@ longer kept (past ``result_ttl``) when its child runs shows as None in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ValidationError
 from .interfaces import DependencyStore, Store
-from .models import Task
+from .models import Task, TaskStatus
 
 ON_PARENT_FAILURE = ("cancel", "run")
 MAX_PARENTS = 10_000  # parents of one task at most
 MAX_ID_LENGTH = 64
 PARENT_PAGE = 500  # parents' results read per store call when a child starts
+MAX_NODES = 20_000  # members of one workflow at most (a 10,000 fan-out and its fan-in fit)
+MEMBER_PAGE = 500  # members read per store call by get_workflow
 
 
 def check_depends_on(value: Any) -> tuple[str, ...] | None:
@@ -78,3 +81,103 @@ async def parent_results(store: Store, task: Task) -> dict[str, Any]:
         page, offset = await store.parent_results(task.id, offset, PARENT_PAGE)
         out.update(page)
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One member of a workflow to submit: a task type, its payload and the submit
+    options of :meth:`~xqueue_core.XQueue.submit` (not ``depends_on``: the graph's
+    edges give it; ``on_parent_failure`` applies to a member with parents)."""
+
+    type: str
+    payload: Mapping[str, Any] | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, task_type: str, payload: Mapping[str, Any] | None = None, **options: Any) -> Node:
+        return cls(task_type, payload, options)
+
+
+@dataclass(frozen=True, slots=True)
+class Workflow:
+    """A submitted workflow: its id and each member's task id, by node name."""
+
+    id: str
+    task_ids: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowState:
+    """A workflow's members as the store has them now, and what they add up to:
+    ``running`` while any member has not ended, then ``success`` when all
+    succeeded, ``failed`` when any failed or timed out, else ``canceled``."""
+
+    id: str
+    tasks: list[Task]
+
+    @property
+    def status(self) -> str:
+        statuses = {t.status for t in self.tasks}
+        if any(not s.terminal for s in statuses):
+            return "running"
+        if statuses <= {TaskStatus.SUCCESS}:
+            return "success"
+        if statuses & {TaskStatus.FAILED, TaskStatus.TIMEOUT}:
+            return "failed"
+        return "canceled"
+
+    @property
+    def terminal(self) -> bool:
+        return self.status != "running"
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for t in self.tasks:
+            out[str(t.status)] = out.get(str(t.status), 0) + 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "status": self.status,
+            "counts": self.counts(),
+            "tasks": [t.to_dict() for t in self.tasks],
+        }
+
+
+def graph_order(nodes: Mapping[str, Node], edges: Mapping[str, Sequence[str]]) -> list[str]:
+    """The node names, every node after its parents (``edges``: node -> parents);
+    a one-line :class:`ValidationError` for an empty or oversized graph, an edge
+    naming an unknown node, or a cycle (named)."""
+    if not nodes:
+        raise ValidationError("a workflow needs at least one task")
+    if len(nodes) > MAX_NODES:
+        raise ValidationError(f"a workflow has at most {MAX_NODES} tasks, got {len(nodes)}")
+    for child, parents in edges.items():
+        for name in (child, *parents):
+            if name not in nodes:
+                raise ValidationError(f"edge {child!r} <- {list(parents)!r}: no node {name!r}")
+    order: list[str] = []
+    state: dict[str, int] = {}  # 1: being visited, 2: placed
+    for root in nodes:
+        stack: list[tuple[str, int]] = [(root, 0)]
+        while stack:
+            name, index = stack.pop()
+            if index == 0:
+                if state.get(name) == 2:
+                    continue
+                state[name] = 1
+            parents = list(edges.get(name, ()))
+            if index < len(parents):
+                stack.append((name, index + 1))
+                parent = parents[index]
+                if state.get(parent) == 1:
+                    path = [n for n, _ in stack] + [parent]
+                    cycle = path[path.index(parent) :]
+                    raise ValidationError(f"the graph has a cycle: {' <- '.join(cycle)}")
+                if state.get(parent) != 2:
+                    stack.append((parent, 0))
+            else:
+                state[name] = 2
+                order.append(name)
+    return order

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from xqueue_core import TaskContext, ValidationError, XQueue
+from xqueue_core import Node, TaskContext, ValidationError, WorkflowNotFound, XQueue
 
 
 def make(url: str) -> XQueue:
@@ -24,7 +24,8 @@ def make(url: str) -> XQueue:
 
     @app.task("total")
     async def total(payload: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
-        return {"sum": sum(v for v in ctx.parents.values() if v is not None), "n": len(ctx.parents)}
+        values = [v if isinstance(v, int) else v["sum"] for v in ctx.parents.values() if v]
+        return {"sum": sum(values), "n": len(ctx.parents)}
 
     app.task("total_in_a_process", executor="process")(parents_in_a_process)
     return app
@@ -91,3 +92,95 @@ async def test_bad_depends_on_is_refused_and_changes_nothing(
         with pytest.raises(ValidationError, match=message):
             await app.submit("total", **options)
         assert (await app.stats())["total"] == 1
+
+
+async def test_chain_group_chord_and_a_dag_run_in_order_with_one_submit_each(
+    tmp_path: Path,
+) -> None:
+    app = make(f"sqlite:///{tmp_path / 'q.db'}")
+    async with app:
+        chain = await app.chain(Node.of("square", {"n": 2}), Node.of("total"), Node.of("total"))
+        chord = await app.chord([Node.of("square", {"n": n}) for n in range(10)], Node.of("total"))
+        group = await app.group(Node.of("square", {"n": 1}), Node.of("square", {"n": 2}))
+        dag = await app.submit_workflow(
+            {"a": Node.of("square", {"n": 3}), "b": Node.of("square", {"n": 4}),
+             "c": Node.of("total"), "d": Node.of("total")},
+            {"c": ["a", "b"], "d": ["c", "a"]},
+        )  # fmt: skip
+        state = await app.get_workflow(chord.id)
+        assert state.status == "running" and state.counts() == {"pending": 10, "waiting": 1}
+        worker = app.worker(concurrency=8)
+        await worker.start()
+        try:
+            states = [await app.wait_workflow(w.id, timeout=30) for w in (chain, chord, group, dag)]
+        finally:
+            await worker.shutdown()
+        assert [s.status for s in states] == ["success"] * 4
+        callback = await app.get(chord.task_ids["callback"])
+        assert callback.result == {"sum": sum(n * n for n in range(10)), "n": 10}
+        last = await app.get(chain.task_ids["2"])
+        assert last.result == {"sum": 4, "n": 1}
+        d = await app.get(dag.task_ids["d"])
+        assert d.depends_on == [dag.task_ids["c"], dag.task_ids["a"]]
+        assert d.result == {"sum": 25 + 9, "n": 2}
+
+
+async def test_a_failing_member_cancels_what_follows_and_cancel_workflow_ends_the_rest(
+    tmp_path: Path,
+) -> None:
+    app = make(f"sqlite:///{tmp_path / 'q.db'}")
+    async with app:
+        chain = await app.chain(Node.of("square", {"n": -1}), Node.of("total"), Node.of("total"))
+        waiting = await app.chord([Node.of("square", {"n": 1})], Node.of("total"))
+        canceled = await app.cancel_workflow(waiting.id)
+        assert canceled.status == "canceled" and canceled.counts() == {"canceled": 2}
+        worker = app.worker(concurrency=2)
+        await worker.start()
+        try:
+            state = await app.wait_workflow(chain.id, timeout=30)
+        finally:
+            await worker.shutdown()
+    assert state.status == "failed"
+    assert [str(t.status) for t in state.tasks] == ["failed", "canceled", "canceled"]
+    first, second, _ = (t.id for t in state.tasks)
+    assert state.tasks[2].error == f"parent {second} ended canceled"
+    assert state.tasks[1].error == f"parent {first} ended failed"
+
+
+@pytest.mark.parametrize(
+    ("nodes", "edges", "message"),
+    [
+        ({}, {}, "a workflow needs at least one task"),
+        ({"a": Node.of("square")}, {"a": ["b"]}, "no node 'b'"),
+        (
+            {"a": Node.of("square"), "b": Node.of("square"), "c": Node.of("square")},
+            {"a": ["c"], "b": ["a"], "c": ["b"]},
+            "the graph has a cycle: a <- c <- b <- a",
+        ),
+        ({"a": Node.of("nope")}, {}, "no worker has registered task type 'nope'"),
+        ({"a": Node.of("square", {"n": 1}, priority="high")}, {}, "node 'a': priority must be"),
+        (
+            {"a": Node.of("square", on_parent_failure="run")},
+            {},
+            "node 'a': on_parent_failure needs",
+        ),
+        ({"a": Node.of("square", depends_on=["x"])}, {}, "node 'a': depends_on is not a workflow"),
+    ],
+)
+async def test_a_bad_graph_is_refused_whole(
+    tmp_path: Path, nodes: dict[str, Node], edges: dict[str, list[str]], message: str
+) -> None:
+    app = make(f"sqlite:///{tmp_path / 'q.db'}")
+    async with app:
+        with pytest.raises(ValidationError, match=message):
+            await app.submit_workflow({"ok": Node.of("square"), **nodes} if nodes else {}, edges)
+        assert (await app.stats())["total"] == 0
+
+
+async def test_a_graph_over_the_size_limit_is_refused(tmp_path: Path) -> None:
+    app = make(f"sqlite:///{tmp_path / 'q.db'}")
+    async with app:
+        with pytest.raises(ValidationError, match="a workflow has at most 20000 tasks, got 20001"):
+            await app.group(*[Node.of("square")] * 20_001)
+        with pytest.raises(WorkflowNotFound, match="no workflow 'nope'"):
+            await app.get_workflow("nope")

@@ -66,7 +66,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     depends_on TEXT,
     on_parent_failure TEXT,
     waiting_on INTEGER NOT NULL DEFAULT 0,
-    parent_failed TEXT
+    parent_failed TEXT,
+    workflow TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_publish ON tasks(publish_at) WHERE publish_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS tasks_deadline ON tasks(deadline) WHERE deadline IS NOT NULL;
@@ -75,6 +76,7 @@ CREATE INDEX IF NOT EXISTS tasks_running ON tasks(type, lease_until)
 CREATE INDEX IF NOT EXISTS tasks_expires ON tasks(expires_at) WHERE expires_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS tasks_status ON tasks(status, id);
 CREATE INDEX IF NOT EXISTS tasks_type ON tasks(type, id);
+CREATE INDEX IF NOT EXISTS tasks_workflow ON tasks(workflow, id) WHERE workflow IS NOT NULL;
 CREATE INDEX IF NOT EXISTS tasks_parked ON tasks(type, priority DESC, id) WHERE parked = 1;
 CREATE TABLE IF NOT EXISTS limits (type TEXT PRIMARY KEY, max_concurrency INTEGER NOT NULL);
 -- per-key limits: key '' is the default of every key of the type (a flow key is never '')

@@ -40,7 +40,7 @@ COLUMNS = (
     "id, type, payload, priority, status, retry, max_retry, queue_timeout, process_timeout, "
     "created_at, updated_at, started_at, completed_at, eta, error, worker_id, result, progress, "
     "idempotency_key, redeliveries, flow_key, schedule, scheduled_for, depends_on, "
-    "on_parent_failure"
+    "on_parent_failure, workflow"
 )
 EVENT_LOG_SIZE = 10_000
 CANCELED_LOST = "canceled while running (its worker was lost)"
@@ -73,6 +73,7 @@ def _row_to_task(row: Sequence[Any]) -> Task:
         scheduled_for=row[22],
         depends_on=None if row[23] is None else orjson.loads(row[23]),
         on_parent_failure=row[24],
+        workflow=row[25],
     )
 
 
@@ -116,8 +117,8 @@ class Tx:
             "INSERT INTO tasks (id, type, payload, priority, status, retry, max_retry, "
             "queue_timeout, process_timeout, created_at, updated_at, eta, "
             "idempotency_key, deadline, publish_at, flow_key, schedule, scheduled_for, "
-            "depends_on, on_parent_failure, waiting_on, parent_failed) "
-            "VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "depends_on, on_parent_failure, waiting_on, parent_failed, workflow) "
+            "VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 task.id,
                 task.type,
@@ -140,6 +141,7 @@ class Tx:
                 task.on_parent_failure,
                 waiting_on,
                 failed,
+                task.workflow,
             ),
         )
         self.emit(task)
@@ -661,6 +663,17 @@ class SqliteStore(OnDatabase, Store):
 
         result: tuple[CancelResult | None, list[TaskEvent]] = await self._write_with_events(tx)
         return result
+
+    async def workflow_tasks(self, workflow_id: str, after: str | None, limit: int) -> Page:
+        def read(c: sqlite3.Connection) -> list[Any]:
+            return c.execute(
+                f"SELECT {COLUMNS} FROM tasks WHERE workflow=? AND id > ? ORDER BY id LIMIT ?",
+                (workflow_id, after or "", limit + 1),
+            ).fetchall()
+
+        rows = await self.db.run(read)
+        tasks = [_row_to_task(r) for r in rows[:limit]]
+        return Page(tasks, tasks[-1].id if len(rows) > limit else None)
 
     async def parent_results(
         self, task_id: str, offset: int, limit: int

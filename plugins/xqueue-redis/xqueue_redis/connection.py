@@ -62,6 +62,7 @@ OPS = (
     "set_limit",
     "set_rate",
     "take_due",
+    "workflow_tasks",
 )
 
 

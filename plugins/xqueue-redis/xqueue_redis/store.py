@@ -124,7 +124,8 @@ class RedisStore(Store):
         out: list[tuple[Task, bool]] = []
         streams: list[str] = list(layout.streams) if layout is not None else []
         # a graph goes in one script: all its tasks or (an unknown parent) none
-        chunks = [tasks] if any(t.depends_on for t in tasks) else _chunks(tasks)
+        whole = any(t.depends_on or t.workflow for t in tasks)
+        chunks = [tasks] if whole else _chunks(tasks)
         for chunk in chunks:
             # one JSON argument for the chunk: far less for the client to encode
             # (and for Redis to parse) than ten arguments per task
@@ -366,6 +367,13 @@ class RedisStore(Store):
         }
 
     # -- task dependencies (the DependencyStore role) ---------------------------
+
+    async def workflow_tasks(self, workflow_id: str, after: str | None, limit: int) -> Page:
+        (rows, more), _ = await self.conn.script(
+            "workflow_tasks", [workflow_id, after or "", str(int(limit))]
+        )
+        tasks = [t for t in (task_from_json(r) for r in rows) if t is not None]
+        return Page(tasks, tasks[-1].id if int(more) and tasks else None)
 
     async def parent_results(
         self, task_id: str, offset: int, limit: int

@@ -179,6 +179,25 @@ class DependencyContract:
         assert pages == 3 and list(seen) == [p.id for p in parents]
         assert seen[parents[3].id] == {"i": 3} and seen[parents[-1].id] is None  # still open
 
+    async def test_a_workflows_members_are_listed_in_pages(self, store: Store) -> None:
+        assert isinstance(store, DependencyStore)
+        members = [make_task(workflow="wf-1") for _ in range(5)]
+        members[3].depends_on = [members[0].id]
+        await self._make(store, *members, make_task(), make_task(workflow="wf-2"))
+        seen: list[Task] = []
+        cursor = None
+        while True:
+            page = await store.workflow_tasks("wf-1", cursor, 2)
+            assert len(page.tasks) <= 2
+            seen += page.tasks
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        assert [t.id for t in seen] == sorted(t.id for t in members)
+        assert {t.workflow for t in seen} == {"wf-1"}
+        assert [t.status for t in seen].count(TaskStatus.WAITING) == 1
+        assert (await store.workflow_tasks("nope", None, 10)).tasks == []
+
     async def test_random_graphs_end_as_the_rules_say_each_task_once(self, store: Store) -> None:
         """25 random DAGs of 2-30 tasks with random outcomes and policies, run to the
         end: every task ends in the state the rules give, and starts at most once."""

@@ -35,7 +35,7 @@ end
 -- removed them) but always a `worker_id` and a `lease_until`.
 local FIELDS = {'type', 'status', 'retry', 'error', 'progress', 'worker_id', 'deadline',
   'parked', 'cancel', 'eta', 'lease_until', 'redeliveries', 'priority', 'idempotency_key',
-  'waited', 'key', 'kids'}
+  'waited', 'key', 'kids', 'workflow'}
 local FINISH_FIELDS = {'type', 'status', 'retry', 'error', 'progress', 'worker_id', 'cancel',
   'waited', 'key', 'kids'}
 
@@ -938,6 +938,10 @@ local function insert_task(t, grace, typed, retention)
   if t[12] and t[12] ~= '' then
     fields[#fields + 1] = 'scheduled_for'; fields[#fields + 1] = t[12]
   end
+  if t[15] then
+    fields[#fields + 1] = 'workflow'; fields[#fields + 1] = t[15]
+    redis.call('ZADD', P .. 'wf:' .. t[15], '0', id)
+  end
   if t[13] then
     fields[#fields + 1] = 'depends_on'; fields[#fields + 1] = t[13]
     fields[#fields + 1] = 'on_parent_failure'; fields[#fields + 1] = t[14] or 'cancel'
@@ -951,7 +955,7 @@ local function insert_task(t, grace, typed, retention)
   end
   redis.call(unpack(fields))
   redis.call('ZADD', P .. 'ys:' .. typ .. ':' .. status, '0', id)
-  local stream = t[15]
+  local stream = t[16]
   if status == 'waiting' or cancel_now then
     -- no message and nothing due: its last parent's end releases it (or it ends now)
   elseif stream and (eta == '' or tonumber(eta) <= NOW) then  -- due now
@@ -990,6 +994,7 @@ local function purge(id, r)
   end
   if r.deadline then redis.call('ZREM', P .. 'dl', id) end
   if r.parked then unpark(id, r) end
+  if r.workflow then redis.call('ZREM', P .. 'wf:' .. r.workflow, id) end
   local key = r.idempotency_key
   if key and redis.call('HGET', P .. 'idem', key) == id then
     redis.call('HDEL', P .. 'idem', key)
