@@ -6,7 +6,7 @@ from __future__ import annotations
 import orjson
 
 from tests.processes.core_helpers import Env
-from xqueue_core import XQueue
+from xqueue_core import Node, XQueue
 from xqueue_core.testing.services import eventually
 
 APP = "xqt_app:app"  # submits know the test handlers (no worker has announced them yet)
@@ -38,3 +38,21 @@ async def test_the_cli_submits_a_task_that_waits_for_two_others(xenv: Env, clien
     start = next(r["t"] for r in records if r["kind"] == "start" and r["task_id"] == child["id"])
     ends = [r["t"] for r in records if r["kind"] == "end" and r["task_id"] in parents]
     assert len(ends) == 2 and start >= max(ends)
+
+
+async def test_workflow_status_and_cancel_from_the_cli(xenv: Env, client: XQueue) -> None:
+    chord = await client.chord(
+        [Node.of("sleep", {"seconds": 0}) for _ in range(3)], Node.of("sleep")
+    )
+    proc = xenv.cli("workflow", "status", chord.id, "--json")
+    assert proc.returncode == 0, proc.stderr
+    shown = orjson.loads(proc.stdout)
+    assert shown["status"] == "running" and shown["counts"] == {"pending": 3, "waiting": 1}
+    assert {t["id"] for t in shown["tasks"]} == set(chord.task_ids.values())
+    text = xenv.cli("workflow", "status", chord.id)
+    assert text.returncode == 0 and f"workflow {chord.id}: running" in text.stdout
+    proc = xenv.cli("workflow", "cancel", chord.id, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert orjson.loads(proc.stdout)["counts"] == {"canceled": 4}
+    missing = xenv.cli("workflow", "status", "nope")
+    assert missing.returncode == 2 and missing.stderr == "error: no workflow 'nope'\n"

@@ -13,13 +13,16 @@ A plugin command typically looks like::
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Mapping
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import orjson
 
 from .apps import import_app, load_app, setup_logging_from
+
+if TYPE_CHECKING:
+    from ..app import XQueue
 
 __all__ = [
     "BACKEND_OPTION_NAMES",
@@ -32,6 +35,7 @@ __all__ = [
     "load_app",
     "run",
     "setup_logging",
+    "with_app",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -105,3 +109,15 @@ def setup_logging(ctx: click.Context) -> None:
     root = ctx.find_root()
     params = root.params if root is not None else {}
     setup_logging_from(params.get("log_level"), params.get("log_format"))
+
+
+def with_app(options: dict[str, Any], call: Callable[[XQueue], Awaitable[T]]) -> T:
+    """Open the app of the backend ``options`` (no APP: the announced types), run
+    ``call`` with it, close it; what ``call`` returned."""
+    app = load_app(None, options)
+
+    async def go() -> T:
+        async with app:
+            return await call(app)
+
+    return run(go())

@@ -13,6 +13,8 @@ import orjson
 from ..models import Task, iso
 
 STATUS_COLORS = {
+    "waiting": "blue",
+    "running": "cyan",  # a workflow's
     "pending": "yellow",
     "processing": "cyan",
     "success": "green",

@@ -20,6 +20,7 @@ from .common import setup_logging
 from .demo import demo
 from .rates import rate
 from .schedules import schedule
+from .workflows import workflow
 
 
 class XQueueGroup(click.Group):
@@ -64,7 +65,7 @@ def cli(ctx: click.Context, log_level: str | None, log_format: str | None) -> No
     setup_logging(ctx)
 
 
-for command in [*COMMANDS, rate, schedule, demo]:
+for command in [*COMMANDS, rate, schedule, workflow, demo]:
     cli.add_command(command)
 
 

@@ -3,35 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
 
 from ..errors import UserError
 from ..schedules import CATCH_UP, OVERLAP, ScheduleState
-from .common import backend_options, dump_json, json_option, load_app, run
+from .common import backend_options, dump_json, json_option, with_app
 from .display import table
 
 if TYPE_CHECKING:
     from ..app import XQueue
 
-T = TypeVar("T")
-
 
 @click.group()
 def schedule() -> None:
     """Periodic schedules: cron or every N seconds, fired once per tick by the workers."""
-
-
-def _with_app(options: dict[str, Any], call: Callable[[XQueue], Awaitable[T]]) -> T:
-    app = load_app(None, options)
-
-    async def go() -> T:
-        async with app:
-            return await call(app)
-
-    return run(go())
 
 
 def _timing(state: ScheduleState) -> str:
@@ -87,7 +75,7 @@ def schedule_add(
             raise UserError(f"--payload is not valid JSON: {exc}") from None
     fields = {"cron": cron, "every": every, "payload": body, "tz": tz, "catch_up": catch_up}
     fields.update(overlap=overlap, jitter=jitter, enabled=not paused)
-    state = _with_app(options, lambda app: app.add_schedule(name, task_type, **fields))
+    state = with_app(options, lambda app: app.add_schedule(name, task_type, **fields))
     _show(state, as_json)
 
 
@@ -96,7 +84,7 @@ def schedule_add(
 @json_option
 def schedule_list(as_json: bool, **options: Any) -> None:
     """Every schedule with its next and last run."""
-    states = _with_app(options, lambda app: app.list_schedules())
+    states = with_app(options, lambda app: app.list_schedules())
     if as_json:
         dump_json([s.to_dict() for s in states])
         return
@@ -124,7 +112,7 @@ def _one(verb: str, doc: str, call: Callable[[XQueue, str], Awaitable[Any]]) -> 
     @backend_options
     @json_option
     def command(name: str, as_json: bool, **options: Any) -> None:
-        result = _with_app(options, lambda app: call(app, name))
+        result = with_app(options, lambda app: call(app, name))
         if isinstance(result, ScheduleState):
             _show(result, as_json)
         elif result is None:
