@@ -56,6 +56,7 @@ async def test_json_output_of_every_command(xenv: Env, client: XQueue) -> None:
     assert set(stats) == {"total", "by_status", "by_type", "running", "limits", "broker"}
     assert stats["total"] == 3
     assert stats["by_status"] == {
+        "waiting": 0,
         "pending": 0,
         "processing": 0,
         "success": 1,

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deps (
     parent TEXT NOT NULL, child TEXT NOT NULL, PRIMARY KEY (parent, child)
-) WITHOUT ROWID;
+);
 """
 
 _TERMINAL = tuple(str(s) for s in TERMINAL)
