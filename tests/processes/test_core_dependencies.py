@@ -1,15 +1,68 @@
-"""Task dependencies with real processes: the CLI submits a task that waits for two
-others, a worker runs it only after both ended; a bad parent id is one line, exit 2."""
+"""Task dependencies with real processes: a 1,000-member chord while workers are
+SIGKILLed and (Redis) the store restarts — the callback runs once, after every member
+ended, with all 1,000 results; the CLI submits a task that waits for two others and
+shows and cancels a workflow; a bad parent id is one line, exit 2."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import orjson
+import pytest
 
 from tests.processes.core_helpers import Env
 from xqueue_core import Node, XQueue
-from xqueue_core.testing.services import eventually
+from xqueue_core.testing.services import ServiceProcess, eventually, redis_command
 
 APP = "xqt_app:app"  # submits know the test handlers (no worker has announced them yet)
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[ServiceProcess]:
+    """This module's Redis keeps an AOF (fsync on every write): the chord test restarts it."""
+    with ServiceProcess("redis-aof", redis_command(durable=True)) as server:
+        yield server
+
+
+@pytest.mark.slow
+async def test_a_chord_of_1000_fires_its_callback_once_across_kills_and_a_restart(
+    request: pytest.FixtureRequest, xenv: Env, keyed: XQueue
+) -> None:
+    """3 workers run a chord of 1,000 members (50 ms each); two workers are SIGKILLed
+    and replaced while members run, and on Redis the server is SIGKILLed and started
+    again: every member ends in success, and the callback starts exactly once, after
+    the last member ended, with 1,000 results."""
+    on_redis = xenv.vars["XQUEUE_LOAD_PLUGINS"] == "redis"
+    redis: ServiceProcess | None = request.getfixturevalue("redis_server") if on_redis else None
+    workers = [xenv.worker("--concurrency", "8") for _ in range(3)]
+    for w in workers:
+        w.wait_started()
+    chord = await keyed.chord(
+        [Node.of("sleep", {"seconds": 0.05}) for _ in range(1000)], Node.of("gather")
+    )
+    callback = chord.task_ids["callback"]
+
+    def started(n: int) -> bool:
+        return len(xenv.records("start")) >= n
+
+    await eventually(lambda: started(100), 30, "100 members to start")
+    workers[0].kill_group()
+    workers[0] = xenv.worker("--concurrency", "8")
+    if redis is not None:
+        redis.restart()  # SIGKILL, then start again on the same port
+    await eventually(lambda: started(400), 60, "400 members to start")
+    workers[1].kill_group()
+    workers[1] = xenv.worker("--concurrency", "8")
+    state = await keyed.wait_workflow(chord.id, timeout=120)
+    assert state.status == "success", state.counts()
+    assert state.counts() == {"success": 1001}
+    records = xenv.records()
+    gathered = [r for r in records if r["kind"] == "start" and r["task_id"] == callback]
+    assert len(gathered) == 1, gathered  # once: no worker was killed while it could run
+    assert gathered[0]["parents"] == 1000 and gathered[0]["missing"] == 0
+    member_ends = [r["t"] for r in records if r["kind"] == "end" and r["task_id"] != callback]
+    assert gathered[0]["t"] >= max(member_ends)
+    assert (await keyed.get(callback)).result == {"parents": 1000, "missing": 0}
 
 
 async def test_the_cli_submits_a_task_that_waits_for_two_others(xenv: Env, client: XQueue) -> None:

@@ -114,6 +114,15 @@ def make_app(name: str = "xqt", **options: Any) -> XQueue:
             await asyncio.sleep(float(payload["seconds"]))
             raise RuntimeError("failed after sleeping")
 
+    @app.task("gather")
+    async def gather(payload: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
+        """A fan-in: records how many parents' results it got (None: missing)."""
+        results = list(ctx.parents.values())
+        missing = sum(r is None for r in results)
+        with _Recorded(ctx, parents=len(results), missing=missing):
+            pass
+        return {"parents": len(results), "missing": missing}
+
     return app
 
 
