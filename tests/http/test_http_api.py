@@ -13,7 +13,7 @@ TASK_FIELDS = {
     "id", "type", "payload", "priority", "status", "retry", "max_retry", "queue_timeout",
     "process_timeout", "created_at", "updated_at", "started_at", "completed_at", "eta",
     "error", "worker_id", "result", "progress", "idempotency_key", "redeliveries", "key",
-    "schedule", "scheduled_for", "depends_on", "on_parent_failure",
+    "schedule", "scheduled_for", "depends_on", "on_parent_failure", "workflow",
 }  # fmt: skip
 
 

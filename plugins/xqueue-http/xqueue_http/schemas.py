@@ -121,6 +121,7 @@ def schemas(task_types: Sequence[str]) -> dict[str, Any]:
                 "scheduled_for": nullable(time),
                 "depends_on": nullable({"type": "array", "items": {"type": "string"}}),
                 "on_parent_failure": nullable({"type": "string", "enum": ["cancel", "run"]}),
+                "workflow": nullable({"type": "string"}),
             },
         },
         "TaskPage": {
