@@ -65,8 +65,6 @@ CREATE TABLE IF NOT EXISTS tasks (
     scheduled_for REAL,
     depends_on TEXT,
     on_parent_failure TEXT,
-    waiting_on INTEGER NOT NULL DEFAULT 0,
-    parent_failed TEXT,
     workflow TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_publish ON tasks(publish_at) WHERE publish_at IS NOT NULL;

@@ -117,8 +117,8 @@ class Tx:
             "INSERT INTO tasks (id, type, payload, priority, status, retry, max_retry, "
             "queue_timeout, process_timeout, created_at, updated_at, eta, "
             "idempotency_key, deadline, publish_at, flow_key, schedule, scheduled_for, "
-            "depends_on, on_parent_failure, waiting_on, parent_failed, workflow) "
-            "VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "depends_on, on_parent_failure, workflow) "
+            "VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 task.id,
                 task.type,
@@ -139,8 +139,6 @@ class Tx:
                 task.scheduled_for,
                 None if task.depends_on is None else orjson.dumps(task.depends_on).decode(),
                 task.on_parent_failure,
-                waiting_on,
-                failed,
                 task.workflow,
             ),
         )
