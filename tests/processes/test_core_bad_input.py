@@ -15,7 +15,10 @@ from tests.processes.core_helpers import Env, make_app
 from xqueue_core import Settings
 
 SIXTY_FOUR = '{"text": "' + "x" * 80 + '"}'
-TYPES = "block, flaky, gather, hog, limited, once_slow, once_slow_fail, other, proc_spin, sleep, sync_sleep"
+TYPES = (
+    "block, flaky, gather, hog, limited, once_slow, once_slow_fail, other, proc_spin, sleep, "
+    "sync_sleep"
+)
 
 # (argv, extra environment, xqueue.toml text, what stderr must contain)
 CASES: dict[str, tuple[list[str], dict[str, str], str | None, str]] = {
