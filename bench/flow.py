@@ -437,6 +437,26 @@ def main() -> int:
     return save(args, "flow", meta, results, redis_version)
 
 
+def store_bench(
+    kind: str,
+    args: argparse.Namespace,
+    measure: Callable[[argparse.Namespace, Store], Awaitable[dict[str, Any]]],
+    report: Callable[[argparse.Namespace, dict[str, Any]], str],
+    workload: str,
+) -> int:
+    """The main of a bench over ``args.stores``: ``measure`` each store, print each
+    ``report`` (or its error), write ``bench/results/<kind>-<time>.json``."""
+    configure_logging("warning")
+    # the client app loads the Redis plugin only (the workers get their own list)
+    os.environ["XQUEUE_LOAD_PLUGINS"] = "redis" if "redis" in args.stores else ""
+    meta = started(workload)
+    results, redis_version = measure_stores(args, measure, f"xqueue-{kind}-bench-")
+    for name, result in results.items():
+        print()
+        print(f"{name}: FAILED: {result['error']}" if "error" in result else report(args, result))
+    return save(args, kind, meta, results, redis_version)
+
+
 def run_main(main: Callable[[], int]) -> None:
     """Exit with ``main()``'s code; 130 on Ctrl-C (every process started is stopped
     on the way out)."""

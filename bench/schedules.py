@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import os
 import statistics
 import sys
 import time
@@ -46,11 +45,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from flow import HARNESS, POLL, STALL, Store, measure_stores, run_main, save, started
+from flow import HARNESS, POLL, STALL, Store, run_main, store_bench
 from harness.xq_app import make_app
 
 from xqueue_core import Settings, XQueue, ticker
-from xqueue_core.logs import configure_logging
 from xqueue_core.testing.processes import Processes, cpu_seconds, xqueue_command, xqueue_env
 
 HERE = Path(__file__).resolve().parent
@@ -322,14 +320,8 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main() -> int:
     args = parse()
-    configure_logging("warning")
-    os.environ["XQUEUE_LOAD_PLUGINS"] = "redis" if "redis" in args.stores else ""
-    meta = started(f"{args.schedules} schedules every {args.every} s (no-op echo); no-op drain")
-    results, redis_version = measure_stores(args, measure, "xqueue-sched-bench-")
-    for name, result in results.items():
-        print()
-        print(f"{name}: FAILED: {result['error']}" if "error" in result else report(args, result))
-    return save(args, "schedules", meta, results, redis_version)
+    workload = f"{args.schedules} schedules every {args.every} s (no-op echo); no-op drain"
+    return store_bench("schedules", args, measure, report, workload)
 
 
 if __name__ == "__main__":

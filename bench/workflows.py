@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import time
@@ -31,19 +30,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from flow import HARNESS, POLL, STALL, Store, measure_stores, run_main, save, started
+from flow import HARNESS, POLL, STALL, Store, run_main, store_bench, successes
 from harness.xq_app import make_app
 
-from xqueue_core import Node, Settings, XQueue
-from xqueue_core.logs import configure_logging
+from xqueue_core import Node, Settings
 from xqueue_core.testing.processes import Processes, xqueue_command, xqueue_env
 
 HERE = Path(__file__).resolve().parent
-
-
-async def successes(client: XQueue) -> int:
-    assert client.store is not None
-    return int((await client.store.counts())["status"].get("success", 0))
 
 
 async def drain(args: argparse.Namespace, store: Store, run: str) -> dict[str, Any]:
@@ -151,14 +144,8 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main() -> int:
     args = parse()
-    configure_logging("warning")
-    os.environ["XQUEUE_LOAD_PLUGINS"] = "redis" if "redis" in args.stores else ""
-    meta = started(f"chord of {args.members} no-op members vs as many independent no-op tasks")
-    results, redis_version = measure_stores(args, measure, "xqueue-wf-bench-")
-    for name, result in results.items():
-        print()
-        print(f"{name}: FAILED: {result['error']}" if "error" in result else report(args, result))
-    return save(args, "workflows", meta, results, redis_version)
+    workload = f"chord of {args.members} no-op members vs as many independent no-op tasks"
+    return store_bench("workflows", args, measure, report, workload)
 
 
 if __name__ == "__main__":

@@ -391,6 +391,59 @@ def test_schedules_over_rest(client: httpx.Client) -> None:
     error_of(client.delete("/schedules/nightly"), 404)
 
 
+def test_workflows_over_rest(client: httpx.Client) -> None:
+    graph = {
+        "nodes": {
+            "a": {"type": "email", "payload": {"to": "a@example.com"}},
+            "b": {"type": "email", "payload": {"to": "b@example.com"}},
+            "c": {"type": "email", "payload": {"to": "c@example.com"}, "options": {"priority": 5}},
+        },
+        "edges": {"c": ["a", "b"]},
+    }
+    made = client.post("/workflows", json=graph)
+    assert made.status_code == 201, made.text
+    wf = made.json()
+    assert made.headers["location"] == f"/api/v1/workflows/{wf['id']}"
+    ids = wf["task_ids"]
+    c = client.get(f"/tasks/{ids['c']}").json()
+    assert c["depends_on"] == [ids["a"], ids["b"]] and c["priority"] == 5
+    assert c["workflow"] == wf["id"] and c["on_parent_failure"] == "cancel"
+
+    def succeeded() -> bool:
+        return bool(client.get(f"/workflows/{wf['id']}").json()["status"] == "success")
+
+    wait_until(succeeded, 20, "the workflow to succeed")
+    shown = client.get(f"/workflows/{wf['id']}").json()
+    assert shown["counts"] == {"success": 3} and {t["id"] for t in shown["tasks"]} == set(
+        ids.values()
+    )
+    nodes = {"x": {"type": "report", "payload": {"seconds": 30}}, "y": {"type": "email"}}
+    slow = client.post("/workflows", json={"nodes": nodes, "edges": {"y": ["x"]}}).json()
+    canceled = client.delete(f"/workflows/{slow['id']}").json()
+    assert canceled["id"] == slow["id"]
+    y = client.get(f"/tasks/{slow['task_ids']['y']}").json()
+    assert y["status"] == "canceled"  # waiting: ended at once
+    before = count(client)
+    for bad in [
+        {"nodes": {}},
+        {"edges": {}},
+        {"nodes": {"a": {"type": "email"}}, "edges": {"a": ["b"]}},
+        {
+            "nodes": {"a": {"type": "email"}, "b": {"type": "email"}},
+            "edges": {"a": ["b"], "b": ["a"]},
+        },
+        {"nodes": {"a": {"type": "nope"}}},
+        {"nodes": {"a": {"payload": {}}}},
+        {"nodes": {"a": {"type": "email", "options": {"depends_on": ["x"]}}}},
+        {"nodes": {"a": {"type": "email", "options": {"priority": "high"}}}},
+        {"nodes": {"a": {"type": "email"}}, "x": 1},
+    ]:
+        assert "\n" not in error_of(client.post("/workflows", json=bad), 422)
+    assert count(client) == before  # nothing stored
+    error_of(client.get("/workflows/nope"), 404, "not_found")
+    error_of(client.delete("/workflows/nope"), 404, "not_found")
+
+
 def test_concurrency_errors(client: httpx.Client) -> None:
     post = client.post
     message = error_of(

@@ -33,6 +33,12 @@ checks.positive_data_acceptance.enabled = false
 [[operations]]
 include-operation-id = "updateSchedule"
 checks.positive_data_acceptance.enabled = false
+
+# A graph is checked by the core for cycles, edges naming known nodes and registered
+# types: a generated graph is almost never a valid one.
+[[operations]]
+include-operation-id = "createWorkflow"
+checks.positive_data_acceptance.enabled = false
 """
 
 
@@ -69,5 +75,5 @@ def test_schemathesis_finds_nothing(tmp_path: Path) -> None:
         server.stop()
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
-    assert "Tested: 22" in output, output[-3000:]  # every operation but the two streams
+    assert "Tested: 25" in output, output[-3000:]  # every operation but the two streams
     assert "Traceback" not in server.text()

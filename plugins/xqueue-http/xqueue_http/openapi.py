@@ -28,7 +28,7 @@ _ERRORS = {
     "400": "Malformed request (body is not JSON)",
     "401": "Missing or invalid bearer token",
     "403": "The token does not allow this",
-    "404": "No such task",
+    "404": "No such task, schedule or workflow",
     "409": "The task already finished",
     "413": "Body or payload too large",
     "415": "Body is not JSON",
@@ -80,6 +80,12 @@ def document(task_types: Sequence[str], version: str, server_url: str = "/") -> 
         "in": "path",
         "required": True,
         "schema": {"type": "string", "pattern": f"^{NAME.pattern}$"},
+    }
+    workflow_id = {
+        "name": "workflow_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "minLength": 1, "maxLength": 128},
     }
     stream = {
         "description": "text/event-stream of task events (id: cursor, event: kind, data: JSON)",
@@ -288,6 +294,32 @@ def document(task_types: Sequence[str], version: str, server_url: str = "/") -> 
                 _json(ref("Task"), "The task"),
                 ("401", "403", "404", "422", "503"),
                 status="201",
+            ),
+        },
+        "/api/v1/workflows": {
+            "post": _op(
+                "createWorkflow",
+                "Submit a graph of tasks (nodes by name, edges to each node's parents) in "
+                "one atomic step: every member or none; a member waits for its parents",
+                _json(ref("Workflow"), "The workflow's id and each member's task id"),
+                write,
+                status="201",
+                requestBody=request("NewWorkflow"),
+            ),
+        },
+        "/api/v1/workflows/{workflow_id}": {
+            "parameters": [workflow_id],
+            "get": _op(
+                "getWorkflow",
+                "A workflow's members with their statuses, and its own status",
+                _json(ref("WorkflowState"), "The workflow"),
+                ("401", "403", "404", "503"),
+            ),
+            "delete": _op(
+                "cancelWorkflow",
+                "Cancel every member that has not ended",
+                _json(ref("WorkflowState"), "The workflow now"),
+                ("401", "403", "404", "503"),
             ),
         },
         "/api/v1/concurrency/weights": {

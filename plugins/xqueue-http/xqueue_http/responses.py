@@ -24,6 +24,7 @@ from xqueue_core.errors import (
     TaskNotFound,
     UserError,
     ValidationError,
+    WorkflowNotFound,
 )
 from xqueue_core.logs import get_logger
 
@@ -60,7 +61,7 @@ def error_response(
 
 def status_of(exc: UserError) -> int:
     """The HTTP status of a user error (the most specific class wins)."""
-    if isinstance(exc, TaskNotFound | ScheduleNotFound):
+    if isinstance(exc, TaskNotFound | ScheduleNotFound | WorkflowNotFound):
         return 404
     if isinstance(exc, TaskAlreadyFinished):
         return 409

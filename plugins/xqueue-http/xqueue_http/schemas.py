@@ -21,6 +21,7 @@ from xqueue_core.validation import (
     PRIORITY_RANGE,
 )
 from xqueue_core.validation import MAX_ETA as LATEST_TIME
+from xqueue_core.workflows import MAX_NODES
 
 STATUSES = [s.value for s in TaskStatus]
 
@@ -358,6 +359,54 @@ def schemas(task_types: Sequence[str]) -> dict[str, Any]:
             "type": "object",
             "additionalProperties": False,
             "properties": schedule_fields,
+        },
+        "WorkflowNode": {
+            "type": "object",
+            "required": ["type"],
+            "additionalProperties": False,
+            "properties": {
+                "type": type_name,
+                "payload": nullable({"type": "object"}),
+                "options": {"type": "object", "description": "submit options (not depends_on)"},
+            },
+        },
+        "NewWorkflow": {
+            "type": "object",
+            "required": ["nodes"],
+            "additionalProperties": False,
+            "properties": {
+                "nodes": {
+                    "type": "object",
+                    "minProperties": 1,
+                    # at most MAX_NODES: checked by the core (422), not said here, where a
+                    # tester would send MAX_NODES + 1 and get the body limit's 413 first
+                    "description": f"the members by name (at most {MAX_NODES})",
+                    "additionalProperties": ref("WorkflowNode"),
+                },
+                "edges": {
+                    "type": "object",
+                    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                    "description": "each node's parents, by name",
+                },
+            },
+        },
+        "Workflow": {
+            "type": "object",
+            "required": ["id", "task_ids"],
+            "properties": {
+                "id": {"type": "string"},
+                "task_ids": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+        },
+        "WorkflowState": {
+            "type": "object",
+            "required": ["id", "status", "counts", "tasks"],
+            "properties": {
+                "id": {"type": "string"},
+                "status": {"type": "string", "enum": ["running", "success", "failed", "canceled"]},
+                "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+                "tasks": {"type": "array", "items": ref("Task")},
+            },
         },
         "Deleted": {
             "type": "object",

@@ -37,6 +37,7 @@ from .openapi import document
 from .responses import EXCEPTION_HANDLERS, ApiError, FastJSON
 from .schedules import ScheduleApi
 from .streams import Streams
+from .workflows import WorkflowApi
 
 log = get_logger("xqueue.http")
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -141,6 +142,7 @@ def create_app(
     hub = EventHub(app, http_config.event_buffer, http_config.history_tasks)
     api = Api(app, http_config, hub)
     schedules = ScheduleApi(app, http_config)
+    workflows = WorkflowApi(app, http_config)
     streams = Streams(http_config, hub)
     app_version = _version()
     documents: dict[tuple[str, ...], bytes] = {}
@@ -198,6 +200,8 @@ def create_app(
             delete=schedules.delete,
         ),
         route(f"{API}/schedules/{{name}}/run", post=schedules.run),
+        route(f"{API}/workflows", post=workflows.create),
+        route(f"{API}/workflows/{{workflow_id}}", get=workflows.get, delete=workflows.cancel),
         route(f"{API}/openapi.json", get=openapi),
         route("/", get=_page("dashboard.html")),
         route("/docs", get=_page("docs.html")),

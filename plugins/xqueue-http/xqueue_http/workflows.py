@@ -36,7 +36,7 @@ def _nodes(raw: Any) -> dict[str, Node]:
         if not isinstance(spec, Mapping) or "type" not in spec:
             raise ValidationError(f"node {name!r} must be an object with a type")
         only_fields(dict(spec), {"type", "payload", "options"})
-        options = spec.get("options") or {}
+        options = spec.get("options", {})
         if not isinstance(options, Mapping):
             raise ValidationError(f"node {name!r}: options must be an object")
         out[str(name)] = Node(spec["type"], spec.get("payload"), dict(options))
@@ -44,8 +44,6 @@ def _nodes(raw: Any) -> dict[str, Node]:
 
 
 def _edges(raw: Any) -> dict[str, Sequence[str]]:
-    if raw is None:
-        return {}
     if not isinstance(raw, Mapping) or not all(
         isinstance(v, list) and all(isinstance(p, str) for p in v) for v in raw.values()
     ):
@@ -66,7 +64,8 @@ class WorkflowApi:
         only_fields(body, {"nodes", "edges"})
         if "nodes" not in body:
             raise ValidationError("field 'nodes' is required")
-        workflow = await self.app.submit_workflow(_nodes(body["nodes"]), _edges(body.get("edges")))
+        edges = _edges(body["edges"]) if "edges" in body else {}
+        workflow = await self.app.submit_workflow(_nodes(body["nodes"]), edges)
         data = {"id": workflow.id, "task_ids": workflow.task_ids}
         return FastJSON(data, 201, headers={"Location": f"/api/v1/workflows/{workflow.id}"})
 

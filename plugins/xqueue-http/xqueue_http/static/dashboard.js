@@ -4,7 +4,7 @@
 "use strict";
 (() => {
   const API = "api/v1";
-  const STATUSES = ["pending", "processing", "success", "failed", "timeout", "canceled"];
+  const STATUSES = ["waiting", "pending", "processing", "success", "failed", "timeout", "canceled"];
   const TERMINAL = new Set(["success", "failed", "timeout", "canceled"]);
   const COLORS = { success: "#1f9d55", failed: "#d64545", timeout: "#d9822b", canceled: "#7d5bbe" };
   const WINDOW = 300; // seconds shown in the throughput chart

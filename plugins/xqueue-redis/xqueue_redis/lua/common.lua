@@ -808,8 +808,6 @@ release_children = function(id, status, retention)
   end
 end
 
-
-
 -- Back to pending (a retry, a release, a lost run): due at `eta`, or now. The task
 -- started once, so its queue timeout no longer applies.
 local function to_pending(id, r, eta, err, retry)
@@ -883,8 +881,6 @@ local function sweep_parked(types)
   end
 end
 
--- Insert a new pending task from its create row `t` (see create.lua) and log its
--- event; `typed` remembers the types already added to `tt` in this script.
 -- Record a new task (`t`: a create row) with each of its parents (t[13], JSON text)
 -- that has not ended: RPUSH to the parent's `kids:` list, `kids` marked on it. How
 -- many those are, and the error of the first parent that ended other than success.
@@ -905,8 +901,10 @@ local function attach_parents(id, deps)
   return open, failed
 end
 
--- Insert a new task from its create row; `retention` is for one canceled at once (a
--- parent ended other than success before it was created). Its status.
+-- Insert a new task from its create row `t` (see create.lua) and log its event:
+-- pending, or waiting for its parents, or canceled at once (kept `retention` seconds)
+-- when a parent ended other than success before it was created and it waits for no
+-- other; `typed` remembers the types already added to `tt` in this script. Its status.
 local function insert_task(t, grace, typed, retention)
   local id, typ = t[1], t[2]
   local qt, eta = t[6], t[8]
