@@ -42,7 +42,7 @@ from .settings import Settings, load_settings
 from .validation import SubmitRequest, check_submit
 from .waiting import wait_for_task
 from .workflow_control import WorkflowControl
-from .workflows import dependency_store
+from .workflows import DEFAULT_ON_PARENT_FAILURE, dependency_store
 
 if TYPE_CHECKING:
     from .client import BlockingClient
@@ -324,7 +324,7 @@ class XQueue(FlowControl, ScheduleControl, WorkflowControl):
             key=key_of(req.type, req.payload, defaults.get("key"), req.key),
             depends_on=None if req.depends_on is None else list(req.depends_on),
             on_parent_failure=req.on_parent_failure
-            or (None if req.depends_on is None else "cancel"),
+            or (None if req.depends_on is None else DEFAULT_ON_PARENT_FAILURE),
         )
 
     async def submit(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .errors import TaskAlreadyFinished, ValidationError, WorkflowNotFound
@@ -62,20 +63,22 @@ class WorkflowControl:
         edges = edges or {}
         order = graph_order(nodes, edges)
         requests: dict[str, SubmitRequest] = {}
-        policies: dict[str, str | None] = {}
         for name in order:
             node = nodes[name]
             options = dict(node.options)
             for option in NOT_IN_A_NODE:
                 if option in options:
                     raise ValidationError(f"node {name!r}: {option} is not a workflow option")
-            has_parents = bool(edges.get(name))
+            parents = tuple(dict.fromkeys(edges.get(name, ()))) or None
             try:
-                policies[name] = check_on_parent_failure(
-                    options.pop("on_parent_failure", None), ("x",) if has_parents else None
-                )
+                policy = check_on_parent_failure(options.pop("on_parent_failure", None), parents)
                 data = {"type": node.type, "payload": node.payload, **options}
-                requests[name] = check_submit(data, self.settings.max_payload_bytes)
+                # the parents' task ids are known once they are built (below)
+                requests[name] = replace(
+                    check_submit(data, self.settings.max_payload_bytes),
+                    depends_on=parents,
+                    on_parent_failure=policy,
+                )
             except ValidationError as exc:
                 raise ValidationError(f"node {name!r}: {exc}") from None
         for task_type in {r.type for r in requests.values()}:
@@ -86,12 +89,11 @@ class WorkflowControl:
         workflow_id = new_id()
         tasks: dict[str, Task] = {}
         for name in order:
-            task = self.build_task(requests[name], now)
+            req = requests[name]
+            if req.depends_on:
+                req = replace(req, depends_on=tuple(tasks[p].id for p in req.depends_on))
+            task = self.build_task(req, now)
             task.workflow = workflow_id
-            parents = list(dict.fromkeys(edges.get(name, ())))
-            if parents:
-                task.depends_on = [tasks[p].id for p in parents]
-                task.on_parent_failure = policies[name] or "cancel"
             tasks[name] = task
         await self._store_new([tasks[name] for name in order])
         return Workflow(workflow_id, {name: tasks[name].id for name in nodes})

@@ -26,6 +26,7 @@ from .interfaces import DependencyStore, Store
 from .models import Task, TaskStatus
 
 ON_PARENT_FAILURE = ("cancel", "run")
+DEFAULT_ON_PARENT_FAILURE = "cancel"  # set by the core; a store takes all but "run" as it
 MAX_PARENTS = 10_000  # parents of one task at most
 MAX_ID_LENGTH = 64
 PARENT_PAGE = 500  # parents' results read per store call when a child starts

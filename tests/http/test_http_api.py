@@ -444,6 +444,38 @@ def test_workflows_over_rest(client: httpx.Client) -> None:
     error_of(client.delete("/workflows/nope"), 404, "not_found")
 
 
+def test_depends_on_over_rest(client: httpx.Client) -> None:
+    """POST /tasks with depends_on: waiting until the parent ends, then it runs; an
+    unknown parent or on_parent_failure alone is refused whole, nothing stored."""
+    parent = client.post("/tasks", json={"type": "report", "payload": {"seconds": 0.5}}).json()
+    made = client.post(
+        "/tasks", json={"type": "email", "depends_on": [parent["id"]], "on_parent_failure": "run"}
+    )
+    assert made.status_code == 201, made.text
+    child = made.json()
+    assert child["status"] == "waiting" and child["depends_on"] == [parent["id"]]
+    assert child["on_parent_failure"] == "run"
+
+    def ran() -> bool:
+        return bool(client.get(f"/tasks/{child['id']}").json()["status"] == "success")
+
+    wait_until(ran, 20, "the child to run after its parent")
+    assert client.get(f"/tasks/{parent['id']}").json()["status"] == "success"
+    before = count(client)
+    for bad in [
+        {"type": "email", "depends_on": ["no-such-task"]},
+        {"type": "email", "depends_on": [parent["id"], "no-such-task"]},
+        {"type": "email", "depends_on": []},
+        {"type": "email", "depends_on": parent["id"]},
+        {"type": "email", "on_parent_failure": "run"},
+        {"type": "email", "depends_on": [parent["id"]], "on_parent_failure": "skip"},
+    ]:
+        assert "\n" not in error_of(client.post("/tasks", json=bad), 422)
+    batch = {"tasks": [{"type": "email"}, {"type": "email", "depends_on": ["no-such-task"]}]}
+    assert "no-such-task" in error_of(client.post("/tasks/batch", json=batch), 422)
+    assert count(client) == before  # nothing stored
+
+
 def test_concurrency_errors(client: httpx.Client) -> None:
     post = client.post
     message = error_of(

@@ -37,6 +37,26 @@ def test_all_events_follow_a_task_to_success(server: HttpServer, client: httpx.C
     }  # fmt: skip
 
 
+def test_waiting_and_release_are_events(client: httpx.Client) -> None:
+    """A task with depends_on streams waiting, then pending when its parent's end
+    releases it, then runs."""
+    with client.stream("GET", "/events") as response:
+        stream = Stream(response)
+        parent = submit(client, "report", {"seconds": 0.3})
+        child = submit(client, "email", {}, depends_on=[parent["id"]])
+        messages = stream.until(lambda ms: "success" in statuses_of(ms, child["id"]))
+    assert statuses_of(messages, child["id"]) == ["waiting", "pending", "processing", "success"]
+    released = next(
+        i for i, m in enumerate(messages)
+        if m["data"]["task_id"] == child["id"] and m["data"]["status"] == "pending"
+    )  # fmt: skip
+    parent_end = next(
+        i for i, m in enumerate(messages)
+        if m["data"]["task_id"] == parent["id"] and m["data"]["status"] == "success"
+    )  # fmt: skip
+    assert parent_end < released  # released by its parent's end
+
+
 def test_keepalives_flow_while_idle(client: httpx.Client) -> None:
     with client.stream("GET", "/events") as response:
         stream = Stream(response)

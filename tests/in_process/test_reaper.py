@@ -200,7 +200,10 @@ def test_a_normal_exit_or_an_exception_kills_what_is_still_watched(
 
 
 def test_the_watchdog_ignores_sigint_and_sigterm(child: list[Child]) -> None:
-    c = start(child, "report(kept=group())\ntime.sleep(60)\n")
+    # a Ctrl-C ends the child even when the suite was started with SIGINT ignored (a
+    # background job of a shell), which its children would inherit
+    code = "import signal\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
+    c = start(child, code + "report(kept=group())\ntime.sleep(60)\n")
     watchdog = the_watchdog(c.proc.pid)
     assert stat(watchdog)[3] == str(watchdog)  # a session of its own (field 6)
     wanted = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}

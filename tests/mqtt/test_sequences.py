@@ -75,6 +75,36 @@ async def test_success_and_progress(
     assert late.on("/progress")[0].data["progress"] == 0.5
 
 
+async def test_waiting_and_release(mosquitto, sqlite_url, mqtt_plugin_only):
+    """A task with depends_on is published waiting, then pending when its parent's end
+    releases it (or canceled, naming the parent that failed), like any transition."""
+    app = make_app(sqlite_url, mosquitto.url("prefix=t&qos=1"), mqtt_plugin_only)
+
+    @app.task("work")
+    async def work(payload, ctx):
+        if payload.get("fail"):
+            raise RuntimeError("boom")
+        return {"parents": sorted(ctx.parents)}
+
+    async with subscribe(mosquitto.port, ["t/#"]) as rec, app:
+        good = await app.submit("work", {})
+        bad = await app.submit("work", {"fail": True})
+        child = await app.submit("work", {}, depends_on=[good.id])
+        doomed = await app.submit("work", {}, depends_on=[bad.id])
+        await rec.wait_for(lambda: "waiting" in rec.statuses(doomed.id), "waiting events")
+        async with app.worker(concurrency=5):
+            assert (await app.wait(child.id, timeout=10)).result == {"parents": [good.id]}
+            assert (await app.wait(doomed.id, timeout=10)).status == "canceled"
+            await rec.wait_for(lambda: "success" in rec.statuses(child.id), "the child's end")
+            await rec.wait_for(lambda: "canceled" in rec.statuses(doomed.id), "the cancel")
+
+    assert rec.statuses(child.id) == ["waiting", "pending", "processing", "success"]
+    assert stream(rec, child.id) == ["waiting", "pending", "processing", "success"]
+    assert rec.statuses(doomed.id) == ["waiting", "canceled"]
+    final = rec.on(f"/tasks/{doomed.id}/status")[-1].data
+    assert final["error"] == f"parent {bad.id} ended failed"
+
+
 async def test_failure_with_retries(mosquitto, sqlite_url, mqtt_plugin_only):
     app = make_app(sqlite_url, mosquitto.url("prefix=t"), mqtt_plugin_only)
 

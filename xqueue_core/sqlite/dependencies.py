@@ -62,7 +62,6 @@ def attach(t: Tx, task: Task) -> tuple[int, str | None]:
     failed = next((p for p in parents if found[p] in _TERMINAL and found[p] != "success"), None)
     open_ = [p for p in parents if found[p] not in _TERMINAL]
     task.depends_on = parents
-    task.on_parent_failure = task.on_parent_failure or "cancel"
     error = None if failed is None else parent_error(failed, found[failed])
     if open_:
         t.conn.executemany(

@@ -21,7 +21,7 @@ from xqueue_core.validation import (
     PRIORITY_RANGE,
 )
 from xqueue_core.validation import MAX_ETA as LATEST_TIME
-from xqueue_core.workflows import MAX_NODES
+from xqueue_core.workflows import MAX_ID_LENGTH, MAX_NODES
 
 STATUSES = [s.value for s in TaskStatus]
 
@@ -34,10 +34,10 @@ def nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
-def given(field: str, then: dict[str, Any]) -> dict[str, Any]:
-    """``then`` applies when ``field`` is there as a number (not absent, not null)."""
+def given(field: str, then: dict[str, Any], kind: str = "number") -> dict[str, Any]:
+    """``then`` applies when ``field`` is there as a ``kind`` (not absent, not null)."""
     return {
-        "if": {"required": [field], "properties": {field: {"type": "number"}}},
+        "if": {"required": [field], "properties": {field: {"type": kind}}},
         "then": then,
     }
 
@@ -147,13 +147,24 @@ def schemas(task_types: Sequence[str]) -> dict[str, Any]:
                         "required": ["key"],
                         "properties": {
                             "key": {"type": "string"},
-                            **{f: {"type": "null"} for f in ("delay", "eta", "idempotency_key")},
+                            **{
+                                f: {"type": "null"}
+                                for f in ("delay", "eta", "idempotency_key", "depends_on")
+                            },
                         },
                     },
                 ),
                 given(
                     "debounce_max",
                     then={"required": ["debounce"], "properties": {"debounce": {"type": "number"}}},
+                ),
+                given(
+                    "on_parent_failure",
+                    then={
+                        "required": ["depends_on"],
+                        "properties": {"depends_on": {"type": "array"}},
+                    },
+                    kind="string",
                 ),
             ],
             "properties": {
@@ -175,13 +186,23 @@ def schemas(task_types: Sequence[str]) -> dict[str, Any]:
                 "key": nullable(flow_key),
                 "debounce": nullable(window),
                 "debounce_max": nullable(window),
+                "depends_on": nullable(
+                    {
+                        "type": "array",
+                        "minItems": 1,  # at most MAX_PARENTS (the core says so), if the body fits
+                        "items": {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH},
+                    }
+                ),
+                "on_parent_failure": nullable({"type": "string", "enum": ["cancel", "run"]}),
             },
             "description": (
                 "eta may also be an ISO 8601 time such as 2030-01-31T12:00:00Z. debounce "
                 "(seconds) collapses submits of the type and flow key within it into one "
                 "waiting task, the last payload winning; debounce_max caps how long after "
                 "the first submit it starts. debounce needs the flow key (key, or the "
-                "handler's key field)."
+                "handler's key field). depends_on (ids of tasks in this store) makes the "
+                "task wait until they all ended; on_parent_failure (cancel, the default, "
+                "or run) says what a parent that did not succeed does to it."
             ),
         },
         "Batch": {

@@ -6,10 +6,11 @@ runs anyway) — exactly once, however the parents end and whoever ends them."""
 from __future__ import annotations
 
 import asyncio
-import random
 from typing import Any
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 from ...errors import ValidationError
 from ...interfaces import DependencyStore, Store
@@ -17,6 +18,21 @@ from ...models import ClaimOutcome, Finish, FinishKind, Task, TaskStatus
 from .common import LEASE, make_task
 
 RUN_OUTCOMES = (FinishKind.SUCCESS, FinishKind.FAILED, FinishKind.TIMEOUT, FinishKind.CANCELED)
+
+# a node of a random graph: its parents (indexes of earlier nodes), policy, outcome
+GraphNode = tuple[list[int], str | None, FinishKind]
+
+
+@st.composite
+def graphs(draw: st.DrawFn) -> list[GraphNode]:
+    """A random DAG of 2-30 nodes, each with 0-3 earlier nodes as parents, a policy
+    when it has parents, and the way it ends if it runs."""
+    out: list[GraphNode] = []
+    for i in range(draw(st.integers(2, 30))):
+        parents = draw(st.lists(st.integers(0, i - 1), max_size=3, unique=True)) if i else []
+        policy = draw(st.sampled_from(["cancel", "run"])) if parents else None
+        out.append((parents, policy, draw(st.sampled_from(RUN_OUTCOMES))))
+    return out
 
 
 class DependencyContract:
@@ -52,7 +68,7 @@ class DependencyContract:
         assert child.status == TaskStatus.WAITING
         got = await store.get(child.id)
         assert got is not None and got.depends_on == [a.id, b.id]
-        assert got.on_parent_failure == "cancel"
+        assert got.on_parent_failure is None  # kept as given: the core picks the default
         await asyncio.sleep(0.3)  # a waiting task's queue timeout has not started
         assert {m.task_id for m in await store.take_due(10, 30.0)} == {a.id, b.id}
         await self._end(store, a, result={"n": 1})
@@ -199,45 +215,56 @@ class DependencyContract:
         assert (await store.workflow_tasks("nope", None, 10)).tasks == []
 
     async def test_random_graphs_end_as_the_rules_say_each_task_once(self, store: Store) -> None:
-        """25 random DAGs of 2-30 tasks with random outcomes and policies, run to the
-        end: every task ends in the state the rules give, and starts at most once."""
+        """Hypothesis: random DAGs of 2-30 tasks (0-3 parents each) with random
+        outcomes and policies, run to the end: every task ends in the state the rules
+        give, and starts at most once. (The search runs in a thread, each example on
+        this test's event loop, where the store lives.)"""
+        loop = asyncio.get_running_loop()
         by_rule: dict[str, int] = {"ran": 0, "canceled by a parent": 0, "ran anyway": 0}
-        for seed in range(25):
-            draw = random.Random(seed)
-            size = draw.randint(2, 30)
-            nodes: list[Task] = []
-            for i in range(size):
-                parents = draw.sample(nodes, k=min(i, draw.randint(0, 3)))
-                policy = draw.choice(["cancel", "run"]) if parents else None
-                nodes.append(
-                    make_task(depends_on=[p.id for p in parents] or None, on_parent_failure=policy)
-                )
-            outcome = {t.id: draw.choice(RUN_OUTCOMES) for t in nodes}
-            await self._make(store, *nodes)
-            started: list[str] = []
-            while True:
-                due = [m.task_id for m in await store.take_due(100, 30.0)]
-                mine = [i for i in due if i in outcome]
-                if not mine:
-                    break
-                for task_id in mine:
-                    if outcome[task_id] == FinishKind.CANCELED:
-                        await store.cancel(task_id)
-                        continue
-                    claims, _ = await store.claim([task_id], "w1", LEASE)
-                    assert claims[0].outcome == ClaimOutcome.STARTED
-                    started.append(task_id)
-                    await store.finish([Finish(task_id, "w1", outcome[task_id], "x")])
-            assert len(started) == len(set(started))
-            expected: dict[str, str] = {}
-            for t in nodes:  # in creation order: parents first
-                bad = [p for p in t.depends_on or [] if expected[p] != "success"]
-                if bad and t.on_parent_failure != "run":
-                    expected[t.id] = "canceled"
-                    by_rule["canceled by a parent"] += 1
-                else:
-                    expected[t.id] = str(outcome[t.id])
-                    by_rule["ran anyway" if bad else "ran"] += 1
-            actual = {t.id: str(await self._status(store, t)) for t in nodes}
-            assert actual == expected, seed
+
+        @hypothesis.settings(max_examples=40, deadline=None, database=None)
+        @hypothesis.given(graphs())
+        def check(graph: list[GraphNode]) -> None:
+            ruled = asyncio.run_coroutine_threadsafe(self._run_graph(store, graph), loop)
+            for rule, n in ruled.result(timeout=60).items():
+                by_rule[rule] += n
+
+        await asyncio.to_thread(check)
         assert min(by_rule.values()) >= 20, by_rule  # every rule was exercised
+
+    async def _run_graph(self, store: Store, graph: list[GraphNode]) -> dict[str, int]:
+        """Create ``graph``, run it as workers would, check each end; the rules seen."""
+        nodes: list[Task] = []
+        for parents, policy, _ in graph:
+            depends_on = [nodes[p].id for p in parents] or None
+            nodes.append(make_task(depends_on=depends_on, on_parent_failure=policy))
+        outcome = {t.id: kind for t, (_, _, kind) in zip(nodes, graph, strict=True)}
+        await self._make(store, *nodes)
+        started: list[str] = []
+        while True:
+            due = [m.task_id for m in await store.take_due(100, 30.0)]
+            mine = [i for i in due if i in outcome]
+            if not mine:
+                break
+            for task_id in mine:
+                if outcome[task_id] == FinishKind.CANCELED:
+                    await store.cancel(task_id)
+                    continue
+                claims, _ = await store.claim([task_id], "w1", LEASE)
+                assert claims[0].outcome == ClaimOutcome.STARTED
+                started.append(task_id)
+                await store.finish([Finish(task_id, "w1", outcome[task_id], "x")])
+        assert len(started) == len(set(started))
+        expected: dict[str, str] = {}
+        rules: dict[str, int] = {"ran": 0, "canceled by a parent": 0, "ran anyway": 0}
+        for t in nodes:  # in creation order: parents first
+            bad = [p for p in t.depends_on or [] if expected[p] != "success"]
+            if bad and t.on_parent_failure != "run":
+                expected[t.id] = "canceled"
+                rules["canceled by a parent"] += 1
+            else:
+                expected[t.id] = str(outcome[t.id])
+                rules["ran anyway" if bad else "ran"] += 1
+        actual = {t.id: str(await self._status(store, t)) for t in nodes}
+        assert actual == expected
+        return rules

@@ -748,12 +748,11 @@ local function terminate(id, r, status, err, retention, result, no_cascade)
 end
 
 -- A waiting task whose last parent ended: pending, due now (or at its eta); its queue
--- timeout starts now.
-local function release_waiting(id, r)
+-- timeout (`qt`, seconds; 0: none) starts now.
+local function release_waiting(id, r, qt)
   local typ = r.type
   move(id, typ, 'waiting', 'pending')
   local set = {'status', 'pending', 'updated_at', NOW_S}
-  local qt = tonumber(redis.call('HGET', tkey(id), 'queue_timeout') or '0')
   if qt > 0 then
     local deadline = num(NOW + qt)
     set[#set + 1] = 'deadline'; set[#set + 1] = deadline
@@ -786,7 +785,8 @@ release_children = function(id, status, retention)
     if item[2] ~= 'success' then failed = parent_error(item[1], item[2]) end
     for _, cid in ipairs(children) do
       local ck = tkey(cid)
-      local c = redis.call('HMGET', ck, 'status', 'parent_failed', 'on_parent_failure')
+      local c = redis.call('HMGET', ck, 'status', 'parent_failed', 'on_parent_failure',
+        'queue_timeout')
       if c[1] == 'waiting' then
         local left = redis.call('HINCRBY', ck, 'waiting_on', -1)
         local pf = c[2]
@@ -800,7 +800,7 @@ release_children = function(id, status, retention)
             terminate(cid, r, 'canceled', pf, retention, nil, true)
             work[#work + 1] = {cid, 'canceled'}
           else
-            release_waiting(cid, r)
+            release_waiting(cid, r, tonumber(c[4] or '0'))
           end
         end
       end
@@ -942,7 +942,9 @@ local function insert_task(t, grace, typed, retention)
   end
   if t[13] then
     fields[#fields + 1] = 'depends_on'; fields[#fields + 1] = t[13]
-    fields[#fields + 1] = 'on_parent_failure'; fields[#fields + 1] = t[14] or 'cancel'
+    if t[14] then
+      fields[#fields + 1] = 'on_parent_failure'; fields[#fields + 1] = t[14]
+    end
     fields[#fields + 1] = 'waiting_on'; fields[#fields + 1] = tostring(waiting_on)
     if failed then fields[#fields + 1] = 'parent_failed'; fields[#fields + 1] = failed end
   end
