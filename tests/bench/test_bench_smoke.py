@@ -61,3 +61,34 @@ def test_harness_tiny_run_reports_every_workload(tmp_path: Path) -> None:
         assert cpu["workers_pct"] >= 0
     assert "cpu: how busy the whole machine was" in proc.stdout
     assert data["machine"]["cores"] == os.cpu_count()
+
+
+@pytest.mark.slow
+def test_workflows_tiny_run_reports_xqueue_and_celery(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            str(Path(ENV["XQUEUE_VENV"]) / "bin" / "python"),
+            str(ROOT / "bench" / "workflows.py"),
+            "--members",
+            "200",
+            "--out",
+            str(tmp_path),
+        ],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,  # the first run also makes bench/.venv-peers (~30 s)
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "chord tasks/s, xqueue over Celery (same run):" in proc.stdout
+    data = only_json(tmp_path, "workflows")
+    results = data["results"]
+    assert set(results) == {"sqlite", "redis", "celery"}
+    for name, result in results.items():
+        assert result["complete"], (name, result["runs"])
+        runs = {r["run"]: r for r in result["runs"]}
+        assert runs["independent"]["done"] == 200 and runs["chord"]["done"] == 201
+        ratio = result["summary"]["chord"]["ratio"]
+        assert ratio is None or ratio > 0  # None: too fast to time
+    assert {r["run"]: r["callback_results"] for r in results["celery"]["runs"]}["chord"] == 200
+    assert set(results["celery"]["xqueue_chord_over_celery_chord"]) == {"sqlite", "redis"}
