@@ -263,8 +263,8 @@ def report(args: argparse.Namespace, result: dict[str, Any]) -> str:
         f"  ticker ({t['tickers']} tickers, {t['window_s']:.0f} s around the tick of "
         f"{args.schedules} schedules):",
         f"    store calls per ticker per second, nothing due: {t['quiet_calls_per_ticker_s']:.2f}",
-        f"    store calls in the 3 s of the tick (all tickers): {t['tick_calls']}, "
-        f"of which fire attempts that lost the race: {t['conflicts']}",
+        f"    store calls in the 3 s of the tick (all tickers): {t['tick_calls']}; "
+        f"schedules another ticker had fired first: {t['conflicts']}",
         f"    tasks fired: {t['fired']} (each schedule once: {t['fired_once']}); lateness "
         f"p50 {t['late_p50_s'] or 0:.3f} s, max {t['late_max_s'] or 0:.3f} s",
     ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,37 @@ def test_workflows_tiny_run_reports_xqueue_and_celery(tmp_path: Path) -> None:
         assert ratio is None or ratio > 0  # None: too fast to time
     assert {r["run"]: r["callback_results"] for r in results["celery"]["runs"]}["chord"] == 200
     assert set(results["celery"]["xqueue_chord_over_celery_chord"]) == {"sqlite", "redis"}
+
+
+def run_bench(tmp_path: Path, script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *args, "--out", str(tmp_path)],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+@pytest.mark.slow
+def test_flow_tiny_run_reports_every_limit_run(tmp_path: Path) -> None:
+    proc = run_bench(tmp_path, "flow.py", "--store", "sqlite", "--tasks", "300", "--keys", "10")
+    summary = only_json(tmp_path, "flow")["results"]["sqlite"]["summary"]
+    assert set(summary) == {"off", "on", "on+type", "binding", "rated"}
+    assert all(run["complete"] and run["rate"] > 0 for run in summary.values())
+    assert summary["off"]["ratio_to_off"] == 1.0
+    assert "binding" in proc.stdout and "/off" in proc.stdout
+
+
+@pytest.mark.slow
+def test_schedules_tiny_run_fires_each_schedule_once(tmp_path: Path) -> None:
+    args = ["--store", "sqlite", "--schedules", "20", "--every", "15", "--window", "15"]
+    proc = run_bench(tmp_path, "schedules.py", *args, "--tasks", "300")
+    result = only_json(tmp_path, "schedules")["results"]["sqlite"]
+    ticker = result["ticker"]
+    assert ticker["fired"] == 20 and ticker["fired_once"] is True
+    assert ticker["quiet_calls_per_ticker_s"] > 0
+    assert set(result["summary"]) >= {"off", "on", "ratio_on_off"}
+    assert "store calls per ticker per second" in proc.stdout
