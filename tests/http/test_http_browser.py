@@ -1,20 +1,25 @@
-"""The dashboard in a real headless Chromium: submit, watch live, change a limit, cancel.
+"""The dashboard in a real headless Chromium: submit, watch live, change a limit, cancel;
+a workflow's graph, live, and its cancel.
 
 Debian's chromium driven by playwright (never ``playwright install``). Skipped
 only when ``XQUEUE_SKIP_BROWSER=1``; a missing browser otherwise fails the test.
-A screenshot is saved as ``test-artifacts/http-dashboard.png``.
+Screenshots are saved in ``test-artifacts/``: ``http-dashboard.png``, and
+``http-workflow.png`` and ``http-workflow-collapsed.png`` (the workflow view).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.http.http_helpers import LIMITS, ROOT, HttpServer
+from xqueue_core.testing.services import wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -39,7 +44,9 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (or XQUEUE_SKIP_BROWSER=1)")
     workdir = tmp_path_factory.mktemp("dashboard")
-    server = HttpServer(workdir, "serve", args=["--concurrency", "4"], env=LIMITS).start()
+    server = HttpServer(
+        workdir, "serve", app="http_browser_app:app", args=["--concurrency", "4"], env=LIMITS
+    ).start()
     server.wait_workers()
     try:
         yield server
@@ -48,9 +55,180 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer]:
 
 
 def test_dashboard_end_to_end(dashboard: HttpServer) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     base = dashboard.base
+    with browser_page(base) as (page, problems):
+        page.goto(base + "/")
+        expect(page.locator("#live")).to_have_text("live", timeout=10_000)
+        expect(page.locator("#submit-type option[value=email]")).to_have_count(1)
+
+        # Submit a task and watch it finish, live (the table follows the event stream).
+        page.select_option("#submit-type", "email")
+        page.fill("#submit-payload", '{"to": "browser@example.com"}')
+        page.click("#submit-button")
+        link = page.locator("#submit-result a")
+        expect(link).to_have_count(1, timeout=10_000)
+        task_id = link.get_attribute("data-id")
+        assert task_id
+        row = page.locator(f'#tasks tr[data-id="{task_id}"]')
+        expect(row).to_have_attribute("data-status", "success", timeout=15_000)
+        detail = page.locator("#detail")
+        expect(detail).to_be_visible()
+        expect(detail.locator(".badge.success")).to_have_count(1, timeout=5_000)
+        history = page.locator("#detail-history li")
+        expect(history.first).to_contain_text("pending")
+        expect(history.last).to_contain_text("success", timeout=5_000)
+        expect(history.filter(has_text="processing")).not_to_have_count(0)
+        expect(page.locator("#cards .card.success .n")).not_to_have_text("0", timeout=5_000)
+        expect(page.locator("#chart rect").first).to_be_attached(timeout=5_000)
+
+        # Change a limit.
+        page.fill('#concurrency input[data-type="report"]', "1")
+        page.click('#concurrency button.set-limit[data-type="report"]')
+        expect(page.locator('#concurrency tr[data-type="report"] .usage')).to_have_text(
+            "0 / 1", timeout=5_000
+        )
+        limits = httpx.get(dashboard.api + "/concurrency").json()
+        assert limits["report"]["max_concurrency"] == 1
+
+        # Set a rate, and see a bad one refused in one line with nothing changed.
+        page.fill('#concurrency input.rate[data-type="report"]', "20/s")
+        page.click('#concurrency button.set-rate[data-type="report"]')
+        rate_now = page.locator('#concurrency tr[data-type="report"] .rate-now')
+        expect(rate_now).to_have_text("20/s", timeout=5_000)
+        assert httpx.get(dashboard.api + "/rates").json()["report"]["rate"] == "20/s"
+        page.fill('#concurrency input.rate[data-type="report"]', "5/fortnight")
+        page.click('#concurrency button.set-rate[data-type="report"]')
+        expect(page.locator("#toast")).to_contain_text("unknown period", timeout=5_000)
+        # the browser logs the refused request (its URL, then its status): expected
+        refused = [p for p in problems if p.endswith("/api/v1/rates") or "status of 422" in p]
+        assert len(refused) == 2, problems
+        for line in refused:
+            problems.remove(line)
+        assert httpx.get(dashboard.api + "/rates").json()["report"]["rate"] == "20/s"
+        page.click('#concurrency button.clear-rate[data-type="report"]')
+        expect(rate_now).to_have_text("no rate", timeout=5_000)
+
+        # Submit a slow task and cancel it while it runs.
+        page.select_option("#submit-type", "report")
+        page.fill("#submit-payload", '{"seconds": 30}')
+        page.click("#submit-button")
+        expect(link).not_to_have_attribute("data-id", task_id, timeout=10_000)
+        slow_id = link.get_attribute("data-id")
+        slow = page.locator(f'#tasks tr[data-id="{slow_id}"]')
+        expect(slow).to_have_attribute("data-status", "processing", timeout=15_000)
+        expect(page.locator('#concurrency tr[data-type="report"] .usage')).to_have_text(
+            "1 / 1", timeout=5_000
+        )
+        slow.locator("button.cancel").click()
+        expect(slow).to_have_attribute("data-status", "canceled", timeout=10_000)
+        task = httpx.get(f"{dashboard.api}/tasks/{slow_id}").json()
+        assert task["status"] == "canceled"
+
+        # Per-key limits: a type's row opens on its busiest flow keys.
+        limit = {"task_type": "report", "max_concurrency": 1, "per_key": True}
+        assert httpx.post(dashboard.api + "/concurrency", json=limit).status_code == 200
+        expect(page.locator('#concurrency tr[data-type="report"] .usage')).to_have_text(
+            "0 / 1 · 1 per key", timeout=5_000
+        )
+        keyed = [
+            httpx.post(
+                dashboard.api + "/tasks",
+                json={"type": "report", "payload": {"seconds": 3}, "key": "acme"},
+            ).json()["id"]
+            for _ in range(2)
+        ]
+        page.click('#concurrency button.show-keys[data-type="report"]')
+        acme = page.locator('#concurrency tr.keys-row[data-keys-of="report"] tr[data-key="acme"]')
+        expect(acme.locator(".usage")).to_have_text("1 / 1", timeout=10_000)
+        expect(acme.locator(".waiting")).to_have_text("1", timeout=10_000)
+        weight = {"task_type": "report", "key": "acme", "weight": 3}
+        assert httpx.post(dashboard.api + "/concurrency/weights", json=weight).status_code == 200
+        expect(page.locator('#concurrency tr[data-type="report"] .usage')).to_contain_text(
+            "turns acme×3", timeout=5_000
+        )
+        httpx.post(dashboard.api + "/concurrency/weights", json={**weight, "weight": None})
+        for task_id in keyed:
+            httpx.delete(f"{dashboard.api}/tasks/{task_id}")
+        for change in ({"per_key": True}, {}):
+            body = {"task_type": "report", "max_concurrency": None, **change}
+            assert httpx.post(dashboard.api + "/concurrency", json=body).status_code == 200
+
+        # Schedules: add one in the form, pause, resume, run it now, edit, delete.
+        page.select_option("#schedule-type", "report")
+        page.fill("#schedule-name", "heartbeat")
+        page.fill("#schedule-when", "every 60")
+        page.fill("#schedule-payload", '{"seconds": 0}')
+        page.click("#schedule-save")
+        row = page.locator('#schedules tr[data-name="heartbeat"]')
+        expect(row.locator(".when")).to_have_text("every 60s", timeout=5_000)
+        row.locator("button.pause").click()
+        expect(row).to_have_attribute("data-enabled", "false", timeout=5_000)
+        expect(row.locator(".next")).to_have_text("paused")
+        row.locator("button.resume").click()
+        expect(row).to_have_attribute("data-enabled", "true", timeout=5_000)
+        row.locator("button.run").click()
+        expect(page.locator("#toast")).to_contain_text("schedule heartbeat: task", timeout=5_000)
+        tasks = httpx.get(dashboard.api + "/tasks", params={"type": "report"}).json()["tasks"]
+        assert [t["schedule"] for t in tasks].count("heartbeat") == 1  # run now: one task
+        row.locator("button.edit").click()
+        page.fill("#schedule-when", "0 3 * * *")
+        page.fill("#schedule-tz", "Europe/Berlin")
+        page.click("#schedule-save")
+        expect(row.locator(".when")).to_have_text("cron 0 3 * * * (Europe/Berlin)", timeout=5_000)
+        page.fill("#schedule-name", "bad")
+        page.fill("#schedule-when", "61 * * * *")
+        page.click("#schedule-save")
+        expect(page.locator("#toast")).to_contain_text("does not parse", timeout=5_000)
+        refused = [p for p in problems if p.endswith("/api/v1/schedules") or "status of 422" in p]
+        assert len(refused) == 2, problems
+        for line in refused:
+            problems.remove(line)
+        page.once("dialog", lambda dialog: dialog.accept())
+        row.locator("button.delete").click()
+        expect(row).to_have_count(0, timeout=5_000)
+        assert httpx.get(dashboard.api + "/schedules").json()["schedules"] == []
+
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "http-dashboard.png"), full_page=True)
+
+        # The docs page lists every operation and can call one.
+        page.goto(base + "/docs")
+        expect(page.locator("details.op")).to_have_count(27, timeout=10_000)
+        page.locator("#stats summary").click()
+        page.locator("#stats button.primary").click()
+        expect(page.locator("#stats pre")).to_contain_text("200", timeout=5_000)
+
+
+# Counts the dashboard's reads of a workflow (it calls fetch(url, {method, ...})).
+COUNT_WORKFLOW_READS = """
+window.workflowReads = 0;
+const fetchOf = window.fetch.bind(window);
+window.fetch = (url, init) => {
+  if (String(url).includes("/workflows/") && (!init || (init.method || "GET") === "GET")) {
+    window.workflowReads += 1;
+  }
+  return fetchOf(url, init);
+};
+"""
+
+
+FILL_OF_NODE = (
+    "id => getComputedStyle(document.querySelector(`#workflow-graph [data-id='${id}'] rect`)).fill"
+)
+COLOUR_OF_CARD = (
+    "s => getComputedStyle(document.querySelector(`#cards .card.${s}`)).borderLeftColor"
+)
+
+
+@contextmanager
+def browser_page(base: str) -> Iterator[Any]:
+    """A page of a fresh headless Chromium and the list of its problems; on the way
+    out, no page error, no console error, no failed request and nothing fetched from
+    anywhere but ``base`` (no CDN)."""
+    from playwright.sync_api import sync_playwright
+
     requests: list[str] = []
     problems: list[str] = []
     with sync_playwright() as pw:
@@ -61,159 +239,171 @@ def test_dashboard_end_to_end(dashboard: HttpServer) -> None:
             page.on("response", lambda r: problems.append(r.url) if r.status >= 400 else None)
             page.on("pageerror", lambda e: problems.append(str(e)))
             page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-            page.goto(base + "/")
-            expect(page.locator("#live")).to_have_text("live", timeout=10_000)
-            expect(page.locator("#submit-type option[value=email]")).to_have_count(1)
-
-            # Submit a task and watch it finish, live (the table follows the event stream).
-            page.select_option("#submit-type", "email")
-            page.fill("#submit-payload", '{"to": "browser@example.com"}')
-            page.click("#submit-button")
-            link = page.locator("#submit-result a")
-            expect(link).to_have_count(1, timeout=10_000)
-            task_id = link.get_attribute("data-id")
-            assert task_id
-            row = page.locator(f'#tasks tr[data-id="{task_id}"]')
-            expect(row).to_have_attribute("data-status", "success", timeout=15_000)
-            detail = page.locator("#detail")
-            expect(detail).to_be_visible()
-            expect(detail.locator(".badge.success")).to_have_count(1, timeout=5_000)
-            history = page.locator("#detail-history li")
-            expect(history.first).to_contain_text("pending")
-            expect(history.last).to_contain_text("success", timeout=5_000)
-            expect(history.filter(has_text="processing")).not_to_have_count(0)
-            expect(page.locator("#cards .card.success .n")).not_to_have_text("0", timeout=5_000)
-            expect(page.locator("#chart rect").first).to_be_attached(timeout=5_000)
-
-            # Change a limit.
-            page.fill('#concurrency input[data-type="report"]', "1")
-            page.click('#concurrency button.set-limit[data-type="report"]')
-            expect(page.locator('#concurrency tr[data-type="report"] .usage')).to_have_text(
-                "0 / 1", timeout=5_000
-            )
-            limits = httpx.get(dashboard.api + "/concurrency").json()
-            assert limits["report"]["max_concurrency"] == 1
-
-            # Set a rate, and see a bad one refused in one line with nothing changed.
-            page.fill('#concurrency input.rate[data-type="report"]', "20/s")
-            page.click('#concurrency button.set-rate[data-type="report"]')
-            rate_now = page.locator('#concurrency tr[data-type="report"] .rate-now')
-            expect(rate_now).to_have_text("20/s", timeout=5_000)
-            assert httpx.get(dashboard.api + "/rates").json()["report"]["rate"] == "20/s"
-            page.fill('#concurrency input.rate[data-type="report"]', "5/fortnight")
-            page.click('#concurrency button.set-rate[data-type="report"]')
-            expect(page.locator("#toast")).to_contain_text("unknown period", timeout=5_000)
-            # the browser logs the refused request (its URL, then its status): expected
-            refused = [p for p in problems if p.endswith("/api/v1/rates") or "status of 422" in p]
-            assert len(refused) == 2, problems
-            for line in refused:
-                problems.remove(line)
-            assert httpx.get(dashboard.api + "/rates").json()["report"]["rate"] == "20/s"
-            page.click('#concurrency button.clear-rate[data-type="report"]')
-            expect(rate_now).to_have_text("no rate", timeout=5_000)
-
-            # Submit a slow task and cancel it while it runs.
-            page.select_option("#submit-type", "report")
-            page.fill("#submit-payload", '{"seconds": 30}')
-            page.click("#submit-button")
-            expect(link).not_to_have_attribute("data-id", task_id, timeout=10_000)
-            slow_id = link.get_attribute("data-id")
-            slow = page.locator(f'#tasks tr[data-id="{slow_id}"]')
-            expect(slow).to_have_attribute("data-status", "processing", timeout=15_000)
-            expect(page.locator('#concurrency tr[data-type="report"] .usage')).to_have_text(
-                "1 / 1", timeout=5_000
-            )
-            slow.locator("button.cancel").click()
-            expect(slow).to_have_attribute("data-status", "canceled", timeout=10_000)
-            task = httpx.get(f"{dashboard.api}/tasks/{slow_id}").json()
-            assert task["status"] == "canceled"
-
-            # Per-key limits: a type's row opens on its busiest flow keys.
-            limit = {"task_type": "report", "max_concurrency": 1, "per_key": True}
-            assert httpx.post(dashboard.api + "/concurrency", json=limit).status_code == 200
-            expect(page.locator('#concurrency tr[data-type="report"] .usage')).to_have_text(
-                "0 / 1 · 1 per key", timeout=5_000
-            )
-            keyed = [
-                httpx.post(
-                    dashboard.api + "/tasks",
-                    json={"type": "report", "payload": {"seconds": 3}, "key": "acme"},
-                ).json()["id"]
-                for _ in range(2)
-            ]
-            page.click('#concurrency button.show-keys[data-type="report"]')
-            acme = page.locator(
-                '#concurrency tr.keys-row[data-keys-of="report"] tr[data-key="acme"]'
-            )
-            expect(acme.locator(".usage")).to_have_text("1 / 1", timeout=10_000)
-            expect(acme.locator(".waiting")).to_have_text("1", timeout=10_000)
-            weight = {"task_type": "report", "key": "acme", "weight": 3}
-            assert (
-                httpx.post(dashboard.api + "/concurrency/weights", json=weight).status_code == 200
-            )
-            expect(page.locator('#concurrency tr[data-type="report"] .usage')).to_contain_text(
-                "turns acme×3", timeout=5_000
-            )
-            httpx.post(dashboard.api + "/concurrency/weights", json={**weight, "weight": None})
-            for task_id in keyed:
-                httpx.delete(f"{dashboard.api}/tasks/{task_id}")
-            for change in ({"per_key": True}, {}):
-                body = {"task_type": "report", "max_concurrency": None, **change}
-                assert httpx.post(dashboard.api + "/concurrency", json=body).status_code == 200
-
-            # Schedules: add one in the form, pause, resume, run it now, edit, delete.
-            page.select_option("#schedule-type", "report")
-            page.fill("#schedule-name", "heartbeat")
-            page.fill("#schedule-when", "every 60")
-            page.fill("#schedule-payload", '{"seconds": 0}')
-            page.click("#schedule-save")
-            row = page.locator('#schedules tr[data-name="heartbeat"]')
-            expect(row.locator(".when")).to_have_text("every 60s", timeout=5_000)
-            row.locator("button.pause").click()
-            expect(row).to_have_attribute("data-enabled", "false", timeout=5_000)
-            expect(row.locator(".next")).to_have_text("paused")
-            row.locator("button.resume").click()
-            expect(row).to_have_attribute("data-enabled", "true", timeout=5_000)
-            row.locator("button.run").click()
-            expect(page.locator("#toast")).to_contain_text(
-                "schedule heartbeat: task", timeout=5_000
-            )
-            tasks = httpx.get(dashboard.api + "/tasks", params={"type": "report"}).json()["tasks"]
-            assert [t["schedule"] for t in tasks].count("heartbeat") == 1  # run now: one task
-            row.locator("button.edit").click()
-            page.fill("#schedule-when", "0 3 * * *")
-            page.fill("#schedule-tz", "Europe/Berlin")
-            page.click("#schedule-save")
-            expect(row.locator(".when")).to_have_text(
-                "cron 0 3 * * * (Europe/Berlin)", timeout=5_000
-            )
-            page.fill("#schedule-name", "bad")
-            page.fill("#schedule-when", "61 * * * *")
-            page.click("#schedule-save")
-            expect(page.locator("#toast")).to_contain_text("does not parse", timeout=5_000)
-            refused = [
-                p for p in problems if p.endswith("/api/v1/schedules") or "status of 422" in p
-            ]
-            assert len(refused) == 2, problems
-            for line in refused:
-                problems.remove(line)
-            page.once("dialog", lambda dialog: dialog.accept())
-            row.locator("button.delete").click()
-            expect(row).to_have_count(0, timeout=5_000)
-            assert httpx.get(dashboard.api + "/schedules").json()["schedules"] == []
-
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "http-dashboard.png"), full_page=True)
-
-            # The docs page lists every operation and can call one.
-            page.goto(base + "/docs")
-            expect(page.locator("details.op")).to_have_count(27, timeout=10_000)
-            page.locator("#stats summary").click()
-            page.locator("#stats button.primary").click()
-            expect(page.locator("#stats pre")).to_contain_text("200", timeout=5_000)
+            page.add_init_script(COUNT_WORKFLOW_READS)
+            yield page, problems  # a test may remove the problems it expects
         finally:
             browser.close()
     assert problems == []
     assert all(url.startswith(base) for url in requests), [
         u for u in requests if not u.startswith(base)
-    ]  # nothing from a CDN
+    ]
+
+
+def new_workflow(api: str, nodes: dict[str, Any], edges: dict[str, list[str]]) -> dict[str, Any]:
+    response = httpx.post(api + "/workflows", json={"nodes": nodes, "edges": edges})
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def test_workflow_view(dashboard: HttpServer) -> None:
+    """A DAG drawn by layers with its statuses, the callback going from waiting to
+    success live (in place, no reload, no re-read); a second workflow reached from
+    one of its tasks, linked, and cancelled from the view; a big one collapsed."""
+    from playwright.sync_api import expect
+
+    base, api = dashboard.base, dashboard.api
+    gate = dashboard.workdir / "gate-one"
+    one = new_workflow(
+        api,
+        {
+            "slow": {"type": "gate", "payload": {"flag": str(gate)}},
+            "quick": {"type": "email", "payload": {"to": "a@example.com"}},
+            "callback": {"type": "email"},
+        },
+        {"callback": ["slow", "quick"]},
+    )
+    ids = one["task_ids"]
+    with browser_page(base) as (page, _):
+        page.goto(f"{base}/#workflow={one['id']}")
+        expect(page.locator("#live")).to_have_text("live", timeout=10_000)
+        view = page.locator("#workflow")
+        expect(view).to_be_visible(timeout=10_000)
+        expect(page.locator("#workflow-id")).to_have_text(one["id"])
+
+        def node(name: str, of: dict[str, str] = ids) -> Any:
+            return view.locator(f'g.wf-node[data-id="{of[name]}"]')
+
+        expect(view.locator("g.wf-node")).to_have_count(3)
+        expect(node("slow")).to_have_attribute("data-status", "processing", timeout=15_000)
+        expect(node("quick")).to_have_attribute("data-status", "success", timeout=15_000)
+        expect(node("callback")).to_have_attribute("data-status", "waiting")
+        layers = {name: node(name).get_attribute("data-layer") for name in ids}
+        assert layers == {"slow": "0", "quick": "0", "callback": "1"}
+        for name, task_type in (("slow", "gate"), ("quick", "email"), ("callback", "email")):
+            expect(node(name)).to_contain_text(task_type)
+            expect(node(name)).to_contain_text(ids[name][-8:])
+        edges = view.locator("path.wf-edge")
+        expect(edges).to_have_count(2)
+        drawn = {(e.get_attribute("data-from"), e.get_attribute("data-to")) for e in edges.all()}
+        assert drawn == {(ids["slow"], ids["callback"]), (ids["quick"], ids["callback"])}
+        boxes = {name: node(name).bounding_box() for name in ids}
+        assert all(boxes.values())
+        assert boxes["callback"]["x"] > boxes["slow"]["x"] + boxes["slow"]["width"]
+        assert boxes["slow"]["x"] == boxes["quick"]["x"]
+
+        # The status colours are the status cards' colours (each read in one step of the
+        # page: the cards are redrawn every second, a located one may be gone already).
+        def fill(name: str) -> str:
+            return str(page.evaluate(FILL_OF_NODE, ids[name]))
+
+        def card(status: str) -> str:
+            return str(page.evaluate(COLOUR_OF_CARD, status))
+
+        colours = {"slow": "processing", "quick": "success", "callback": "waiting"}
+        assert {name: fill(name) for name in ids} == {n: card(s) for n, s in colours.items()}
+        assert len(set(map(fill, ids))) == 3
+        status, counts = page.locator("#workflow-status"), page.locator("#workflow-counts")
+        expect(status).to_have_text("running")
+        expect(counts).to_have_text("waiting 1 · processing 1 · success 1")
+        expect(page.locator("#workflow-cancel")).to_be_visible()
+
+        # Open the gate: the callback runs, drawn live in the same element.
+        page.wait_for_function("window.workflowReads >= 2")  # opened, and stream connected
+        reads = page.evaluate("window.workflowReads")
+        page.evaluate("window.notReloaded = true")
+        callback = node("callback").element_handle()
+        gate.touch()
+        expect(node("slow")).to_have_attribute("data-status", "success", timeout=15_000)
+        expect(node("callback")).to_have_attribute("data-status", "success", timeout=15_000)
+        assert callback.get_attribute("data-status") == "success"
+        assert fill("callback") == card("success")
+        expect(status).to_have_text("success")
+        expect(counts).to_have_text("success 3")
+        expect(page.locator("#workflow-cancel")).to_be_hidden()
+        assert page.evaluate("window.notReloaded === true")
+        assert page.evaluate("window.workflowReads") == reads  # events only, no re-read
+        ARTIFACTS.mkdir(exist_ok=True)
+        view.screenshot(path=str(ARTIFACTS / "http-workflow.png"))
+
+        # A second workflow, reached from one of its tasks; the URL links to both.
+        never = dashboard.workdir / "gate-never"
+        two = new_workflow(
+            api,
+            {
+                "first": {"type": "gate", "payload": {"flag": str(never), "timeout": 60}},
+                "then": {"type": "email"},
+            },
+            {"then": ["first"]},
+        )
+        ids2 = two["task_ids"]
+        row = page.locator(f'#tasks tr[data-id="{ids2["first"]}"]')
+        expect(row).to_have_count(1, timeout=10_000)
+        row.click()
+        link = page.locator("#detail a.workflow-link")
+        expect(link).to_have_attribute("data-workflow", two["id"], timeout=5_000)
+        link.click()
+        expect(page.locator("#workflow-id")).to_have_text(two["id"], timeout=5_000)
+        assert page.url.endswith(f"#workflow={two['id']}&task={ids2['first']}"), page.url
+        page.reload()
+        expect(page.locator("#live")).to_have_text("live", timeout=10_000)
+        expect(page.locator("#workflow-id")).to_have_text(two["id"], timeout=5_000)
+        expect(page.locator("#detail-id")).to_have_text(ids2["first"], timeout=5_000)
+        expect(node("first", ids2)).to_have_attribute("data-status", "processing", timeout=15_000)
+        expect(node("then", ids2)).to_have_attribute("data-status", "waiting")
+        expect(view.locator("g.wf-node")).to_have_count(2)
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.click("#workflow-cancel")
+        for name in ids2:
+            expect(node(name, ids2)).to_have_attribute("data-status", "canceled", timeout=10_000)
+        expect(status).to_have_text("canceled")
+        expect(page.locator("#workflow-cancel")).to_be_hidden()
+        assert httpx.get(f"{api}/workflows/{two['id']}").json()["status"] == "canceled"
+
+        # Past 200 members each layer is one box per type, with counts by status. The
+        # page gets its read of this chord only once the chord has ended in the store:
+        # the events that came meanwhile must still count (they are kept while a read
+        # is on its way).
+        members = {f"m{i}": {"type": "email"} for i in range(250)}
+        chord = new_workflow(
+            api, {**members, "callback": {"type": "email"}}, {"callback": list(members)}
+        )
+        reads: list[dict[str, Any]] = []
+
+        def ended() -> bool:
+            return bool(httpx.get(f"{api}/workflows/{chord['id']}").json()["status"] != "running")
+
+        def hold(route: Any) -> None:
+            response = route.fetch()  # the server reads the chord now
+            reads.append(response.json())
+            wait_until(ended, 30, "the chord to end")
+            route.fulfill(response=response)  # and the page sees that read only now
+
+        page.route(f"**/api/v1/workflows/{chord['id']}", hold)
+        page.evaluate(f"location.hash = 'workflow={chord['id']}'")
+        expect(page.locator("#workflow-id")).to_have_text(chord["id"], timeout=40_000)
+        assert len(reads) == 1 and reads[0]["status"] == "running", reads
+        expect(view.locator("g.wf-node")).to_have_count(0)
+        groups = view.locator("g.wf-group")
+        expect(groups).to_have_count(2)
+        expect(page.locator("#workflow-note")).to_contain_text("collapsed")
+        fan_out = view.locator('g.wf-group[data-layer="0"]')
+        expect(fan_out).to_have_attribute("data-size", "250")
+        expect(fan_out).to_contain_text("email × 250")
+        expect(view.locator("path.wf-edge")).to_have_count(1)
+        expect(fan_out).to_have_attribute("data-status", "success", timeout=5_000)
+        expect(fan_out.locator("text.wf-counts")).to_have_text("success 250")
+        fan_in = view.locator('g.wf-group[data-layer="1"]')
+        expect(fan_in).to_have_attribute("data-status", "success")
+        expect(status).to_have_text("success")
+        expect(counts).to_have_text("success 251")
+        view.screenshot(path=str(ARTIFACTS / "http-workflow-collapsed.png"))

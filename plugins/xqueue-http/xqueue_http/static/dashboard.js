@@ -13,7 +13,7 @@
   const state = {
     status: "", type: "", cursor: null, selected: null, offset: 0,
     rows: new Map(), finished: new Map(), limits: {}, expanded: new Set(), dirty: { stats: true, limits: true },
-    editing: null,
+    editing: null, wf: null, wfWanted: null, wfReads: 0, wfHeld: [],
   };
 
   // -- helpers ------------------------------------------------------------------
@@ -147,12 +147,18 @@
     $("#detail-id").textContent = task.id;
     const fields = ["type", "status", "priority", "retry", "max_retry", "progress", "worker_id",
       "created_at", "started_at", "completed_at", "eta", "queue_timeout", "process_timeout",
-      "idempotency_key", "error"];
+      "idempotency_key", "on_parent_failure", "error"];
     const dl = $("#detail-fields");
     dl.replaceChildren();
     for (const f of fields) {
       if (task[f] === null || task[f] === undefined) continue;
       dl.append(el("dt", {}, f), el("dd", {}, f === "status" ? badge(task.status) : f.endsWith("_at") ? stamp(task[f]) : task[f]));
+    }
+    if (task.depends_on) dl.append(el("dt", {}, "parents"), el("dd", {}, task.depends_on.length));
+    if (task.workflow) {
+      dl.append(el("dt", {}, "workflow"), el("dd", {}, el("a", { href: `#workflow=${encodeURIComponent(task.workflow)}`,
+        class: "workflow-link", "data-workflow": task.workflow,
+        onclick: (e) => { e.preventDefault(); openWorkflow(task.workflow); } }, task.workflow)));
     }
     dl.append(el("dt", {}, "payload"), el("dd", {}, el("pre", {}, JSON.stringify(task.payload, null, 1))));
     if (task.result !== null && task.result !== undefined) {
@@ -179,7 +185,9 @@
   }
   function select(id) {
     state.selected = id;
+    setRoute(false);
     for (const { row } of state.rows.values()) row.classList.toggle("selected", row.dataset.id === id);
+    for (const node of document.querySelectorAll("#workflow-graph .wf-node")) node.classList.toggle("selected", node.dataset.id === id);
     loadDetail(id).catch(report);
   }
   let refreshTimer = null;
@@ -187,6 +195,273 @@
     // The server's history is the reference: reload it (once per burst of events).
     clearTimeout(refreshTimer);
     refreshTimer = setTimeout(() => loadDetail(e.task_id).catch(() => {}), 150);
+  }
+
+  // -- workflow view ---------------------------------------------------------------------
+  // Layers left to right (a task's layer is 1 + the highest of its parents'), each
+  // node coloured by its status; events update nodes in place. Past GRAPH_BOUND
+  // members a layer is drawn as one box per task type, with counts by status.
+  const GRAPH_BOUND = 200;
+  const SVG_NS = "http://www.w3.org/2000/svg";
+  function svg(tag, attrs, ...children) {
+    const node = document.createElementNS(SVG_NS, tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === undefined || v === null) continue;
+      if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+      else node.setAttribute(k, v);
+    }
+    for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c ?? "")));
+    return node;
+  }
+  const shortId = (id) => id.slice(-8);
+  const clip = (text, n) => (text.length > n ? text.slice(0, n - 1) + "…" : text);
+  // Kahn's order over the members: layers without recursion (a 20,000-long chain is fine).
+  function layersOf(tasks, byId) {
+    const kids = new Map(), open = new Map(), layer = new Map(), queue = [];
+    for (const t of tasks) {
+      const parents = (t.depends_on || []).filter((p) => byId.has(p));
+      open.set(t.id, parents.length);
+      for (const p of parents) { if (!kids.has(p)) kids.set(p, []); kids.get(p).push(t.id); }
+      if (!parents.length) { layer.set(t.id, 0); queue.push(t.id); }
+    }
+    for (let i = 0; i < queue.length; i++) {
+      const here = layer.get(queue[i]);
+      for (const k of kids.get(queue[i]) || []) {
+        layer.set(k, Math.max(layer.get(k) ?? 0, here + 1));
+        open.set(k, open.get(k) - 1);
+        if (open.get(k) === 0) queue.push(k);
+      }
+    }
+    for (const t of tasks) if (!layer.has(t.id)) layer.set(t.id, 0); // never for a valid graph
+    return layer;
+  }
+  function aggregate(counts, total) {
+    if (STATUSES.some((s) => !TERMINAL.has(s) && counts[s])) return "running";
+    if ((counts.success || 0) === total) return "success";
+    return counts.failed || counts.timeout ? "failed" : "canceled";
+  }
+  const countsText = (counts) => STATUSES.filter((s) => counts[s]).map((s) => `${s} ${counts[s]}`).join(" · ");
+
+  // The boxes to draw: one per member, or one per (layer, type) — or per type when even
+  // that is past the bound — and the edges between them, parent → child.
+  function boxesOf(tasks, byId, layer) {
+    const collapsed = tasks.length > GRAPH_BOUND;
+    let keyOf = (t) => t.id;
+    if (collapsed) {
+      keyOf = (t) => `${layer.get(t.id)}:${t.type}`;
+      if (new Set(tasks.map(keyOf)).size > GRAPH_BOUND) keyOf = (t) => t.type;
+    }
+    const boxes = new Map();
+    for (const t of tasks) {
+      const key = keyOf(t);
+      let box = boxes.get(key);
+      if (!box) {
+        box = { key, type: t.type, id: collapsed ? null : t.id, layer: layer.get(t.id), size: 0, counts: {}, parents: new Set() };
+        boxes.set(key, box);
+      }
+      box.layer = Math.min(box.layer, layer.get(t.id));
+      box.size += 1;
+      box.counts[t.status] = (box.counts[t.status] || 0) + 1;
+      for (const p of t.depends_on || []) if (byId.has(p) && keyOf(byId.get(p)) !== key) box.parents.add(keyOf(byId.get(p)));
+    }
+    return { boxes, keyOf, collapsed, byType: collapsed && keyOf(tasks[0]) === tasks[0].type };
+  }
+  function drawWorkflow(data) {
+    const tasks = data.tasks;
+    const byId = new Map(tasks.map((t) => [t.id, t]));
+    const layer = layersOf(tasks, byId);
+    const { boxes, keyOf, collapsed, byType } = boxesOf(tasks, byId, layer);
+    // Columns by layer; within one, order by the mean row of the parents (fewer crossings).
+    const columns = [];
+    for (const box of boxes.values()) (columns[box.layer] = columns[box.layer] || []).push(box);
+    for (const column of columns) {
+      if (!column) continue;
+      for (const box of column) {
+        const rows = [...box.parents].map((p) => boxes.get(p).row).filter((r) => r !== undefined);
+        box.weight = rows.length ? rows.reduce((a, r) => a + r, 0) / rows.length : -1;
+      }
+      column.sort((a, b) => a.weight - b.weight || a.type.localeCompare(b.type));
+      column.forEach((box, i) => { box.row = i; });
+    }
+    const w = collapsed ? 230 : 150, h = collapsed ? 62 : 38, gapX = 60, gapY = 14, pad = 10;
+    const tallest = Math.max(...columns.map((c) => (c ? c.length : 0)));
+    for (const column of columns) {
+      if (!column) continue;
+      const shift = ((tallest - column.length) * (h + gapY)) / 2;
+      for (const box of column) {
+        box.x = pad + box.layer * (w + gapX);
+        box.y = pad + shift + box.row * (h + gapY);
+      }
+    }
+    const width = pad * 2 + columns.length * (w + gapX) - gapX, height = pad * 2 + tallest * (h + gapY) - gapY;
+    const graph = $("#workflow-graph");
+    for (const [k, v] of Object.entries({ width, height, viewBox: `0 0 ${width} ${height}` })) graph.setAttribute(k, v);
+    const edges = [];
+    for (const box of boxes.values()) {
+      for (const p of box.parents) {
+        const from = boxes.get(p);
+        const x1 = from.x + w, y1 = from.y + h / 2, x2 = box.x - 2, y2 = box.y + h / 2, mid = (x1 + x2) / 2;
+        edges.push(svg("path", { class: "wf-edge", "data-from": from.id ?? from.key, "data-to": box.id ?? box.key,
+          d: `M${x1},${y1} C${mid},${y1} ${mid},${y2} ${x2},${y2}`, "marker-end": "url(#wf-arrow)" }));
+      }
+    }
+    const arrow = svg("defs", {}, svg("marker", { id: "wf-arrow", viewBox: "0 0 10 10", refX: 9, refY: 5,
+      markerWidth: 7, markerHeight: 7, orient: "auto" }, svg("path", { d: "M0,0 L10,5 L0,10 z" })));
+    const shapes = [...boxes.values()].map((box) => (collapsed ? groupShape(box, w, h) : nodeShape(box, w, h)));
+    graph.replaceChildren(arrow, ...edges, ...shapes);
+    const members = new Map();
+    for (const t of tasks) {
+      const box = boxes.get(keyOf(t));
+      members.set(t.id, { status: t.status, at: Date.parse(t.updated_at) || 0, box });
+    }
+    const counts = {};
+    for (const t of tasks) counts[t.status] = (counts[t.status] || 0) + 1;
+    state.wf = { id: data.id, members, counts, total: tasks.length, collapsed, dirty: new Set() };
+    $("#workflow-note").textContent = !collapsed ? `${tasks.length} tasks, in ${columns.length} layer(s)`
+      : `${tasks.length} tasks: more than ${GRAPH_BOUND}, so the graph is collapsed — one box per ` +
+        `${byType ? "task type (even one per layer and type is too many)" : "layer and task type"}, with its counts by status`;
+    paintSummary();
+  }
+  function nodeShape(box, w, h) {
+    const status = Object.keys(box.counts)[0];
+    box.shape = svg("g", { class: `wf-node ${status}${state.selected === box.id ? " selected" : ""}`, "data-id": box.id,
+      "data-type": box.type, "data-status": status, "data-layer": box.layer, transform: `translate(${box.x},${box.y})`,
+      onclick: () => select(box.id) },
+      svg("title", {}, `${box.type} ${box.id}: ${status}`),
+      svg("rect", { width: w, height: h, rx: 6 }),
+      svg("text", { x: 10, y: 16 }, clip(box.type, 20)),
+      svg("text", { x: 10, y: 31, class: "wf-id" }, shortId(box.id)));
+    return box.shape;
+  }
+  function groupShape(box, w, h) {
+    box.bar = svg("g", { transform: `translate(8,${h - 12})` });
+    box.label = svg("text", { x: 8, y: 32, class: "wf-counts" });
+    box.title = svg("title");
+    box.shape = svg("g", { class: "wf-group", "data-type": box.type, "data-layer": box.layer, "data-size": box.size,
+      transform: `translate(${box.x},${box.y})` },
+      box.title, svg("rect", { class: "wf-box", width: w, height: h, rx: 6 }),
+      svg("text", { x: 8, y: 16 }, `${clip(box.type, 20)} × ${box.size}`), box.label, box.bar);
+    paintGroup(box, w - 16);
+    return box.shape;
+  }
+  function paintGroup(box, width) {
+    const span = width ?? Number(box.bar.dataset.width);
+    box.bar.dataset.width = span;
+    let x = 0;
+    const segments = [];
+    for (const s of STATUSES) {
+      if (!box.counts[s]) continue;
+      const part = (box.counts[s] / box.size) * span;
+      segments.push(svg("rect", { class: `wf-seg ${s}`, x: x.toFixed(2), width: part.toFixed(2), height: 6 }));
+      x += part;
+    }
+    box.bar.replaceChildren(...segments);
+    // two lines when one is too long for the box: "waiting 289 · pending 1 ·" / "processing 1 · success 10"
+    const parts = STATUSES.filter((s) => box.counts[s]).map((s) => `${s} ${box.counts[s]}`);
+    const lines = parts.join(" · ").length > 34 ? [parts.slice(0, Math.ceil(parts.length / 2)), parts.slice(Math.ceil(parts.length / 2))] : [parts];
+    box.label.replaceChildren(...lines.map((line, i) => svg("tspan", { x: 8, dy: i ? 13 : 0 },
+      line.join(" · ") + (i < lines.length - 1 ? " ·" : ""))));
+    box.title.textContent = `${box.type}, layer ${box.layer}: ${countsText(box.counts)}`;
+    box.shape.setAttribute("data-status", aggregate(box.counts, box.size));
+  }
+  function paintSummary() {
+    const wf = state.wf;
+    const status = aggregate(wf.counts, wf.total);
+    $("#workflow-id").textContent = wf.id;
+    const badgeEl = $("#workflow-status");
+    badgeEl.className = `badge ${status}`;
+    badgeEl.textContent = status;
+    $("#workflow-counts").textContent = countsText(wf.counts);
+    $("#workflow-cancel").hidden = status !== "running";
+    $("#workflow").hidden = false;
+  }
+  // One member's new status (from an event, or a fresh read): older news is dropped.
+  function setMember(id, status, at) {
+    const wf = state.wf;
+    const m = wf && wf.members.get(id);
+    if (!m || at < m.at) return;
+    m.at = at || m.at;
+    if (m.status === status || (TERMINAL.has(m.status) && !TERMINAL.has(status))) return;
+    wf.counts[m.status] -= 1;
+    wf.counts[status] = (wf.counts[status] || 0) + 1;
+    const box = m.box;
+    box.counts[m.status] -= 1;
+    box.counts[status] = (box.counts[status] || 0) + 1;
+    m.status = status;
+    if (wf.collapsed) wf.dirty.add(box);
+    else {
+      box.shape.classList.remove(...STATUSES);
+      box.shape.classList.add(status);
+      box.shape.setAttribute("data-status", status);
+      box.shape.querySelector("title").textContent = `${box.type} ${box.id}: ${status}`;
+    }
+    wf.changed = true;
+  }
+  function paintWorkflow() {
+    const wf = state.wf;
+    if (!wf || !wf.changed) return;
+    for (const box of wf.dirty) paintGroup(box);
+    wf.dirty.clear();
+    wf.changed = false;
+    paintSummary();
+  }
+  // Events that arrive while a read is on its way are kept, and replayed once it is
+  // drawn: the store may have read a member before its latest change.
+  async function loadWorkflow(id) {
+    state.wfWanted = id;
+    state.wfReads += 1;
+    try {
+      const data = await call("GET", `workflows/${encodeURIComponent(id)}`);
+      if (state.wfWanted === id) showWorkflowData(data);
+    } finally {
+      state.wfReads -= 1;
+      if (!state.wfReads) state.wfHeld = [];
+    }
+  }
+  function showWorkflowData(data) {
+    if (state.wf && state.wf.id === data.id) {
+      for (const t of data.tasks) setMember(t.id, t.status, Date.parse(t.updated_at) || 0);
+    } else drawWorkflow(data);
+    for (const e of state.wfHeld) setMember(e.task_id, e.status, Date.parse(e.timestamp) || 0);
+    paintWorkflow();
+  }
+  function openWorkflow(id) {
+    if (state.wfWanted !== id) {
+      state.wfWanted = id;
+      setRoute(true);
+    }
+    loadWorkflow(id).then(() => $("#workflow").scrollIntoView()).catch(report);
+  }
+  function closeWorkflow() {
+    state.wf = state.wfWanted = null;
+    $("#workflow").hidden = true;
+    $("#workflow-graph").replaceChildren();
+    setRoute(false);
+  }
+  async function cancelWorkflow() {
+    const wf = state.wf;
+    if (!wf || !confirm(`Cancel every task of workflow ${wf.id} that has not ended?`)) return;
+    try {
+      showWorkflowData(await call("DELETE", `workflows/${encodeURIComponent(wf.id)}`));
+    } catch (err) { report(err); }
+  }
+
+  // -- the URL: #workflow=ID&task=ID, so a view can be linked to ------------------------------
+  function setRoute(push) {
+    const q = new URLSearchParams();
+    if (state.wfWanted) q.set("workflow", state.wfWanted);
+    if (state.selected) q.set("task", state.selected);
+    if (q.toString() === location.hash.slice(1)) return;
+    const url = q.toString() ? `#${q}` : location.pathname + location.search;
+    if (push) history.pushState(null, "", url); else history.replaceState(null, "", url);
+  }
+  function route() {
+    const q = new URLSearchParams(location.hash.slice(1));
+    const workflow = q.get("workflow"), task = q.get("task");
+    if (workflow && workflow !== state.wfWanted) loadWorkflow(workflow).catch(report);
+    else if (!workflow && state.wfWanted) closeWorkflow();
+    if (task && task !== state.selected) select(task);
+    else if (!task && state.selected) { state.selected = null; $("#detail").hidden = true; }
   }
 
   // -- concurrency -----------------------------------------------------------------------
@@ -336,7 +611,10 @@
       if (e.kind === "status" && TERMINAL.has(e.status)) count(Math.floor(Date.parse(e.timestamp) / 1000), e.status, 1);
       if (state.selected === e.task_id) onSelectedEvent(e);
       if (e.kind === "status") state.dirty.stats = state.dirty.limits = true;
+      if (e.kind === "status" && state.wfReads) state.wfHeld.push(e);
+      if (state.wf && e.kind === "status") setMember(e.task_id, e.status, Date.parse(e.timestamp) || 0);
     }
+    paintWorkflow();
   }
   function parseMessage(chunk) {
     const msg = { id: null, event: "message", data: "" };
@@ -369,6 +647,8 @@
           throw err;
         }
         setLive(true);
+        // what changed while the stream was down (or before it first came up)
+        if (state.wfWanted) loadWorkflow(state.wfWanted).catch(() => {});
         const reader = res.body.getReader();
         const decoder = new TextDecoder();
         let buffer = "";
@@ -516,7 +796,11 @@
     $("#filter-type").addEventListener("change", (e) => setFilter(state.status, e.target.value));
     $("#more").addEventListener("click", () => loadTasks(true).catch(report));
     $("#submit-form").addEventListener("submit", submit);
-    $("#detail-close").addEventListener("click", () => { state.selected = null; $("#detail").hidden = true; });
+    $("#detail-close").addEventListener("click", () => { state.selected = null; $("#detail").hidden = true; setRoute(false); });
+    $("#workflow-close").addEventListener("click", closeWorkflow);
+    $("#workflow-cancel").addEventListener("click", cancelWorkflow);
+    window.addEventListener("hashchange", route);
+    window.addEventListener("popstate", route);
     $("#detail-cancel").addEventListener("click", () => state.selected && cancelTask(state.selected));
     $("#token-button").addEventListener("click", () => {
       const value = prompt("Bearer token for this tab (empty: none)", token());
@@ -537,6 +821,7 @@
     setInterval(() => { state.dirty.limits = true; loadTypes().catch(() => {}); }, 5000);
     setInterval(() => { loadSchedules().catch(() => {}); }, 2000);
     drawChart();
+    route();
   }
   init();
 })();
