@@ -210,6 +210,15 @@ class Store(Backend, Protocol):
     async def key_limits(self) -> dict[str, dict[str, int]]:
         """``{type: {key: limit}}``; the default of a type's keys is under ``"*"``."""
 
+    async def set_paused(self, task_type: str, paused: bool) -> bool:
+        """Pause (or resume) a type: while it is paused, :meth:`claim` starts none of
+        its tasks (each is parked, as at a limit of 0), whatever its limit, which is
+        kept; running tasks finish. Resuming wakes the parked ones that its limits let
+        start. True when this changed the type's state (False: it already was so)."""
+
+    async def paused(self) -> dict[str, float]:
+        """The paused types, each with when it was paused (the store's clock)."""
+
     async def set_key_weight(self, task_type: str, key: str, weight: int | None) -> None:
         """Set (or with None reset to 1) how many tasks one flow key of a type takes per
         round-robin turn of the wake-ups (see :meth:`finish`): a key of weight 3 gets

@@ -87,6 +87,16 @@ def check_payload(payload: Any, max_bytes: int) -> dict[str, Any]:
     return dict(payload)
 
 
+def check_idempotency_key(value: Any) -> str | None:
+    """An ``idempotency_key`` (of a task or a workflow): 1 to :data:`MAX_KEY_LENGTH`
+    characters."""
+    if value is not None and (not isinstance(value, str) or not 1 <= len(value) <= MAX_KEY_LENGTH):
+        raise ValidationError(
+            f"idempotency_key must be a string of 1-{MAX_KEY_LENGTH} characters, got {value!r}"
+        )
+    return value
+
+
 def check_submit(data: Mapping[str, Any], max_payload_bytes: int) -> SubmitRequest:
     """Validate a submit given as a mapping (REST body, CLI, Python keywords)."""
     unknown = set(data) - SUBMIT_FIELDS
@@ -131,11 +141,7 @@ def check_submit(data: Mapping[str, Any], max_payload_bytes: int) -> SubmitReque
             eta = float(_number("eta", eta_raw))
         if not 0 <= eta <= MAX_ETA:
             raise ValidationError(f"eta must be between 1970-01-01 and 9999-12-31, got {eta_raw!r}")
-    key = data.get("idempotency_key")
-    if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= MAX_KEY_LENGTH):
-        raise ValidationError(
-            f"idempotency_key must be a string of 1-{MAX_KEY_LENGTH} characters, got {key!r}"
-        )
+    key = check_idempotency_key(data.get("idempotency_key"))
     debounce = _non_negative("debounce", data.get("debounce"))
     debounce_max = _non_negative("debounce_max", data.get("debounce_max"))
     check_window(debounce, debounce_max)

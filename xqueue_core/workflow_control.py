@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from .errors import TaskAlreadyFinished, ValidationError, WorkflowNotFound
 from .ids import new_id
-from .validation import check_submit
+from .validation import check_idempotency_key, check_submit
 from .workflows import (
     MEMBER_PAGE,
     Node,
@@ -21,6 +21,8 @@ from .workflows import (
     check_on_parent_failure,
     dependency_store,
     graph_order,
+    member_key,
+    workflow_id_of,
 )
 
 if TYPE_CHECKING:
@@ -55,17 +57,32 @@ class WorkflowControl:
         raise NotImplementedError
 
     async def submit_workflow(
-        self, nodes: Mapping[str, Node], edges: Mapping[str, Sequence[str]] | None = None
+        self,
+        nodes: Mapping[str, Node],
+        edges: Mapping[str, Sequence[str]] | None = None,
+        idempotency_key: str | None = None,
     ) -> Workflow:
         """Submit a graph in one atomic store call (every member or, on any bad input,
         none): ``nodes`` by name, ``edges`` each node's parents by name. A member
-        waits for its parents (``depends_on``) and carries the workflow's id."""
+        waits for its parents (``depends_on``) and carries the workflow's id.
+
+        With ``idempotency_key``, the workflow's id is made of it and each member gets
+        an idempotency key made of it and its name (:func:`~xqueue_core.workflows.
+        member_key`): submitting the same graph with the same key again returns the
+        first workflow and creates nothing (a retried request is safe); another
+        graph under a key in use is refused whole."""
         edges = edges or {}
+        key = check_idempotency_key(idempotency_key)
         order = graph_order(nodes, edges)
         requests: dict[str, SubmitRequest] = {}
         for name in order:
             node = nodes[name]
             options = dict(node.options)
+            if "idempotency_key" in options:
+                raise ValidationError(
+                    f"node {name!r}: give idempotency_key to the whole workflow "
+                    "(each member's is made of it and the member's name)"
+                )
             for option in NOT_IN_A_NODE:
                 if option in options:
                     raise ValidationError(f"node {name!r}: {option} is not a workflow option")
@@ -86,7 +103,7 @@ class WorkflowControl:
         store = self.backends().store
         dependency_store(store)
         now = await store.now() if any(r.delay for r in requests.values()) else 0.0
-        workflow_id = new_id()
+        workflow_id = new_id() if key is None else workflow_id_of(key)
         tasks: dict[str, Task] = {}
         for name in order:
             req = requests[name]
@@ -94,29 +111,44 @@ class WorkflowControl:
                 req = replace(req, depends_on=tuple(tasks[p].id for p in req.depends_on))
             task = self.build_task(req, now)
             task.workflow = workflow_id
+            if key is not None:
+                task.idempotency_key = member_key(key, name)
             tasks[name] = task
-        await self._store_new([tasks[name] for name in order])
-        return Workflow(workflow_id, {name: tasks[name].id for name in nodes})
+        try:
+            stored = await self._store_new([tasks[name] for name in order])
+        except ValidationError:
+            if key is None:
+                raise
+            raise ValidationError(
+                f"idempotency_key {key!r} is in use by another workflow (or by one whose "
+                "tasks are partly no longer kept): nothing was created"
+            ) from None
+        ids = {name: task.id for name, task in zip(order, stored, strict=True)}
+        # a repeat under the same key returns the first submit's members (the store
+        # takes a workflow whole: all of them new, or all already there)
+        return Workflow(stored[0].workflow or workflow_id, {name: ids[name] for name in nodes})
 
-    async def chain(self, *nodes: Node) -> Workflow:
+    async def chain(self, *nodes: Node, idempotency_key: str | None = None) -> Workflow:
         """Each node after the one before (members named ``"0"``, ``"1"``, …); a
         member that does not succeed cancels the rest unless they run anyway."""
         named = {str(i): n for i, n in enumerate(nodes)}
-        return await self.submit_workflow(
-            named, {str(i): [str(i - 1)] for i in range(1, len(nodes))}
-        )
+        edges = {str(i): [str(i - 1)] for i in range(1, len(nodes))}
+        return await self.submit_workflow(named, edges, idempotency_key)
 
-    async def group(self, *nodes: Node) -> Workflow:
+    async def group(self, *nodes: Node, idempotency_key: str | None = None) -> Workflow:
         """Nodes that run side by side, as one workflow (members ``"0"``, ``"1"``, …)."""
-        return await self.submit_workflow({str(i): n for i, n in enumerate(nodes)})
+        named = {str(i): n for i, n in enumerate(nodes)}
+        return await self.submit_workflow(named, None, idempotency_key)
 
-    async def chord(self, members: Sequence[Node], callback: Node) -> Workflow:
+    async def chord(
+        self, members: Sequence[Node], callback: Node, idempotency_key: str | None = None
+    ) -> Workflow:
         """A group and a callback (member ``"callback"``) that runs once every member
         ended, with their results in ``ctx.parents``."""
         named: dict[str, Node] = {str(i): n for i, n in enumerate(members)}
         edges = {"callback": list(named)}
         named["callback"] = callback
-        return await self.submit_workflow(named, edges)
+        return await self.submit_workflow(named, edges, idempotency_key)
 
     async def get_workflow(self, workflow_id: str) -> WorkflowState:
         """The members of a workflow now (read :data:`MEMBER_PAGE` at a time);

@@ -17,6 +17,7 @@ longer kept (past ``result_ttl``) when its child runs shows as None in
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,9 @@ MAX_ID_LENGTH = 64
 PARENT_PAGE = 500  # parents' results read per store call when a child starts
 MAX_NODES = 20_000  # members of one workflow at most (a 10,000 fan-out and its fan-in fit)
 MEMBER_PAGE = 500  # members read per store call by get_workflow
+# a store's error for a create in which some members of a workflow have idempotency
+# keys in use and others do not
+PARTLY_KEYED = "a workflow's idempotency keys are partly in use: another graph under its key?"
 
 
 def check_depends_on(value: Any) -> tuple[str, ...] | None:
@@ -59,6 +63,19 @@ def check_on_parent_failure(value: Any, depends_on: tuple[str, ...] | None) -> s
     if depends_on is None:
         raise ValidationError("on_parent_failure needs depends_on")
     return str(value)
+
+
+def workflow_id_of(key: str) -> str:
+    """The id of the workflow submitted with the idempotency key ``key``: ``wf-`` and
+    24 hex digits of a SHA-256 of it (the same key, the same workflow)."""
+    return "wf-" + hashlib.sha256(f"workflow\0{key}".encode()).hexdigest()[:24]
+
+
+def member_key(key: str, name: str) -> str:
+    """The idempotency key of the member ``name`` of a workflow submitted with ``key``:
+    ``wf:`` and a SHA-256 of both (a fixed length, whatever the names)."""
+    digest = hashlib.sha256(f"{key}\0{name}".encode()).hexdigest()
+    return f"wf:{digest}"
 
 
 def dependency_store(store: Store) -> DependencyStore:

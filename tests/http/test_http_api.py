@@ -442,6 +442,12 @@ def test_workflows_over_rest(client: httpx.Client) -> None:
     assert count(client) == before  # nothing stored
     error_of(client.get("/workflows/nope"), 404, "not_found")
     error_of(client.delete("/workflows/nope"), 404, "not_found")
+    keyed = {**graph, "idempotency_key": "order-9"}
+    once = client.post("/workflows", json=keyed)
+    twice = client.post("/workflows", json=keyed)
+    assert once.status_code == twice.status_code == 201 and once.json() == twice.json()
+    other = {"nodes": {"z": {"type": "email"}}, "idempotency_key": "order-9"}
+    assert "in use" in error_of(client.post("/workflows", json=other), 422)
 
 
 def test_depends_on_over_rest(client: httpx.Client) -> None:

@@ -184,3 +184,28 @@ async def test_a_graph_over_the_size_limit_is_refused(tmp_path: Path) -> None:
             await app.group(*[Node.of("square")] * 20_001)
         with pytest.raises(WorkflowNotFound, match="no workflow 'nope'"):
             await app.get_workflow("nope")
+
+
+async def test_a_workflow_with_an_idempotency_key_is_submitted_once(tmp_path: Path) -> None:
+    """The same graph under the same key again returns the first workflow and
+    creates nothing; another graph under that key is refused whole."""
+    app = make(f"sqlite:///{tmp_path / 'q.db'}")
+    async with app:
+        members = [Node.of("square", {"n": n}) for n in range(3)]
+        first = await app.chord(members, Node.of("total"), idempotency_key="order-7")
+        again = await app.chord(members, Node.of("total"), idempotency_key="order-7")
+        assert again == first
+        assert (await app.stats())["total"] == 4
+        tasks = (await app.get_workflow(first.id)).tasks
+        assert len({t.idempotency_key for t in tasks}) == 4  # one per member
+        with pytest.raises(ValidationError, match="'order-7' is in use by another workflow"):
+            await app.chord(
+                [*members, Node.of("square")], Node.of("total"), idempotency_key="order-7"
+            )
+        with pytest.raises(ValidationError, match="idempotency_key must be a string"):
+            await app.group(Node.of("square"), idempotency_key="")
+        with pytest.raises(ValidationError, match="give idempotency_key to the whole workflow"):
+            await app.group(Node.of("square", idempotency_key="x"))
+        assert (await app.stats())["total"] == 4  # nothing more stored
+        other = await app.chord(members, Node.of("total"), idempotency_key="order-8")
+        assert other.id != first.id

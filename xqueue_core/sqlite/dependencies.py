@@ -16,12 +16,14 @@ same transaction, by a work list rather than recursion (a chain of any length).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from ..errors import ValidationError
 from ..models import TERMINAL, Task, TaskStatus
+from ..workflows import PARTLY_KEYED
 
 if TYPE_CHECKING:
     from .store import Tx
@@ -123,3 +125,24 @@ def parent_results(
     results = {p: None if found.get(p) is None else orjson.loads(found[p]) for p in page}
     more = offset + limit if offset + limit < len(parents) else None
     return results, more
+
+
+def check_whole_workflows(conn: sqlite3.Connection, tasks: Sequence[Task]) -> None:
+    """Before a create: it takes a workflow whole, so when some of its members'
+    idempotency keys are in use (or its id has members already) and others are not
+    (another graph under the same key), a one-line :class:`ValidationError` and
+    nothing is written."""
+    seen: dict[str, set[bool]] = {}
+    for task in tasks:
+        if task.workflow is not None and task.idempotency_key is not None:
+            if task.workflow not in seen:  # members of it already stored count as used
+                stored = conn.execute(
+                    "SELECT 1 FROM tasks WHERE workflow=? LIMIT 1", (task.workflow,)
+                ).fetchone()
+                seen[task.workflow] = {True} if stored else set()
+            used = conn.execute(
+                "SELECT 1 FROM tasks WHERE idempotency_key=?", (task.idempotency_key,)
+            ).fetchone()
+            seen[task.workflow].add(used is not None)
+    if any(len(kinds) > 1 for kinds in seen.values()):
+        raise ValidationError(PARTLY_KEYED)

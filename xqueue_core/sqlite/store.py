@@ -238,10 +238,15 @@ class Tx:
         )
 
     def limit(self, task_type: str) -> int | None:
+        """The tokens a type has in all: its limit (None: none), 0 while it is paused."""
         row = self.conn.execute(
-            "SELECT max_concurrency FROM limits WHERE type=?", (task_type,)
+            "SELECT EXISTS (SELECT 1 FROM paused WHERE type=?), "
+            "(SELECT max_concurrency FROM limits WHERE type=?)",
+            (task_type, task_type),
         ).fetchone()
-        return None if row is None else int(row[0])
+        if row[0]:
+            return 0
+        return None if row[1] is None else int(row[1])
 
     def key_limit(self, task_type: str, key: str) -> int | None:
         """The limit of one key: its own, else the type's default for keys."""
@@ -299,6 +304,7 @@ class SqliteStore(OnDatabase, Store):
         retention = self.settings.result_ttl
 
         def tx(t: Tx) -> list[tuple[Task, bool]]:
+            dependencies.check_whole_workflows(t.conn, tasks)
             out: list[tuple[Task, bool]] = []
             for task in tasks:
                 if task.idempotency_key is not None:
@@ -710,6 +716,30 @@ class SqliteStore(OnDatabase, Store):
                 t.wake_parked(task_type, free)
 
         await self._write(tx)
+
+    async def set_paused(self, task_type: str, paused: bool) -> bool:
+        def tx(t: Tx) -> bool:
+            if paused:
+                return bool(
+                    t.conn.execute(
+                        "INSERT INTO paused (type, since) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                        (task_type, t.now),
+                    ).rowcount
+                )
+            if not t.conn.execute("DELETE FROM paused WHERE type=?", (task_type,)).rowcount:
+                return False
+            cap = t.limit(task_type)
+            free = None if cap is None else cap - t.running(task_type)
+            if free is None or free > 0:
+                t.wake_parked(task_type, free)
+            return True
+
+        changed: bool = await self._write(tx)
+        return changed
+
+    async def paused(self) -> dict[str, float]:
+        rows = await self.db.run(lambda c: c.execute("SELECT type, since FROM paused").fetchall())
+        return {r[0]: float(r[1]) for r in rows}
 
     async def limits(self) -> dict[str, int]:
         rows = await self.db.run(

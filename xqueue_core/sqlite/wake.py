@@ -84,10 +84,13 @@ class _Turns:
 
 
 def wake_parked(t: Tx, task_type: str, count: int | None) -> None:
-    """Make up to ``count`` parked tasks of the type due (all that may start: None)."""
+    """Make up to ``count`` parked tasks of the type due (all that may start: None);
+    none while the type is paused."""
     if count is not None and count <= 0:
         return
     conn = t.conn
+    if conn.execute("SELECT 1 FROM paused WHERE type=?", (task_type,)).fetchone():
+        return
     if not conn.execute(
         "SELECT 1 FROM tasks WHERE parked=1 AND type=? LIMIT 1", (task_type,)
     ).fetchone():

@@ -409,6 +409,15 @@ def schemas(task_types: Sequence[str]) -> dict[str, Any]:
                     "additionalProperties": {"type": "array", "items": {"type": "string"}},
                     "description": "each node's parents, by name",
                 },
+                "idempotency_key": nullable(
+                    {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": MAX_KEY_LENGTH,
+                        "description": "the same graph under the same key answers the first "
+                        "workflow; another graph under it is refused",
+                    }
+                ),
             },
         },
         "Workflow": {

@@ -1,7 +1,8 @@
 """The REST endpoints of workflows: ``/api/v1/workflows``.
 
 ``POST /workflows`` submits a graph (``{"nodes": {name: {"type", "payload",
-"options"}}, "edges": {name: [parent names]}}``) in one atomic store call;
+"options"}}, "edges": {name: [parent names]}, "idempotency_key": ...}``) in one
+atomic store call (the same graph under the same key again answers the first);
 ``GET /workflows/{id}`` shows its members and status; ``DELETE /workflows/{id}``
 cancels every member that has not ended. Submitting and cancelling need the admin
 token, reading the read token. Validation is the core's
@@ -61,11 +62,13 @@ class WorkflowApi:
     async def create(self, request: Request) -> Response:
         require(self.config, request, "admin")
         body = await json_object(request, self.config.max_body_bytes)
-        only_fields(body, {"nodes", "edges"})
+        only_fields(body, {"nodes", "edges", "idempotency_key"})
         if "nodes" not in body:
             raise ValidationError("field 'nodes' is required")
         edges = _edges(body["edges"]) if "edges" in body else {}
-        workflow = await self.app.submit_workflow(_nodes(body["nodes"]), edges)
+        workflow = await self.app.submit_workflow(
+            _nodes(body["nodes"]), edges, body.get("idempotency_key")
+        )
         data = {"id": workflow.id, "task_ids": workflow.task_ids}
         return FastJSON(data, 201, headers={"Location": f"/api/v1/workflows/{workflow.id}"})
 

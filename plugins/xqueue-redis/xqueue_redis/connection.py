@@ -52,6 +52,7 @@ OPS = (
     "mark_queued",
     "mark_unqueued",
     "parent_results",
+    "paused",
     "progress",
     "put_schedule",
     "rates",

@@ -54,6 +54,7 @@ key                    type          holds
 ``done:{id}``          stream        the final record of a task a client waits on
                                      (``waited`` field), kept 60 s after its end
 ``limits``             hash          type -> cluster-wide concurrency limit
+``paused``             hash          paused type -> when it was paused (its limit kept)
 ``types``              hash          type -> last time a worker announced it
 ``types:w``            hash          type -> the worker that announced it last
 ``types:d``            hash          type -> its handler's defaults (JSON)
@@ -96,6 +97,10 @@ class Keys:
     @property
     def limits(self) -> str:
         return self.key("limits")
+
+    @property
+    def paused(self) -> str:
+        return self.key("paused")
 
     @property
     def types(self) -> str:

@@ -42,6 +42,7 @@ from xqueue_core.schedules import decode as decode_schedule
 from xqueue_core.schedules import encode as encode_schedule
 from xqueue_core.schedules import timing as schedule_timing
 from xqueue_core.settings import Settings
+from xqueue_core.workflows import PARTLY_KEYED
 
 from .codec import (
     event_from_json,
@@ -135,6 +136,8 @@ class RedisStore(Store):
                     row.append(layout.stream_number(task.priority))
             args = [repr(float(publish_grace)), json_arg(rows), self._retention]
             (now_text, results, *unknown), _ = await self.conn.script("create", args, streams)
+            if not results and not unknown[0]:
+                raise ValidationError(PARTLY_KEYED)
             if not results:
                 raise ValidationError(f"depends_on: no task {unknown[0]!r} in this store")
             now = float(now_text)
@@ -324,6 +327,14 @@ class RedisStore(Store):
     async def limits(self) -> dict[str, int]:
         raw = await self.conn.command("limits", "HGETALL", self.keys.limits)
         return {k: int(v) for k, v in pairs(raw).items()}
+
+    async def set_paused(self, task_type: str, paused: bool) -> bool:
+        changed, _ = await self.conn.script("paused", [task_type, "1" if paused else ""])
+        return bool(changed)
+
+    async def paused(self) -> dict[str, float]:
+        raw = await self.conn.command("paused", "HGETALL", self.keys.paused)
+        return {k: float(v) for k, v in pairs(raw).items()}
 
     async def running(self) -> dict[str, int]:
         flat, _ = await self.conn.script("running", [])

@@ -214,6 +214,37 @@ class DependencyContract:
         assert [t.status for t in seen].count(TaskStatus.WAITING) == 1
         assert (await store.workflow_tasks("nope", None, 10)).tasks == []
 
+    async def test_a_keyed_workflow_is_created_whole_or_found_whole(self, store: Store) -> None:
+        """Members with idempotency keys: a repeat of the graph (new ids, the same keys)
+        returns the first members and creates nothing; a graph whose members' keys
+        are partly in use is refused whole, whether or not a new member depends on
+        one whose key is used, and so are keyed members of a workflow id that has
+        members already."""
+        assert isinstance(store, DependencyStore)
+        a = make_task(workflow="wf-a", idempotency_key="k-a")
+        b = make_task(workflow="wf-a", idempotency_key="k-b", depends_on=[a.id])
+        await self._make(store, a, b)
+        a2 = make_task(workflow="wf-b", idempotency_key="k-a")
+        b2 = make_task(workflow="wf-b", idempotency_key="k-b", depends_on=[a2.id])
+        again = await store.create([a2, b2], 0.0)
+        assert [(t.id, new, t.workflow) for t, new in again] == [
+            (a.id, False, "wf-a"),
+            (b.id, False, "wf-a"),
+        ]
+        for rest in (
+            [make_task(workflow="wf-c", idempotency_key="k-c")],  # no parent among them
+            [make_task(workflow="wf-c", idempotency_key="k-c", depends_on=[a2.id])],
+        ):
+            used = make_task(workflow="wf-c", idempotency_key="k-a")
+            with pytest.raises(ValidationError, match="partly in use"):
+                await store.create([used, *rest], 0.0)
+            assert await store.get(rest[0].id) is None  # nothing stored
+        assert (await store.workflow_tasks("wf-c", None, 10)).tasks == []
+        late = make_task(workflow="wf-a", idempotency_key="k-z")  # new keys, a used id
+        with pytest.raises(ValidationError, match="partly in use"):
+            await store.create([late], 0.0)
+        assert await store.get(late.id) is None
+
     async def test_random_graphs_end_as_the_rules_say_each_task_once(self, store: Store) -> None:
         """Hypothesis: random DAGs of 2-30 tasks (0-3 parents each) with random
         outcomes and policies, run to the end: every task ends in the state the rules

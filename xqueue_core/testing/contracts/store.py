@@ -25,12 +25,18 @@ from .common import LEASE, contract_settings, make_task, open_backend
 from .debounce import DebounceContract
 from .dependencies import DependencyContract
 from .flow import KeyLimitContract
+from .pause import PauseContract
 from .rates import RateContract
 from .schedules import ScheduleStoreContract
 
 
 class StoreContract(
-    KeyLimitContract, RateContract, DebounceContract, ScheduleStoreContract, DependencyContract
+    KeyLimitContract,
+    RateContract,
+    DebounceContract,
+    ScheduleStoreContract,
+    DependencyContract,
+    PauseContract,
 ):
     """What every store must do. Provide a ``store_url`` fixture (fresh per test)."""
 

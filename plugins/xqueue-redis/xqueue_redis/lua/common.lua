@@ -137,7 +137,10 @@ local function running(typ)
   return redis.call('ZCOUNT', P .. 'run:' .. typ, '(' .. NOW_S, '+inf')
 end
 
+-- The tokens a type has in all: its limit (nil: none), 0 while it is paused (paused:
+-- type -> when; its limit is kept).
 local function limit_of(typ)
+  if redis.call('HEXISTS', P .. 'paused', typ) == 1 then return 0 end
   local v = redis.call('HGET', P .. 'limits', typ)
   if v then return tonumber(v) end
   return nil
@@ -561,6 +564,7 @@ end
 -- (O(keys) at worst, e.g. the first one after lowering the default of every key).
 local function wake_parked(typ, count, exist)
   if count and count <= 0 then return end
+  if redis.call('HEXISTS', P .. 'paused', typ) == 1 then return end -- resume wakes them
   local park, ready = P .. 'park:' .. typ, P .. 'pk:' .. typ
   local n = exist or redis.call('EXISTS', park, ready)
   if n == 0 then return end
