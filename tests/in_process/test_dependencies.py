@@ -209,3 +209,30 @@ async def test_a_workflow_with_an_idempotency_key_is_submitted_once(tmp_path: Pa
         assert (await app.stats())["total"] == 4  # nothing more stored
         other = await app.chord(members, Node.of("total"), idempotency_key="order-8")
         assert other.id != first.id
+
+
+async def test_a_rolled_back_graph_leaves_no_dependency_rows(tmp_path: Path) -> None:
+    """The embedded store's discard (a create whose publish failed) drops the
+    graph's deps and waits rows too, as parents and as children."""
+    import sqlite3
+
+    db = tmp_path / "q.db"
+    app = make(f"sqlite:///{db}")
+    async with app:
+        outside = await app.submit("square", {"n": 1})
+        chord = await app.chord([Node.of("square", {"n": 2})] * 3, Node.of("total"))
+        child = await app.submit("total", depends_on=[outside.id])
+        _, store = app.backends()
+        await store.discard([*chord.task_ids.values(), child.id])
+
+    def rows() -> dict[str, int]:
+        conn = sqlite3.connect(db)
+        try:
+            return {
+                t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                for t in ("deps", "waits")
+            }
+        finally:
+            conn.close()
+
+    assert rows() == {"deps": 0, "waits": 0}

@@ -109,6 +109,18 @@ def release(t: Tx, parent: Task, retention: float) -> None:
                 t.release(child)
 
 
+def forget(conn: sqlite3.Connection, task_ids: list[str]) -> None:
+    """Drop the dependency rows of deleted tasks (a rolled-back create): as parents
+    (by the primary key) and as children (deps has no index on child: one scan per
+    500 ids rather than an index every insert pays for)."""
+    conn.executemany("DELETE FROM deps WHERE parent=?", [(i,) for i in task_ids])
+    for i in range(0, len(task_ids), 500):
+        chunk = task_ids[i : i + 500]
+        marks = ", ".join("?" * len(chunk))
+        conn.execute(f"DELETE FROM deps WHERE child IN ({marks})", chunk)
+        conn.execute(f"DELETE FROM waits WHERE child IN ({marks})", chunk)
+
+
 def parent_results(
     conn: sqlite3.Connection, task_id: str, offset: int, limit: int
 ) -> tuple[dict[str, Any], int | None]:

@@ -385,6 +385,7 @@ class SqliteStore(OnDatabase, Store):
     async def discard(self, task_ids: Sequence[str]) -> None:
         def tx(t: Tx) -> None:
             t.conn.executemany("DELETE FROM tasks WHERE id=?", [(i,) for i in task_ids])
+            dependencies.forget(t.conn, list(task_ids))
 
         await self._write(tx)
 

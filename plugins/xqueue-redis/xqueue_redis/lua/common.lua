@@ -999,6 +999,7 @@ local function purge(id, r)
   if r.deadline then redis.call('ZREM', P .. 'dl', id) end
   if r.parked then unpark(id, r) end
   if r.workflow then redis.call('ZREM', P .. 'wf:' .. r.workflow, id) end
+  if r.kids then redis.call('DEL', P .. 'kids:' .. id) end -- (its children go with it)
   local key = r.idempotency_key
   if key and redis.call('HGET', P .. 'idem', key) == id then
     redis.call('HDEL', P .. 'idem', key)
