@@ -36,6 +36,7 @@ from .models import (
     TaskEvent,
     TaskStatus,
 )
+from .pausing import PauseControl
 from .plugins import Plugins
 from .schedule_control import ScheduleControl
 from .settings import Settings, load_settings
@@ -55,7 +56,7 @@ KNOWN_TYPES_TTL = 2.0
 MAX_LIST_LIMIT = 1000
 
 
-class XQueue(FlowControl, ScheduleControl, WorkflowControl):
+class XQueue(FlowControl, PauseControl, ScheduleControl, WorkflowControl):
     """An xqueue application: register handlers, submit tasks, run workers.
 
     ::
@@ -494,7 +495,8 @@ class XQueue(FlowControl, ScheduleControl, WorkflowControl):
         return await store.list_tasks(status, type, limit, cursor)
 
     async def stats(self) -> dict[str, Any]:
-        """Counts by status and type, tokens in use and limits per type, broker numbers."""
+        """Counts by status and type, tokens in use and limits per type, the paused
+        types, broker numbers."""
         broker, store = self.backends()
         await self.maintain()
         counts = await store.counts()
@@ -505,6 +507,7 @@ class XQueue(FlowControl, ScheduleControl, WorkflowControl):
             "by_type": counts["type"],
             "running": await store.running(),
             "limits": await store.limits(),
+            "paused": sorted(await store.paused()),
             "broker": await broker.stats(),
         }
 

@@ -69,17 +69,23 @@ class FlowControl:
         await store.set_key_weight(task_type, checked_key, checked)
 
     async def get_concurrency(self) -> dict[str, dict[str, Any]]:
-        """``{type: {"max_concurrency", "running", "per_key", "keys", "weights"}}`` for
-        every known type: its limit (None: none), runs with a live lease, the default
-        limit of its keys, the limits of single keys and the keys' weights (other
-        than 1)."""
+        """``{type: {"max_concurrency", "running", "per_key", "keys", "weights",
+        "paused"}}`` for every known type: its limit (None: none), runs with a live
+        lease, the default limit of its keys, the limits of single keys, the keys'
+        weights (other than 1) and whether it is paused (:mod:`xqueue_core.pausing`)."""
         _, store = self.backends()
         limits = await store.limits()
         running = await store.running()
         key_limits = await store.key_limits()
         weights = await store.key_weights()
+        paused = await store.paused()
         types = sorted(
-            set(limits) | set(running) | set(key_limits) | set(weights) | await self.known_types()
+            set(limits)
+            | set(running)
+            | set(key_limits)
+            | set(weights)
+            | set(paused)
+            | await self.known_types()
         )
         out: dict[str, dict[str, Any]] = {}
         for t in types:
@@ -90,6 +96,7 @@ class FlowControl:
                 "per_key": keys.pop(DEFAULT_KEY, None),
                 "keys": keys,
                 "weights": weights.get(t, {}),
+                "paused": t in paused,
             }
         return out
 

@@ -214,7 +214,7 @@ def test_stats(client: httpx.Client) -> None:
     task = submit(client, "broken")
     wait_status(client, task["id"], ["failed"])
     stats = client.get("/stats").json()
-    assert set(stats) == {"total", "by_status", "by_type", "running", "limits", "broker"}
+    assert set(stats) == {"total", "by_status", "by_type", "running", "limits", "paused", "broker"}
     assert stats["by_status"]["failed"] >= 1 and stats["by_type"]["broken"] >= 1
     assert stats["total"] == sum(stats["by_status"].values())
 
@@ -236,7 +236,7 @@ def test_handlers(client: httpx.Client) -> None:
 def test_concurrency_get_and_set(client: httpx.Client) -> None:
     response = client.post("/concurrency", json={"task_type": "report", "max_concurrency": 2})
     assert response.status_code == 200
-    no_keys = {"per_key": None, "keys": {}, "weights": {}}
+    no_keys = {"per_key": None, "keys": {}, "weights": {}, "paused": False}
     assert response.json() == {"task_type": "report", "max_concurrency": 2, "running": 0, **no_keys}
     assert client.get("/concurrency").json()["report"] == {
         "max_concurrency": 2,
@@ -480,6 +480,34 @@ def test_depends_on_over_rest(client: httpx.Client) -> None:
     batch = {"tasks": [{"type": "email"}, {"type": "email", "depends_on": ["no-such-task"]}]}
     assert "no-such-task" in error_of(client.post("/tasks/batch", json=batch), 422)
     assert count(client) == before  # nothing stored
+
+
+def test_pause_and_resume_a_type(client: httpx.Client) -> None:
+    """POST /concurrency/{type}/pause and /resume: the limit is kept, stats and GET
+    /concurrency show it, a queued task waits until the resume; bad input is one line."""
+    assert client.post("/concurrency", json={"task_type": "email", "max_concurrency": 7}).is_success
+    paused = client.post("/concurrency/email/pause")
+    assert paused.status_code == 200, paused.text
+    assert paused.json() | {"keys": {}, "weights": {}} == {
+        "task_type": "email", "changed": True, "paused": True, "max_concurrency": 7,
+        "running": 0, "per_key": None, "keys": {}, "weights": {},
+    }  # fmt: skip
+    assert client.post("/concurrency/email/pause").json()["changed"] is False
+    assert client.get("/stats").json()["paused"] == ["email"]
+    assert client.get("/concurrency").json()["email"]["paused"] is True
+    task = client.post("/tasks", json={"type": "email", "payload": {}}).json()
+    time.sleep(1.0)  # a worker runs: it would have started by now
+    assert client.get(f"/tasks/{task['id']}").json()["status"] == "pending"
+    resumed = client.post("/concurrency/email/resume").json()
+    assert resumed["changed"] is True and resumed["paused"] is False
+    assert resumed["max_concurrency"] == 7
+    wait_status(client, task["id"], ["success"])
+    assert client.get("/stats").json()["paused"] == []
+    assert "\n" not in error_of(client.post("/concurrency/nope/pause"), 422)
+    assert "\n" not in error_of(client.post("/concurrency/bad%20type/pause"), 422)
+    assert client.post(
+        "/concurrency", json={"task_type": "email", "max_concurrency": None}
+    ).is_success
 
 
 def test_concurrency_errors(client: httpx.Client) -> None:

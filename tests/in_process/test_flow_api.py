@@ -67,6 +67,7 @@ async def test_limits_per_key_and_per_type_are_kept_apart(app: XQueue) -> None:
         "per_key": 2,
         "keys": {"acme": 5},
         "weights": {},
+        "paused": False,
     }
     await app.set_concurrency("render", None, key="acme")
     await app.set_concurrency("render", None, per_key=True)

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.kafka.kafka_services import make_url, tansu
 from tests.processes.apps.xqt_app import make_app, read_records
 from xqueue_core import Settings, XQueue
 from xqueue_core.testing import reaper
@@ -243,5 +244,39 @@ async def keyed(request: pytest.FixtureRequest, xenv: Env, client: XQueue) -> As
     xenv.vars.update(XQUEUE_STORE=url, XQUEUE_BROKER=url, XQUEUE_LOAD_PLUGINS="redis")
     settings = Settings(store=url, broker=url, lease_ttl=2.0)
     app = make_app("xqt-redis", settings=settings, plugins=[xqueue_redis.plugin])
+    async with app:
+        yield app
+
+
+@pytest.fixture(scope="module")
+def kafka_servers() -> Iterator[str]:
+    """A private Tansu broker for the tests that run on every broker."""
+    with tansu() as service:
+        yield f"127.0.0.1:{service.port}"
+
+
+@pytest.fixture(params=["sqlite", "redis", "kafka+redis"])
+async def on_every_broker(
+    request: pytest.FixtureRequest, xenv: Env, client: XQueue
+) -> AsyncIterator[XQueue]:
+    """The test's client and workers on the embedded store, on Redis (store and
+    Streams broker), or on a Kafka broker (Tansu) with the Redis store."""
+    if request.param == "sqlite":
+        yield client
+        return
+    import xqueue_redis.plugin
+
+    server: ServiceProcess = request.getfixturevalue("redis_server")
+    store = f"redis://127.0.0.1:{server.port}/0?prefix=k{secrets.token_hex(4)}"
+    broker, plugins, names = store, [xqueue_redis.plugin], "redis"
+    if request.param == "kafka+redis":
+        import xqueue_kafka.plugin
+
+        broker = make_url(request.getfixturevalue("kafka_servers"))
+        plugins, names = [xqueue_redis.plugin, xqueue_kafka.plugin], "redis,kafka"
+    xenv.vars.update(XQUEUE_STORE=store, XQUEUE_BROKER=broker, XQUEUE_LOAD_PLUGINS=names)
+    app = make_app(
+        "xqt-brokers", settings=Settings(store=store, broker=broker, lease_ttl=2.0), plugins=plugins
+    )
     async with app:
         yield app

@@ -53,7 +53,7 @@ async def test_json_output_of_every_command(xenv: Env, client: XQueue) -> None:
 
     stats = run_json(xenv, "stats")
     assert isinstance(stats, dict)
-    assert set(stats) == {"total", "by_status", "by_type", "running", "limits", "broker"}
+    assert set(stats) == {"total", "by_status", "by_type", "running", "limits", "paused", "broker"}
     assert stats["total"] == 3
     assert stats["by_status"] == {
         "waiting": 0,
@@ -66,7 +66,7 @@ async def test_json_output_of_every_command(xenv: Env, client: XQueue) -> None:
     }
     assert stats["by_type"] == {"sleep": 2, "flaky": 1}
 
-    no_keys = {"per_key": None, "keys": {}, "weights": {}}
+    no_keys = {"per_key": None, "keys": {}, "weights": {}, "paused": False}
     assert run_json(xenv, "concurrency", "set", "sleep", "4") == {
         "task_type": "sleep",
         "max_concurrency": 4,

@@ -5,16 +5,13 @@ shows and cancels a workflow; a bad parent id is one line, exit 2."""
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import orjson
 import pytest
 
-from tests.kafka.kafka_services import make_url, tansu
-from tests.processes.apps.xqt_app import make_app
 from tests.processes.core_helpers import Env
-from xqueue_core import Node, Settings, XQueue
+from xqueue_core import Node, XQueue
 from xqueue_core.testing.services import ServiceProcess, eventually, redis_command
 
 APP = "xqt_app:app"  # submits know the test handlers (no worker has announced them yet)
@@ -27,49 +24,15 @@ def redis_server() -> Iterator[ServiceProcess]:
         yield server
 
 
-@pytest.fixture(scope="module")
-def kafka_servers() -> Iterator[str]:
-    """A private Tansu broker for the Kafka variant of the chord test."""
-    with tansu() as service:
-        yield f"127.0.0.1:{service.port}"
-
-
-@pytest.fixture(params=["sqlite", "redis", "kafka+redis"])
-async def chord_app(
-    request: pytest.FixtureRequest, xenv: Env, client: XQueue
-) -> AsyncIterator[XQueue]:
-    """The test's client and workers on the embedded store, on Redis (store and
-    Streams broker), or on a Kafka broker (Tansu) with the Redis store."""
-    if request.param == "sqlite":
-        yield client
-        return
-    import xqueue_redis.plugin
-
-    server: ServiceProcess = request.getfixturevalue("redis_server")
-    store = f"redis://127.0.0.1:{server.port}/0?prefix=k{secrets.token_hex(4)}"
-    broker, plugins, names = store, [xqueue_redis.plugin], "redis"
-    if request.param == "kafka+redis":
-        import xqueue_kafka.plugin
-
-        broker = make_url(request.getfixturevalue("kafka_servers"))
-        plugins, names = [xqueue_redis.plugin, xqueue_kafka.plugin], "redis,kafka"
-    xenv.vars.update(XQUEUE_STORE=store, XQUEUE_BROKER=broker, XQUEUE_LOAD_PLUGINS=names)
-    app = make_app(
-        "xqt-chord", settings=Settings(store=store, broker=broker, lease_ttl=2.0), plugins=plugins
-    )
-    async with app:
-        yield app
-
-
 @pytest.mark.slow
 async def test_a_chord_of_1000_fires_its_callback_once_across_kills_and_a_restart(
-    request: pytest.FixtureRequest, xenv: Env, chord_app: XQueue
+    request: pytest.FixtureRequest, xenv: Env, on_every_broker: XQueue
 ) -> None:
     """3 workers run a chord of 1,000 members (50 ms each); two workers are SIGKILLed
     and replaced while members run, and on a Redis store the server is SIGKILLed and
     started again: every member ends in success, and the callback starts exactly once,
     after the last member ended, with 1,000 results."""
-    keyed = chord_app
+    keyed = on_every_broker
     on_redis = "redis" in xenv.vars["XQUEUE_LOAD_PLUGINS"]
     redis: ServiceProcess | None = request.getfixturevalue("redis_server") if on_redis else None
     workers = [xenv.worker("--concurrency", "8") for _ in range(3)]

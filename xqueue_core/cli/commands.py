@@ -277,10 +277,17 @@ def stats(as_json: bool, **options: Any) -> None:
     click.echo(f"tasks: {data['total']}")
     table(["status", "count"], sorted(data["by_status"].items()))
     if data["by_type"]:
+        paused = set(data["paused"])
         table(
-            ["type", "tasks", "running", "limit"],
+            ["type", "tasks", "running", "limit", "paused"],
             [
-                [t, n, data["running"].get(t, 0), data["limits"].get(t, "-")]
+                [
+                    t,
+                    n,
+                    data["running"].get(t, 0),
+                    data["limits"].get(t, "-"),
+                    "yes" if t in paused else "-",
+                ]
                 for t, n in sorted(data["by_type"].items())
             ],
         )
@@ -317,7 +324,7 @@ def concurrency_get(keys_of: str | None, top: int, as_json: bool, **options: Any
         dump_json(data)
     else:
         table(
-            ["type", "running", "max_concurrency", "per_key", "keys", "weights"],
+            ["type", "running", "max_concurrency", "per_key", "keys", "weights", "paused"],
             [
                 [
                     t,
@@ -326,6 +333,7 @@ def concurrency_get(keys_of: str | None, top: int, as_json: bool, **options: Any
                     _limit(v["per_key"]),
                     ", ".join(f"{k}={n}" for k, n in sorted(v["keys"].items())) or "-",
                     ", ".join(f"{k}={n}" for k, n in sorted(v["weights"].items())) or "-",
+                    "yes" if v["paused"] else "-",
                 ]
                 for t, v in data.items()
             ],

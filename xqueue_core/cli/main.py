@@ -18,6 +18,7 @@ from ..plugins import Plugins
 from .commands import COMMANDS
 from .common import setup_logging
 from .demo import demo
+from .pausing import pause, resume
 from .rates import rate
 from .schedules import schedule
 from .workflows import workflow
@@ -65,7 +66,7 @@ def cli(ctx: click.Context, log_level: str | None, log_format: str | None) -> No
     setup_logging(ctx)
 
 
-for command in [*COMMANDS, rate, schedule, workflow, demo]:
+for command in [*COMMANDS, pause, resume, rate, schedule, workflow, demo]:
     cli.add_command(command)
 
 

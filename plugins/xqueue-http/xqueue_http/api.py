@@ -272,6 +272,7 @@ class Api:
                 "per_key": current.get("per_key"),
                 "keys": current.get("keys", {}),
                 "weights": current.get("weights", {}),
+                "paused": current.get("paused", False),
             }
         )
 
@@ -300,6 +301,20 @@ class Api:
         await self.app.set_rate(task_type, rate, key=key, per_key=per_key)
         current = (await self.app.get_rates()).get(task_type, {})
         return FastJSON({"task_type": task_type, **current})
+
+    async def pause_type(self, request: Request) -> Response:
+        return await self._pause(request, True)
+
+    async def resume_type(self, request: Request) -> Response:
+        return await self._pause(request, False)
+
+    async def _pause(self, request: Request, paused: bool) -> Response:
+        require(self.config, request, "admin")
+        task_type = request.path_params["task_type"]
+        switch = self.app.pause if paused else self.app.resume
+        changed = await switch(task_type)
+        state = (await self.app.get_concurrency()).get(task_type, {})
+        return FastJSON({"task_type": task_type, "changed": changed, **state, "paused": paused})
 
     async def get_key_usage(self, request: Request) -> Response:
         require(self.config, request, "read")

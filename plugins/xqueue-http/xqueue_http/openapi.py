@@ -103,6 +103,19 @@ def document(task_types: Sequence[str], version: str, server_url: str = "/") -> 
         return {**body, "content": {"application/json": {"schema": ref(name)}}}
 
     write = ("400", "401", "403", "413", "415", "422", "503")
+    type_path = {
+        "name": "task_type",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": f"^{TYPE_NAME.pattern}$"},
+    }
+    # a type that must be registered: one of those known, when any are
+    known_type_path = {
+        **type_path,
+        "schema": {"type": "string", "enum": sorted(task_types)}
+        if task_types
+        else type_path["schema"],
+    }
     paths: dict[str, Any] = {
         "/api/v1/tasks": {
             "post": _op(
@@ -349,14 +362,28 @@ def document(task_types: Sequence[str], version: str, server_url: str = "/") -> 
                 requestBody=request("SetRate"),
             ),
         },
+        **{
+            f"/api/v1/concurrency/{{task_type}}/{verb}": {
+                "parameters": [known_type_path],
+                "post": _op(
+                    f"{verb}Type",
+                    summary,
+                    _json(ref("Paused"), "The type's limits now, and whether it is paused"),
+                    ("401", "403", "422", "503"),
+                ),
+            }
+            for verb, summary in (
+                (
+                    "pause",
+                    "Pause a type: nothing new of it starts (on every worker and broker), "
+                    "running tasks finish, its limit is kept",
+                ),
+                ("resume", "Resume a paused type: its tasks start again, as its limits let"),
+            )
+        },
         "/api/v1/concurrency/{task_type}/keys": {
             "parameters": [
-                {
-                    "name": "task_type",
-                    "in": "path",
-                    "required": True,
-                    "schema": {"type": "string", "pattern": f"^{TYPE_NAME.pattern}$"},
-                },
+                type_path,
                 {
                     "name": "top",
                     "in": "query",

@@ -58,6 +58,7 @@ def schemas(task_types: Sequence[str]) -> dict[str, Any]:
         "per_key": nullable(count),
         "keys": {"type": "object", "additionalProperties": count},
         "weights": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 1}},
+        "paused": {"type": "boolean"},
     }
     # a type's rates, as GET /rates shows them and POST /rates answers
     rate_text = {"type": "string", "pattern": RATE_PATTERN, "examples": ["50/s", "10/m"]}
@@ -242,14 +243,27 @@ def schemas(task_types: Sequence[str]) -> dict[str, Any]:
         },
         "Stats": {
             "type": "object",
-            "required": ["total", "by_status", "by_type", "running", "limits", "broker"],
+            "required": ["total", "by_status", "by_type", "running", "limits", "paused", "broker"],
             "properties": {
                 "total": {"type": "integer"},
                 "by_status": counts,
                 "by_type": counts,
                 "running": counts,
                 "limits": counts,
+                "paused": {"type": "array", "items": {"type": "string"}},
                 "broker": {"type": "object"},
+            },
+        },
+        "Paused": {
+            "type": "object",
+            "required": ["task_type", "changed", *limits],
+            "properties": {
+                "task_type": {"type": "string"},
+                "changed": {
+                    "type": "boolean",
+                    "description": "false: it was so already (paused, or not paused)",
+                },
+                **limits,
             },
         },
         "Throughput": {

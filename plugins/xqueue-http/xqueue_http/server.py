@@ -190,6 +190,8 @@ def create_app(
         route(f"{API}/handlers", get=api.handlers),
         route(f"{API}/concurrency", get=api.get_concurrency, post=api.set_concurrency),
         route(f"{API}/concurrency/{{task_type}}/keys", get=api.get_key_usage),
+        route(f"{API}/concurrency/{{task_type}}/pause", post=api.pause_type),
+        route(f"{API}/concurrency/{{task_type}}/resume", post=api.resume_type),
         route(f"{API}/concurrency/weights", post=api.set_weight),
         route(f"{API}/rates", get=api.get_rates, post=api.set_rate),
         route(f"{API}/schedules", get=schedules.list, post=schedules.add),
