@@ -29,6 +29,7 @@ from .models import (
     TaskEvent,
     TaskStatus,
     TypeInfo,
+    WorkerInfo,
 )
 
 if TYPE_CHECKING:
@@ -218,6 +219,19 @@ class Store(Backend, Protocol):
 
     async def paused(self) -> dict[str, float]:
         """The paused types, each with when it was paused (the store's clock)."""
+
+    async def report_worker(self, worker: WorkerInfo, ttl: float) -> None:
+        """Record a live worker (its id, host, pid, types, concurrency, running task ids,
+        version), replacing its last report: ``last_seen`` is now, ``expires_at``
+        ``ttl`` seconds on, ``started_at`` its first report's time (the store's
+        clock, whatever the worker's)."""
+
+    async def forget_worker(self, worker_id: str) -> None:
+        """Remove a worker's record (it stopped); unknown ids are ignored."""
+
+    async def workers(self) -> list[WorkerInfo]:
+        """The workers whose last report has not expired, by id (expired ones are
+        dropped, here or by :meth:`maintain`)."""
 
     async def set_key_weight(self, task_type: str, key: str, weight: int | None) -> None:
         """Set (or with None reset to 1) how many tasks one flow key of a type takes per

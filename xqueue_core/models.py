@@ -329,3 +329,61 @@ class TypeInfo:
     name: str
     last_seen: float
     defaults: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """A live worker as it last reported itself (:mod:`xqueue_core.presence`): its id,
+    host and pid, the task types it runs, its concurrency, the ids of the tasks it
+    runs, its xqueue version, and — set by the store, on its clock — when it first
+    reported (``started_at``), last reported (``last_seen``) and when it counts as
+    gone unless it reports again (``expires_at``)."""
+
+    id: str
+    host: str
+    pid: int
+    types: tuple[str, ...]
+    concurrency: int
+    running: tuple[str, ...] = ()
+    version: str = ""
+    started_at: float = 0.0
+    last_seen: float = 0.0
+    expires_at: float = 0.0
+
+    def to_record(self) -> dict[str, Any]:
+        """The record a store keeps (times as epoch seconds)."""
+        return {
+            "id": self.id,
+            "host": self.host,
+            "pid": self.pid,
+            "types": list(self.types),
+            "concurrency": self.concurrency,
+            "running": list(self.running),
+            "version": self.version,
+            "started_at": self.started_at,
+            "last_seen": self.last_seen,
+            "expires_at": self.expires_at,
+        }
+
+    @classmethod
+    def from_record(cls, data: Mapping[str, Any]) -> WorkerInfo:
+        """Back from :meth:`to_record` (an empty list may come back as ``{}``)."""
+        return cls(
+            id=str(data["id"]),
+            host=str(data["host"]),
+            pid=int(data["pid"]),
+            types=tuple(data.get("types") or ()),
+            concurrency=int(data["concurrency"]),
+            running=tuple(data.get("running") or ()),
+            version=str(data.get("version", "")),
+            started_at=float(data.get("started_at", 0.0)),
+            last_seen=float(data.get("last_seen", 0.0)),
+            expires_at=float(data.get("expires_at", 0.0)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The worker as JSON-ready data (REST and ``--json``; times in ISO 8601)."""
+        out = self.to_record()
+        for name in ("started_at", "last_seen", "expires_at"):
+            out[name] = iso(out[name])
+        return out

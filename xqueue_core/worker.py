@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from . import ticker
+from . import presence, ticker
 from .backoff import retry_delay
 from .batching import Batcher
 from .context import TaskContext, mark_cancelled, progress_reported
@@ -30,6 +30,7 @@ from .models import (
     Heartbeat,
     Task,
     TaskEvent,
+    WorkerInfo,
 )
 from .workflows import parent_results
 
@@ -145,6 +146,7 @@ class Worker:
             asyncio.create_task(self._guard(self._maintenance_loop), name="xqueue-maintain"),
             asyncio.create_task(self._guard(self._announce_loop), name="xqueue-announce"),
             asyncio.create_task(self._guard(self._tick_loop), name="xqueue-tick"),
+            asyncio.create_task(self._guard(self._presence_loop), name="xqueue-presence"),
         ]
         self.started.set()
 
@@ -196,6 +198,10 @@ class Worker:
             await self._keeper.stop()
         if self._process_pool is not None:
             await self._process_pool.close()
+        try:
+            await self.app.backends().store.forget_worker(self.worker_id)
+        except Exception as exc:  # gone from the list a lease later anyway
+            log.warning("could not remove this worker from the store", error=str(exc))
         try:
             self.app.plugins.hooks.worker_stop(self.worker_id)
         finally:
@@ -371,6 +377,16 @@ class Worker:
         while not self._stopping.is_set():
             await asyncio.sleep(ANNOUNCE_INTERVAL)
             await self._announce(store)
+
+    async def _presence_loop(self) -> None:
+        """Tell the store this worker is alive and what it runs (:mod:`.presence`)."""
+        _, store = self.app.backends()
+
+        def info() -> WorkerInfo:
+            running = tuple(self._runs)
+            return presence.describe(self.worker_id, self.task_types, self.concurrency, running)
+
+        await presence.report(store, info, self.settings.lease_ttl, self._stopping)
 
     async def _announce(self, store: Store) -> None:
         """Tell the store which types this worker runs, with its handlers' defaults."""

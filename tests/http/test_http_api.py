@@ -510,6 +510,19 @@ def test_pause_and_resume_a_type(client: httpx.Client) -> None:
     ).is_success
 
 
+def test_workers_lists_the_serving_worker(server: HttpServer, client: httpx.Client) -> None:
+    def listed() -> list[dict]:
+        return list(client.get("/workers").json()["workers"])
+
+    wait_until(lambda: bool(listed()), 10, "the serve worker's first report")
+    [worker] = listed()
+    assert set(worker) == {
+        "id", "host", "pid", "types", "concurrency", "running", "version", "started_at",
+        "last_seen", "expires_at",
+    }  # fmt: skip
+    assert "email" in worker["types"] and worker["last_seen"].endswith("Z")
+
+
 def test_concurrency_errors(client: httpx.Client) -> None:
     post = client.post
     message = error_of(

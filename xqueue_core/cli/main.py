@@ -19,6 +19,7 @@ from .commands import COMMANDS
 from .common import setup_logging
 from .demo import demo
 from .pausing import pause, resume
+from .presence import workers
 from .rates import rate
 from .schedules import schedule
 from .workflows import workflow
@@ -66,7 +67,7 @@ def cli(ctx: click.Context, log_level: str | None, log_format: str | None) -> No
     setup_logging(ctx)
 
 
-for command in [*COMMANDS, pause, resume, rate, schedule, workflow, demo]:
+for command in [*COMMANDS, pause, resume, workers, rate, schedule, workflow, demo]:
     cli.add_command(command)
 
 

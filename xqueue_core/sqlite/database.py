@@ -78,6 +78,9 @@ CREATE INDEX IF NOT EXISTS tasks_workflow ON tasks(workflow, id) WHERE workflow 
 CREATE INDEX IF NOT EXISTS tasks_parked ON tasks(type, priority DESC, id) WHERE parked = 1;
 CREATE TABLE IF NOT EXISTS limits (type TEXT PRIMARY KEY, max_concurrency INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS paused (type TEXT PRIMARY KEY, since REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS workers (
+    id TEXT PRIMARY KEY, data TEXT NOT NULL, started_at REAL NOT NULL, expires_at REAL NOT NULL
+);
 -- per-key limits: key '' is the default of every key of the type (a flow key is never '')
 CREATE TABLE IF NOT EXISTS key_limits (
     type TEXT NOT NULL, key TEXT NOT NULL, max_concurrency INTEGER NOT NULL,

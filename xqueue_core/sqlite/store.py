@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -27,6 +28,7 @@ from ..models import (
     TaskEvent,
     TaskStatus,
     TypeInfo,
+    WorkerInfo,
 )
 from ..rates import Rate
 from ..schedules import Schedule, ScheduleState, TickFire
@@ -741,6 +743,33 @@ class SqliteStore(OnDatabase, Store):
     async def paused(self) -> dict[str, float]:
         rows = await self.db.run(lambda c: c.execute("SELECT type, since FROM paused").fetchall())
         return {r[0]: float(r[1]) for r in rows}
+
+    async def report_worker(self, worker: WorkerInfo, ttl: float) -> None:
+        def tx(t: Tx) -> None:
+            t.conn.execute("DELETE FROM workers WHERE expires_at <= ?", (t.now,))  # gone ones
+            row = t.conn.execute("SELECT started_at FROM workers WHERE id=?", (worker.id,))
+            found = row.fetchone()
+            started = t.now if found is None else float(found[0])
+            info = replace(worker, started_at=started, last_seen=t.now, expires_at=t.now + ttl)
+            t.conn.execute(
+                "INSERT INTO workers (id, data, started_at, expires_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET data=excluded.data, expires_at=excluded.expires_at",
+                (worker.id, orjson.dumps(info.to_record()).decode(), started, info.expires_at),
+            )
+
+        await self._write(tx)
+
+    async def forget_worker(self, worker_id: str) -> None:
+        await self._write(lambda t: t.conn.execute("DELETE FROM workers WHERE id=?", (worker_id,)))
+
+    async def workers(self) -> list[WorkerInfo]:
+        now = time.time()
+        rows = await self.db.run(
+            lambda c: c.execute(
+                "SELECT data FROM workers WHERE expires_at > ? ORDER BY id", (now,)
+            ).fetchall()
+        )
+        return [WorkerInfo.from_record(orjson.loads(r[0])) for r in rows]
 
     async def limits(self) -> dict[str, int]:
         rows = await self.db.run(

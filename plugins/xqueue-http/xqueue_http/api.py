@@ -302,6 +302,10 @@ class Api:
         current = (await self.app.get_rates()).get(task_type, {})
         return FastJSON({"task_type": task_type, **current})
 
+    async def workers(self, request: Request) -> Response:
+        require(self.config, request, "read")
+        return FastJSON({"workers": [w.to_dict() for w in await self.app.workers()]})
+
     async def pause_type(self, request: Request) -> Response:
         return await self._pause(request, True)
 

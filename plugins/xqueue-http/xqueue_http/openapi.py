@@ -345,6 +345,15 @@ def document(task_types: Sequence[str], version: str, server_url: str = "/") -> 
                 requestBody=request("SetWeight"),
             ),
         },
+        "/api/v1/workers": {
+            "get": _op(
+                "listWorkers",
+                "Every live worker: host, pid, task types, concurrency, running task ids, "
+                "started, last seen, version (gone a lease after its last report)",
+                _json(ref("Workers"), "By id"),
+                ("401", "403", "503"),
+            ),
+        },
         "/api/v1/rates": {
             "get": _op(
                 "getRates",

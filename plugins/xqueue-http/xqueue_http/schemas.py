@@ -254,6 +254,49 @@ def schemas(task_types: Sequence[str]) -> dict[str, Any]:
                 "broker": {"type": "object"},
             },
         },
+        "Workers": {
+            "type": "object",
+            "required": ["workers"],
+            "properties": {
+                "workers": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": [
+                            "id",
+                            "host",
+                            "pid",
+                            "types",
+                            "concurrency",
+                            "running",
+                            "version",
+                            "started_at",
+                            "last_seen",
+                            "expires_at",
+                        ],
+                        "properties": {
+                            "id": {"type": "string"},
+                            "host": {"type": "string"},
+                            "pid": {"type": "integer"},
+                            "types": {"type": "array", "items": {"type": "string"}},
+                            "concurrency": {"type": "integer", "minimum": 1},
+                            "running": {
+                                "type": "array",
+                                "items": {"type": "string"},
+                                "description": "ids of the tasks it runs (as of last_seen)",
+                            },
+                            "version": {"type": "string"},
+                            "started_at": time,
+                            "last_seen": time,
+                            "expires_at": {
+                                **time,
+                                "description": "gone after this unless it reports again",
+                            },
+                        },
+                    },
+                }
+            },
+        },
         "Paused": {
             "type": "object",
             "required": ["task_type", "changed", *limits],

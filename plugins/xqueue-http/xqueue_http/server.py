@@ -188,6 +188,7 @@ def create_app(
         route(f"{API}/throughput", get=api.throughput),
         route(f"{API}/health", get=api.health),
         route(f"{API}/handlers", get=api.handlers),
+        route(f"{API}/workers", get=api.workers),
         route(f"{API}/concurrency", get=api.get_concurrency, post=api.set_concurrency),
         route(f"{API}/concurrency/{{task_type}}/keys", get=api.get_key_usage),
         route(f"{API}/concurrency/{{task_type}}/pause", post=api.pause_type),

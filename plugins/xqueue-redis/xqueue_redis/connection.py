@@ -64,6 +64,7 @@ OPS = (
     "set_rate",
     "take_due",
     "workflow_tasks",
+    "workers",
 )
 
 

@@ -55,6 +55,8 @@ key                    type          holds
                                      (``waited`` field), kept 60 s after its end
 ``limits``             hash          type -> cluster-wide concurrency limit
 ``paused``             hash          paused type -> when it was paused (its limit kept)
+``workers``            hash          live worker id -> its last report (JSON)
+``workers:exp``        zset          worker id -> when it counts as gone
 ``types``              hash          type -> last time a worker announced it
 ``types:w``            hash          type -> the worker that announced it last
 ``types:d``            hash          type -> its handler's defaults (JSON)

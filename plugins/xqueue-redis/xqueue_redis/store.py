@@ -33,6 +33,7 @@ from xqueue_core.models import (
     TaskEvent,
     TaskStatus,
     TypeInfo,
+    WorkerInfo,
 )
 from xqueue_core.rates import Rate
 from xqueue_core.rates import decode as decode_rate
@@ -327,6 +328,17 @@ class RedisStore(Store):
     async def limits(self) -> dict[str, int]:
         raw = await self.conn.command("limits", "HGETALL", self.keys.limits)
         return {k: int(v) for k, v in pairs(raw).items()}
+
+    async def report_worker(self, worker: WorkerInfo, ttl: float) -> None:
+        record = orjson.dumps(worker.to_record()).decode()
+        await self.conn.script("workers", ["report", record, repr(float(ttl))])
+
+    async def forget_worker(self, worker_id: str) -> None:
+        await self.conn.script("workers", ["forget", worker_id])
+
+    async def workers(self) -> list[WorkerInfo]:
+        records, _ = await self.conn.script("workers", ["list"])
+        return [WorkerInfo.from_record(orjson.loads(r)) for r in records if r]
 
     async def set_paused(self, task_type: str, paused: bool) -> bool:
         changed, _ = await self.conn.script("paused", [task_type, "1" if paused else ""])

@@ -26,6 +26,7 @@ from .debounce import DebounceContract
 from .dependencies import DependencyContract
 from .flow import KeyLimitContract
 from .pause import PauseContract
+from .presence import PresenceContract
 from .rates import RateContract
 from .schedules import ScheduleStoreContract
 
@@ -37,6 +38,7 @@ class StoreContract(
     ScheduleStoreContract,
     DependencyContract,
     PauseContract,
+    PresenceContract,
 ):
     """What every store must do. Provide a ``store_url`` fixture (fresh per test)."""
 
