@@ -195,7 +195,7 @@ def test_dashboard_end_to_end(dashboard: HttpServer) -> None:
 
         # The docs page lists every operation and can call one.
         page.goto(base + "/docs")
-        expect(page.locator("details.op")).to_have_count(29, timeout=10_000)
+        expect(page.locator("details.op")).to_have_count(30, timeout=10_000)
         page.locator("#stats summary").click()
         page.locator("#stats button.primary").click()
         expect(page.locator("#stats pre")).to_contain_text("200", timeout=5_000)
