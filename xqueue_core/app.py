@@ -39,6 +39,7 @@ from .models import (
 from .pausing import PauseControl
 from .plugins import Plugins
 from .presence import PresenceControl
+from .replay import ReplayControl
 from .schedule_control import ScheduleControl
 from .settings import Settings, load_settings
 from .validation import SubmitRequest, check_submit
@@ -57,7 +58,9 @@ KNOWN_TYPES_TTL = 2.0
 MAX_LIST_LIMIT = 1000
 
 
-class XQueue(FlowControl, PauseControl, PresenceControl, ScheduleControl, WorkflowControl):
+class XQueue(
+    FlowControl, PauseControl, PresenceControl, ReplayControl, ScheduleControl, WorkflowControl
+):
     """An xqueue application: register handlers, submit tasks, run workers.
 
     ::

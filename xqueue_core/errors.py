@@ -72,6 +72,12 @@ class TaskAlreadyFinished(UserError):
     code = "already_finished"
 
 
+class TaskNotDead(UserError):
+    """Only a task that ended failed or timeout can be replayed (HTTP 409)."""
+
+    code = "not_dead"
+
+
 class BackendError(XQueueError):
     """A broker, store or notifier failed (unreachable, protocol error)."""
 

@@ -90,6 +90,8 @@ class Task:
     depends_on: list[str] | None = None  # parents: it waits for them (xqueue_core.workflows)
     on_parent_failure: str | None = None  # "cancel" (default with parents) or "run"
     workflow: str | None = None  # the workflow it is a member of (xqueue_core.workflows)
+    replay_of: str | None = None  # the dead task it replays (xqueue_core.replay)
+    replayed_by: str | None = None  # the task that replays it (set once, by the store)
 
     def to_dict(self) -> dict[str, Any]:
         """The task as JSON-ready data (the object the REST API and ``--json`` show)."""

@@ -7,13 +7,15 @@ import time
 import httpx
 
 from tests.http.http_helpers import HttpServer, error_of, submit, wait_status
+from xqueue_core.models import iso
 from xqueue_core.testing.services import wait_until
 
 TASK_FIELDS = {
     "id", "type", "payload", "priority", "status", "retry", "max_retry", "queue_timeout",
     "process_timeout", "created_at", "updated_at", "started_at", "completed_at", "eta",
     "error", "worker_id", "result", "progress", "idempotency_key", "redeliveries", "key",
-    "schedule", "scheduled_for", "depends_on", "on_parent_failure", "workflow",
+    "schedule", "scheduled_for", "depends_on", "on_parent_failure", "workflow", "replay_of",
+    "replayed_by",
 }  # fmt: skip
 
 
@@ -521,6 +523,48 @@ def test_workers_lists_the_serving_worker(server: HttpServer, client: httpx.Clie
         "last_seen", "expires_at",
     }  # fmt: skip
     assert "email" in worker["types"] and worker["last_seen"].endswith("Z")
+
+
+def test_replay_one_and_by_filter(client: httpx.Client) -> None:
+    dead = submit(client, "broken", {"why": "replay me"})
+    wait_status(client, dead["id"], ["failed"])
+    first = client.post(f"/tasks/{dead['id']}/replay")
+    assert first.status_code == 201, first.text
+    made = first.json()
+    assert made["created"] is True and made["replay_of"] == dead["id"]
+    assert made["task"]["replay_of"] == dead["id"] and made["task"]["type"] == "broken"
+    assert first.headers["location"] == f"/api/v1/tasks/{made['task']['id']}"
+    again = client.post(f"/tasks/{dead['id']}/replay")
+    assert again.status_code == 200 and again.json()["task"]["id"] == made["task"]["id"]
+    assert client.get(f"/tasks/{dead['id']}").json()["replayed_by"] == made["task"]["id"]
+    wait_status(client, made["task"]["id"], ["failed"])  # broken fails again: dead too
+    # the dead tasks of this test: ended since the first was made (others' ended before)
+    body = {"type": "broken", "error_contains": "always fails", "since": dead["created_at"]}
+    dry = client.post("/tasks/replay", json={**body, "dry_run": True}).json()
+    assert dry == {"matched": 1, "replayed": 0, "dry_run": True, "tasks": {}}
+    done = client.post("/tasks/replay", json={**body, "limit": 1}).json()
+    until = iso(time.time())
+    assert done["matched"] == done["replayed"] == 1
+    assert list(done["tasks"]) == [made["task"]["id"]]  # the replay, dead in turn
+    again = client.post("/tasks/replay", json={**body, "until": until}).json()
+    assert again["matched"] == 0  # each dead task is replayed once
+    ok = submit(client, "email", {"to": "a@example.com"})
+    wait_status(client, ok["id"], ["success"])
+    before = count(client)
+    assert "only failed or timed-out" in error_of(
+        client.post(f"/tasks/{ok['id']}/replay"), 409, "not_dead"
+    )
+    error_of(client.post("/tasks/nope/replay"), 404, "not_found")
+    for bad in [
+        {},
+        {"status": "success"},
+        {"since": "yesterday"},
+        {"limit": 0},
+        {"type": "broken", "x": 1},
+        {"type": "broken", "dry_run": "yes"},
+    ]:
+        assert "\n" not in error_of(client.post("/tasks/replay", json=bad), 422)
+    assert count(client) == before  # nothing made
 
 
 def test_concurrency_errors(client: httpx.Client) -> None:

@@ -16,8 +16,8 @@ from xqueue_core import Settings
 
 SIXTY_FOUR = '{"text": "' + "x" * 80 + '"}'
 TYPES = (
-    "block, flaky, gather, hog, limited, once_slow, once_slow_fail, other, proc_spin, sleep, "
-    "sync_sleep"
+    "block, fail_first, flaky, gather, hog, limited, once_slow, once_slow_fail, other, "
+    "proc_spin, sleep, sync_sleep"
 )
 
 # (argv, extra environment, xqueue.toml text, what stderr must contain)

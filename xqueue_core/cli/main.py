@@ -21,6 +21,7 @@ from .demo import demo
 from .pausing import pause, resume
 from .presence import workers
 from .rates import rate
+from .replay import replay
 from .schedules import schedule
 from .workflows import workflow
 
@@ -67,7 +68,7 @@ def cli(ctx: click.Context, log_level: str | None, log_format: str | None) -> No
     setup_logging(ctx)
 
 
-for command in [*COMMANDS, pause, resume, workers, rate, schedule, workflow, demo]:
+for command in [*COMMANDS, replay, pause, resume, workers, rate, schedule, workflow, demo]:
     cli.add_command(command)
 
 

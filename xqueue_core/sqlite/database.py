@@ -65,7 +65,9 @@ CREATE TABLE IF NOT EXISTS tasks (
     scheduled_for REAL,
     depends_on TEXT,
     on_parent_failure TEXT,
-    workflow TEXT
+    workflow TEXT,
+    replay_of TEXT,
+    replayed_by TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_publish ON tasks(publish_at) WHERE publish_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS tasks_deadline ON tasks(deadline) WHERE deadline IS NOT NULL;
@@ -213,6 +215,12 @@ class Database:
         if "schedule" not in columns:  # a file made before periodic schedules
             conn.execute("ALTER TABLE tasks ADD COLUMN schedule TEXT")
             conn.execute("ALTER TABLE tasks ADD COLUMN scheduled_for REAL")
+        if "workflow" not in columns:  # a file made before task dependencies
+            for column in ("depends_on TEXT", "on_parent_failure TEXT", "workflow TEXT"):
+                conn.execute(f"ALTER TABLE tasks ADD COLUMN {column}")
+        if "replay_of" not in columns:  # a file made before replays
+            conn.execute("ALTER TABLE tasks ADD COLUMN replay_of TEXT")
+            conn.execute("ALTER TABLE tasks ADD COLUMN replayed_by TEXT")
         columns = {row[1] for row in conn.execute("PRAGMA table_info(key_cursor)")}
         if "taken" not in columns:  # a file made before per-key weights
             conn.execute("ALTER TABLE key_cursor ADD COLUMN taken INTEGER NOT NULL DEFAULT 0")

@@ -42,7 +42,7 @@ COLUMNS = (
     "id, type, payload, priority, status, retry, max_retry, queue_timeout, process_timeout, "
     "created_at, updated_at, started_at, completed_at, eta, error, worker_id, result, progress, "
     "idempotency_key, redeliveries, flow_key, schedule, scheduled_for, depends_on, "
-    "on_parent_failure, workflow"
+    "on_parent_failure, workflow, replay_of, replayed_by"
 )
 EVENT_LOG_SIZE = 10_000
 CANCELED_LOST = "canceled while running (its worker was lost)"
@@ -76,6 +76,8 @@ def _row_to_task(row: Sequence[Any]) -> Task:
         depends_on=None if row[23] is None else orjson.loads(row[23]),
         on_parent_failure=row[24],
         workflow=row[25],
+        replay_of=row[26],
+        replayed_by=row[27],
     )
 
 
@@ -119,8 +121,8 @@ class Tx:
             "INSERT INTO tasks (id, type, payload, priority, status, retry, max_retry, "
             "queue_timeout, process_timeout, created_at, updated_at, eta, "
             "idempotency_key, deadline, publish_at, flow_key, schedule, scheduled_for, "
-            "depends_on, on_parent_failure, workflow) "
-            "VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "depends_on, on_parent_failure, workflow, replay_of) "
+            "VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 task.id,
                 task.type,
@@ -142,8 +144,14 @@ class Tx:
                 None if task.depends_on is None else orjson.dumps(task.depends_on).decode(),
                 task.on_parent_failure,
                 task.workflow,
+                task.replay_of,
             ),
         )
+        if task.replay_of is not None:  # the dead task it replays points at it, once
+            self.conn.execute(
+                "UPDATE tasks SET replayed_by=? WHERE id=? AND replayed_by IS NULL",
+                (task.id, task.replay_of),
+            )
         self.emit(task)
         if failed is not None and not waiting_on and task.on_parent_failure != "run":
             self.terminate(task, TaskStatus.CANCELED, failed, retention)

@@ -20,6 +20,7 @@ from xqueue_core.batching import Batcher
 from xqueue_core.errors import UserError, ValidationError
 from xqueue_core.handlers import TYPE_NAME
 from xqueue_core.models import Task, TaskEvent, TaskStatus, iso
+from xqueue_core.replay import ReplayFilter
 from xqueue_core.validation import check_submit
 
 from .auth import granted, require
@@ -301,6 +302,22 @@ class Api:
         await self.app.set_rate(task_type, rate, key=key, per_key=per_key)
         current = (await self.app.get_rates()).get(task_type, {})
         return FastJSON({"task_type": task_type, **current})
+
+    async def replay_task(self, request: Request) -> Response:
+        require(self.config, request, "admin")
+        task_id = request.path_params["task_id"]
+        task, made = await self.app.replay(task_id)
+        body = {"replay_of": task_id, "created": made, "task": task.to_dict()}
+        return FastJSON(body, 201 if made else 200, headers={"Location": f"{API}/tasks/{task.id}"})
+
+    async def replay_tasks(self, request: Request) -> Response:
+        require(self.config, request, "admin")
+        body = await self._object(request)
+        dry_run = body.pop("dry_run", False)
+        if not isinstance(dry_run, bool):
+            raise ValidationError(f"dry_run must be true or false, got {dry_run!r}")
+        report = await self.app.replay_many(ReplayFilter.check(body), dry_run)
+        return FastJSON(report.to_dict())
 
     async def workers(self, request: Request) -> Response:
         require(self.config, request, "read")

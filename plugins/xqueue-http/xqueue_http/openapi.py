@@ -29,7 +29,7 @@ _ERRORS = {
     "401": "Missing or invalid bearer token",
     "403": "The token does not allow this",
     "404": "No such task, schedule or workflow",
-    "409": "The task already finished",
+    "409": "The task's state does not allow it (it already finished; not dead, to replay)",
     "413": "Body or payload too large",
     "415": "Body is not JSON",
     "422": "A field has an invalid value, or the task type is unknown",
@@ -116,6 +116,15 @@ def document(task_types: Sequence[str], version: str, server_url: str = "/") -> 
         if task_types
         else type_path["schema"],
     }
+    replay_one = _op(
+        "replayTask",
+        "Run a dead task (failed, timeout) again as a new task with the same type, payload "
+        "and options",
+        _json(ref("Replayed"), "The new task"),
+        ("401", "403", "404", "409", "503"),
+        status="201",
+    )
+    replay_one["responses"]["200"] = _json(ref("Replayed"), "Replayed before: that replay")
     paths: dict[str, Any] = {
         "/api/v1/tasks": {
             "post": _op(
@@ -168,6 +177,20 @@ def document(task_types: Sequence[str], version: str, server_url: str = "/") -> 
                 _json(ref("Task"), "The task after the request (canceled, or still processing)"),
                 ("401", "403", "404", "409", "503"),
             ),
+        },
+        "/api/v1/tasks/replay": {
+            "post": _op(
+                "replayTasks",
+                "Replay the dead tasks (failed, timeout) a filter takes, each as a new task "
+                "(one per dead task, however often asked); an empty filter needs all: true",
+                _json(ref("ReplayReport"), "How many matched and were replayed"),
+                write,
+                requestBody=request("ReplayFilter"),
+            )
+        },
+        "/api/v1/tasks/{task_id}/replay": {
+            "parameters": [task_id],
+            "post": replay_one,
         },
         "/api/v1/tasks/{task_id}/history": {
             "parameters": [task_id],

@@ -21,6 +21,7 @@ from xqueue_core.errors import (
     PayloadTooLarge,
     ScheduleNotFound,
     TaskAlreadyFinished,
+    TaskNotDead,
     TaskNotFound,
     UserError,
     ValidationError,
@@ -63,7 +64,7 @@ def status_of(exc: UserError) -> int:
     """The HTTP status of a user error (the most specific class wins)."""
     if isinstance(exc, TaskNotFound | ScheduleNotFound | WorkflowNotFound):
         return 404
-    if isinstance(exc, TaskAlreadyFinished):
+    if isinstance(exc, TaskAlreadyFinished | TaskNotDead):
         return 409
     if isinstance(exc, PayloadTooLarge):
         return 413

@@ -11,6 +11,7 @@ from xqueue_core.flow import MAX_WEIGHT
 from xqueue_core.handlers import TYPE_NAME
 from xqueue_core.models import TaskStatus
 from xqueue_core.rates import RATE_PATTERN
+from xqueue_core.replay import MAX_REPLAY
 from xqueue_core.schedules import CATCH_UP, MAX_EVERY, MAX_JITTER, MIN_EVERY, OVERLAP
 from xqueue_core.schedules import NAME as SCHEDULE_NAME
 from xqueue_core.validation import (
@@ -52,6 +53,8 @@ def schemas(task_types: Sequence[str]) -> dict[str, Any]:
     flow_key = {"type": "string", "minLength": 1, "maxLength": MAX_FLOW_KEY, "not": {"const": "*"}}
     count = {"type": "integer", "minimum": 0}
     # a type's limits, as GET /concurrency shows them and POST /concurrency answers
+    # an ISO 8601 time or epoch seconds (ended at or after since, at or before until)
+    when = {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "number", "minimum": 0}]}
     limits = {
         "max_concurrency": nullable(count),
         "running": count,
@@ -124,6 +127,8 @@ def schemas(task_types: Sequence[str]) -> dict[str, Any]:
                 "depends_on": nullable({"type": "array", "items": {"type": "string"}}),
                 "on_parent_failure": nullable({"type": "string", "enum": ["cancel", "run"]}),
                 "workflow": nullable({"type": "string"}),
+                "replay_of": nullable({"type": "string"}),
+                "replayed_by": nullable({"type": "string"}),
             },
         },
         "TaskPage": {
@@ -252,6 +257,51 @@ def schemas(task_types: Sequence[str]) -> dict[str, Any]:
                 "limits": counts,
                 "paused": {"type": "array", "items": {"type": "string"}},
                 "broker": {"type": "object"},
+            },
+        },
+        "ReplayFilter": {
+            "type": "object",
+            "additionalProperties": False,
+            # a filter, or all: true (an empty one would replay every dead task)
+            "anyOf": [
+                *(
+                    {"required": [f], "properties": {f: {"not": {"type": "null"}}}}
+                    for f in ("type", "status", "error_contains", "since", "until", "limit")
+                ),
+                {"required": ["all"], "properties": {"all": {"const": True}}},
+            ],
+            "properties": {
+                "type": nullable(type_name),
+                "status": nullable({"type": "string", "enum": ["failed", "timeout"]}),
+                "error_contains": nullable({"type": "string", "minLength": 1}),
+                "since": nullable(when),
+                "until": nullable(when),
+                "limit": nullable({"type": "integer", "minimum": 1, "maximum": MAX_REPLAY}),
+                "all": {"type": "boolean", "description": "needed for an empty filter"},
+                "dry_run": {"type": "boolean", "description": "only count the matches"},
+            },
+        },
+        "ReplayReport": {
+            "type": "object",
+            "required": ["matched", "replayed", "dry_run", "tasks"],
+            "properties": {
+                "matched": {"type": "integer", "minimum": 0},
+                "replayed": {"type": "integer", "minimum": 0},
+                "dry_run": {"type": "boolean"},
+                "tasks": {
+                    "type": "object",
+                    "additionalProperties": {"type": "string"},
+                    "description": "dead task id -> its replay's id",
+                },
+            },
+        },
+        "Replayed": {
+            "type": "object",
+            "required": ["replay_of", "created", "task"],
+            "properties": {
+                "replay_of": {"type": "string"},
+                "created": {"type": "boolean", "description": "false: replayed before"},
+                "task": ref("Task"),
             },
         },
         "Workers": {

@@ -180,8 +180,10 @@ def create_app(
     routes = [
         route(f"{API}/tasks", get=api.list_tasks, post=api.submit),
         route(f"{API}/tasks/batch", post=api.submit_batch),
+        route(f"{API}/tasks/replay", post=api.replay_tasks),
         route(f"{API}/tasks/{{task_id}}", get=api.get_task, delete=api.cancel_task),
         route(f"{API}/tasks/{{task_id}}/history", get=api.task_history),
+        route(f"{API}/tasks/{{task_id}}/replay", post=api.replay_task),
         route(f"{API}/tasks/{{task_id}}/events", get=streams.task_events),
         route(f"{API}/events", get=streams.all_events),
         route(f"{API}/stats", get=api.stats),

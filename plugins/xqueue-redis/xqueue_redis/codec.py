@@ -54,6 +54,8 @@ def task_from_hash(data: Mapping[str, Any]) -> Task:
         depends_on=None if get("depends_on") is None else orjson.loads(data["depends_on"]),
         on_parent_failure=get("on_parent_failure"),
         workflow=get("workflow"),
+        replay_of=get("replay_of"),
+        replayed_by=get("replayed_by"),
     )
 
 
@@ -106,7 +108,8 @@ def task_args(task: Task) -> list[str | bool]:
     id, type, payload (JSON text), priority, max_retry, queue_timeout, process_timeout,
     eta ('' for none), idempotency key (false for none), flow key (false for none),
     schedule (false for none), scheduled_for ('' for none), depends_on (JSON text, false
-    for none), on_parent_failure (false for none), workflow (false for none)."""
+    for none), on_parent_failure (false for none), workflow (false for none), replay_of
+    (false for none)."""
     key = task.idempotency_key
     return [
         task.id,
@@ -124,6 +127,7 @@ def task_args(task: Task) -> list[str | bool]:
         False if task.depends_on is None else orjson.dumps(task.depends_on).decode(),
         False if task.on_parent_failure is None else task.on_parent_failure,
         False if task.workflow is None else task.workflow,
+        False if task.replay_of is None else task.replay_of,
     ]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 from xqueue_core import TaskContext, XQueue
@@ -113,6 +114,18 @@ def make_app(name: str = "xqt", **options: Any) -> XQueue:
         with _Recorded(ctx):
             await asyncio.sleep(float(payload["seconds"]))
             raise RuntimeError("failed after sleeping")
+
+    @app.task("fail_first")
+    async def fail_first(payload: dict[str, Any], ctx: TaskContext) -> Any:
+        """Fails the first time a payload's ``n`` runs (it leaves a mark next to the
+        record file); afterwards (a replay) sleeps ``seconds`` and succeeds."""
+        mark = Path(os.environ["XQT_RECORD"]).with_name(f"mark-{payload['n']}")
+        with _Recorded(ctx):
+            if not mark.exists():
+                mark.touch()
+                raise RuntimeError(f"first run of {payload['n']} fails on purpose")
+            await asyncio.sleep(float(payload.get("seconds", 0)))
+        return payload["n"]
 
     @app.task("gather")
     async def gather(payload: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:

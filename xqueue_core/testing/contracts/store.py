@@ -28,6 +28,7 @@ from .flow import KeyLimitContract
 from .pause import PauseContract
 from .presence import PresenceContract
 from .rates import RateContract
+from .replay import ReplayContract
 from .schedules import ScheduleStoreContract
 
 
@@ -39,6 +40,7 @@ class StoreContract(
     DependencyContract,
     PauseContract,
     PresenceContract,
+    ReplayContract,
 ):
     """What every store must do. Provide a ``store_url`` fixture (fresh per test)."""
 

@@ -944,6 +944,12 @@ local function insert_task(t, grace, typed, retention)
     fields[#fields + 1] = 'workflow'; fields[#fields + 1] = t[15]
     redis.call('ZADD', P .. 'wf:' .. t[15], '0', id)
   end
+  if t[16] then -- it replays a dead task, which points at it (once)
+    fields[#fields + 1] = 'replay_of'; fields[#fields + 1] = t[16]
+    if redis.call('EXISTS', tkey(t[16])) == 1 then
+      redis.call('HSETNX', tkey(t[16]), 'replayed_by', id)
+    end
+  end
   if t[13] then
     fields[#fields + 1] = 'depends_on'; fields[#fields + 1] = t[13]
     if t[14] then
@@ -959,7 +965,7 @@ local function insert_task(t, grace, typed, retention)
   end
   redis.call(unpack(fields))
   redis.call('ZADD', P .. 'ys:' .. typ .. ':' .. status, '0', id)
-  local stream = t[16]
+  local stream = t[17]
   if status == 'waiting' or cancel_now then
     -- no message and nothing due: its last parent's end releases it (or it ends now)
   elseif stream and (eta == '' or tonumber(eta) <= NOW) then  -- due now

@@ -2,7 +2,7 @@
 -- [id, type, payload, priority, max_retry, queue_timeout, process_timeout, eta or '',
 -- idempotency key or false, flow key or false, schedule or false, scheduled_for or '',
 -- depends_on (JSON text) or false, on_parent_failure or false, workflow id or false,
--- and for create_and_publish the 1-based index of its band's stream among KEYS[2..]], ARGV[4]
+-- replay_of or false, and for create_and_publish the 1-based index of its band's stream among KEYS[2..]], ARGV[4]
 -- retention (of a task canceled at once: a parent ended other than success). (One
 -- argument for the whole batch: the client encodes it in one call.)
 -- Returns {now, results}: per task {1} (new, pending), {3, task} (new, waiting or
