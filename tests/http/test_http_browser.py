@@ -1,15 +1,19 @@
 """The dashboard in a real headless Chromium: submit, watch live, change a limit, cancel;
-a workflow's graph, live, and its cancel.
+a workflow's graph, live, and its cancel; pause and resume a type from its row; a
+task's page by URL, live; a phone-width window.
 
 Debian's chromium driven by playwright (never ``playwright install``). Skipped
 only when ``XQUEUE_SKIP_BROWSER=1``; a missing browser otherwise fails the test.
 Screenshots are saved in ``test-artifacts/``: ``http-dashboard.png``, and
-``http-workflow.png`` and ``http-workflow-collapsed.png`` (the workflow view).
+``http-workflow.png`` and ``http-workflow-collapsed.png`` (the workflow view);
+``dashboard-types-paused.png``, ``dashboard-task-page.png`` and
+``dashboard-phone.png``, which are copied to ``bench/results/`` too.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,6 +37,8 @@ ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = ROOT / "test-artifacts"
+RESULTS = ROOT / "bench" / "results"
+PHONE = {"width": 390, "height": 844}
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("XQUEUE_SKIP_BROWSER") == "1", reason="XQUEUE_SKIP_BROWSER=1"
@@ -195,7 +201,7 @@ def test_dashboard_end_to_end(dashboard: HttpServer) -> None:
 
         # The docs page lists every operation and can call one.
         page.goto(base + "/docs")
-        expect(page.locator("details.op")).to_have_count(30, timeout=10_000)
+        expect(page.locator("details.op")).to_have_count(32, timeout=10_000)
         page.locator("#stats summary").click()
         page.locator("#stats button.primary").click()
         expect(page.locator("#stats pre")).to_contain_text("200", timeout=5_000)
@@ -223,7 +229,7 @@ COLOUR_OF_CARD = (
 
 
 @contextmanager
-def browser_page(base: str) -> Iterator[Any]:
+def browser_page(base: str, viewport: dict[str, int] | None = None) -> Iterator[Any]:
     """A page of a fresh headless Chromium and the list of its problems; on the way
     out, no page error, no console error, no failed request and nothing fetched from
     anywhere but ``base`` (no CDN)."""
@@ -234,7 +240,7 @@ def browser_page(base: str) -> Iterator[Any]:
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page = browser.new_page(viewport=viewport or {"width": 1400, "height": 1000})
             page.on("request", lambda r: requests.append(r.url))
             page.on("response", lambda r: problems.append(r.url) if r.status >= 400 else None)
             page.on("pageerror", lambda e: problems.append(str(e)))
@@ -407,3 +413,205 @@ def test_workflow_view(dashboard: HttpServer) -> None:
         expect(status).to_have_text("success")
         expect(counts).to_have_text("success 251")
         view.screenshot(path=str(ARTIFACTS / "http-workflow-collapsed.png"))
+
+
+def keep_screenshot(target: Any, name: str, **options: Any) -> None:
+    """A screenshot of a page or an element in ``test-artifacts/``, copied to
+    ``bench/results/`` (neither is committed)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    target.screenshot(path=str(ARTIFACTS / name), **options)
+    shutil.copyfile(ARTIFACTS / name, RESULTS / name)
+
+
+def submit(api: str, task_type: str, payload: dict[str, Any]) -> str:
+    response = httpx.post(api + "/tasks", json={"type": task_type, "payload": payload})
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def status_of(api: str, task_id: str) -> str:
+    return str(httpx.get(f"{api}/tasks/{task_id}").json()["status"])
+
+
+def wait_status(api: str, task_id: str, status: str, timeout: float = 15) -> None:
+    wait_until(lambda: status_of(api, task_id) == status, timeout, f"{task_id} to be {status}")
+
+
+def pending_of(api: str, task_type: str) -> int:
+    page = httpx.get(api + "/tasks", params={"status": "pending", "type": task_type, "limit": 1000})
+    return len(page.json()["tasks"])
+
+
+NO_PAGE_SCROLL = "document.documentElement.scrollWidth <= window.innerWidth"
+
+
+def test_pause_toggle(dashboard: HttpServer) -> None:
+    """Pause a type from its row: its tasks stay pending while another type's finish,
+    the row says paused (and counts them); resume from the row: they finish."""
+    from playwright.sync_api import expect
+
+    base, api = dashboard.base, dashboard.api
+    with browser_page(base) as (page, _):
+        page.goto(base + "/")
+        expect(page.locator("#live")).to_have_text("live", timeout=10_000)
+        row = page.locator('#concurrency tr[data-type="report"]')
+        toggle = row.locator("button.pause-type")
+        expect(row).to_have_attribute("data-paused", "false", timeout=10_000)
+        expect(toggle).to_have_text("pause")
+        before = pending_of(api, "report")
+        expect(row.locator(".pending")).to_have_text(str(before), timeout=5_000)
+        try:
+            toggle.click()
+            expect(row).to_have_attribute("data-paused", "true", timeout=5_000)
+            expect(row.locator(".state .flag")).to_have_text("paused")
+            expect(toggle).to_have_text("resume")
+            assert httpx.get(api + "/concurrency").json()["report"]["paused"] is True
+            assert "report" in httpx.get(api + "/stats").json()["paused"]
+
+            held = [submit(api, "report", {"seconds": 0}) for _ in range(3)]
+            flowing = [submit(api, "email", {"to": f"flow{i}@example.com"}) for i in range(3)]
+            for task_id in flowing:
+                wait_status(api, task_id, "success")
+                expect(page.locator(f'#tasks tr[data-id="{task_id}"]')).to_have_attribute(
+                    "data-status", "success", timeout=10_000
+                )
+            assert [status_of(api, t) for t in held] == ["pending"] * 3
+            for task_id in held:
+                expect(page.locator(f'#tasks tr[data-id="{task_id}"]')).to_have_attribute(
+                    "data-status", "pending"
+                )
+            expect(row.locator(".pending")).to_have_text(str(before + 3), timeout=5_000)
+            expect(row).to_have_attribute("data-paused", "true")  # still, after refreshes
+            other = page.locator('#concurrency tr[data-type="email"]')
+            expect(other).to_have_attribute("data-paused", "false")
+            keep_screenshot(page.locator("#types-panel"), "dashboard-types-paused.png")
+
+            toggle.click()
+            expect(row).to_have_attribute("data-paused", "false", timeout=5_000)
+            expect(row.locator(".state .flag")).to_have_text("active")
+            expect(toggle).to_have_text("pause")
+            for task_id in held:
+                expect(page.locator(f'#tasks tr[data-id="{task_id}"]')).to_have_attribute(
+                    "data-status", "success", timeout=15_000
+                )
+            assert [status_of(api, t) for t in held] == ["success"] * 3
+            assert httpx.get(api + "/concurrency").json()["report"]["paused"] is False
+            expect(row.locator(".pending")).to_have_text(str(before), timeout=5_000)
+        finally:
+            httpx.post(api + "/concurrency/report/resume")
+
+
+def test_task_page_by_url(dashboard: HttpServer) -> None:
+    """``#task=ID`` in a fresh page shows a finished task's payload, result, fields
+    and history; another ID in the hash shows that task (a failed one: its error); a
+    running task's page goes to success live, without a reload."""
+    from playwright.sync_api import expect
+
+    base, api = dashboard.base, dashboard.api
+    done = submit(api, "email", {"to": "page@example.com"})
+    failed = submit(api, "broken", {"why": "to fail"})
+    flag = dashboard.workdir / "gate-task-page"
+    running = submit(api, "gate", {"flag": str(flag)})
+    wait_status(api, done, "success")
+    wait_status(api, failed, "failed")
+    wait_status(api, running, "processing")
+    with browser_page(base) as (page, _):
+        page.goto(f"{base}/#task={done}")
+        detail = page.locator("#detail")
+        expect(detail).to_be_visible(timeout=10_000)
+        expect(page.locator("#detail-id")).to_have_text(done)
+        expect(page.locator("#detail-status .badge")).to_have_text("success")
+        expect(page.locator("#detail-type")).to_have_text("email")
+        expect(page.locator("#detail-payload")).to_contain_text('"to": "page@example.com"')
+        expect(page.locator("#detail-result")).to_contain_text('"sent_to": "page@example.com"')
+        expect(page.locator("#detail-error-box")).to_be_hidden()
+        expect(detail.locator('dd[data-field="completed_at"]')).not_to_be_empty()
+        expect(detail.locator('dd[data-field="worker_id"]')).not_to_be_empty()
+        history = page.locator("#detail-history li")
+        expect(history.first).to_have_attribute("data-status", "pending")
+        expect(history.last).to_have_attribute("data-status", "success")
+        expect(history.filter(has_text="processing")).not_to_have_count(0)
+        expect(page.locator("#detail-link")).to_have_attribute("href", f"#task={done}")
+        expect(page.locator("#detail-cancel")).to_be_hidden()
+        assert done in page.title()
+        keep_screenshot(page, "dashboard-task-page.png")
+
+        # Another task by changing the hash: a failed one shows its error.
+        page.evaluate(f"location.hash = 'task={failed}'")
+        expect(page.locator("#detail-id")).to_have_text(failed, timeout=5_000)
+        expect(page.locator("#detail-status .badge")).to_have_text("failed")
+        expect(page.locator("#detail-error")).to_contain_text("this handler always fails")
+        expect(page.locator("#detail-payload")).to_contain_text('"why": "to fail"')
+        expect(history.last).to_have_attribute("data-status", "failed")
+
+        # A running task, its URL loaded afresh: it goes to success live.
+        page.evaluate(f"location.hash = 'task={running}'")
+        expect(page.locator("#detail-id")).to_have_text(running, timeout=5_000)
+        page.reload()
+        expect(page.locator("#live")).to_have_text("live", timeout=10_000)
+        expect(page.locator("#detail-id")).to_have_text(running, timeout=5_000)
+        expect(page.locator("#detail-status .badge")).to_have_text("processing")
+        expect(page.locator("#detail-result")).to_have_text("not yet")
+        expect(page.locator("#detail-cancel")).to_be_visible()
+        expect(history.last).to_have_attribute("data-status", "processing")
+        page.evaluate("window.notReloaded = true")
+        flag.touch()
+        expect(page.locator("#detail-status .badge")).to_have_text("success", timeout=15_000)
+        expect(page.locator("#detail-result")).to_have_text('"opened"')
+        expect(history.last).to_have_attribute("data-status", "success")
+        expect(page.locator("#detail-cancel")).to_be_hidden()
+        assert page.evaluate("window.notReloaded === true")
+        assert page.url.endswith(f"#task={running}"), page.url
+
+
+def test_phone_width(dashboard: HttpServer) -> None:
+    """At 390 × 844 the page never scrolls sideways (tables scroll in their own box,
+    the task types stack one card per type); a type pauses and resumes from its card;
+    the task page fits."""
+    from playwright.sync_api import expect
+
+    base, api = dashboard.base, dashboard.api
+    done = submit(api, "email", {"to": "phone@example.com"})
+    wait_status(api, done, "success")
+    with browser_page(base, viewport=PHONE) as (page, _):
+        page.goto(base + "/")
+        expect(page.locator("#live")).to_have_text("live", timeout=10_000)
+        row = page.locator('#concurrency tr[data-type="primes"]')
+        expect(row).to_have_attribute("data-paused", "false", timeout=10_000)
+        expect(page.locator(f'#tasks tr[data-id="{done}"]')).to_be_attached(timeout=10_000)
+        expect(page.locator("#schedules")).to_be_attached()
+        assert page.evaluate("window.innerWidth") == PHONE["width"]
+        assert page.evaluate(NO_PAGE_SCROLL), page.evaluate("document.documentElement.scrollWidth")
+
+        # The task types: stacked, each control on the screen, pause and resume work.
+        expect(page.locator("#concurrency > thead")).to_be_hidden()
+        toggle = row.locator("button.pause-type")
+        for control in (toggle, row.locator("button.set-limit"), row.locator("button.set-rate")):
+            box = control.bounding_box()
+            assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+        try:
+            toggle.click()
+            expect(row).to_have_attribute("data-paused", "true", timeout=5_000)
+            assert httpx.get(api + "/concurrency").json()["primes"]["paused"] is True
+            toggle.click()
+            expect(row).to_have_attribute("data-paused", "false", timeout=5_000)
+            assert httpx.get(api + "/concurrency").json()["primes"]["paused"] is False
+        finally:
+            httpx.post(api + "/concurrency/primes/resume")
+
+        # The task list scrolls inside its box; the page still does not.
+        tasks_box = page.locator("#tasks").locator("xpath=..")
+        assert tasks_box.evaluate("b => getComputedStyle(b).overflowX") == "auto"
+
+        # The task page fits the width.
+        page.evaluate(f"location.hash = 'task={done}'")
+        detail = page.locator("#detail")
+        expect(page.locator("#detail-id")).to_have_text(done, timeout=5_000)
+        expect(page.locator("#detail-result")).to_contain_text("phone@example.com")
+        expect(page.locator("#detail-history li").last).to_have_attribute("data-status", "success")
+        for part in (detail, page.locator("#detail-payload"), page.locator("#detail-history")):
+            box = part.bounding_box()
+            assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+        assert page.evaluate(NO_PAGE_SCROLL), page.evaluate("document.documentElement.scrollWidth")
+        keep_screenshot(page, "dashboard-phone.png", full_page=True)

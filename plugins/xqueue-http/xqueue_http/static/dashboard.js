@@ -142,53 +142,91 @@
     } catch (err) { report(err); }
   }
 
-  // -- details ------------------------------------------------------------------------
+  // -- the task page (#task=ID) ------------------------------------------------------
+  // Its fields, payload, result, error and history; kept live by the event stream (an
+  // event of the task re-reads it), and linkable: the URL names it, on load and on change.
+  const FIELDS = ["priority", "retry", "max_retry", "progress", "worker_id", "key",
+    "created_at", "started_at", "completed_at", "updated_at", "eta", "queue_timeout", "process_timeout",
+    "redeliveries", "idempotency_key", "schedule", "scheduled_for", "on_parent_failure"];
+  const json = (value) => JSON.stringify(value, null, 2);
   function showTask(task) {
     $("#detail-id").textContent = task.id;
-    const fields = ["type", "status", "priority", "retry", "max_retry", "progress", "worker_id",
-      "created_at", "started_at", "completed_at", "eta", "queue_timeout", "process_timeout",
-      "idempotency_key", "on_parent_failure", "error"];
+    $("#detail-status").replaceChildren(badge(task.status));
+    $("#detail-type").textContent = task.type;
+    $("#detail-link").setAttribute("href", `#task=${encodeURIComponent(task.id)}`);
+    $("#detail-note").textContent = "";
+    $("#detail").dataset.status = task.status;
     const dl = $("#detail-fields");
     dl.replaceChildren();
-    for (const f of fields) {
+    for (const f of FIELDS) {
       if (task[f] === null || task[f] === undefined) continue;
-      dl.append(el("dt", {}, f), el("dd", {}, f === "status" ? badge(task.status) : f.endsWith("_at") ? stamp(task[f]) : task[f]));
+      const value = f.endsWith("_at") || f === "eta" || f === "scheduled_for" ? stamp(task[f])
+        : f === "progress" ? `${Math.round(task[f] * 100)}%` : task[f];
+      dl.append(el("dt", {}, f), el("dd", { "data-field": f }, value));
     }
-    if (task.depends_on) dl.append(el("dt", {}, "parents"), el("dd", {}, task.depends_on.length));
+    if (task.depends_on) dl.append(el("dt", {}, "parents"), el("dd", { "data-field": "parents" }, task.depends_on.length));
     if (task.workflow) {
       dl.append(el("dt", {}, "workflow"), el("dd", {}, el("a", { href: `#workflow=${encodeURIComponent(task.workflow)}`,
         class: "workflow-link", "data-workflow": task.workflow,
         onclick: (e) => { e.preventDefault(); openWorkflow(task.workflow); } }, task.workflow)));
     }
-    dl.append(el("dt", {}, "payload"), el("dd", {}, el("pre", {}, JSON.stringify(task.payload, null, 1))));
-    if (task.result !== null && task.result !== undefined) {
-      dl.append(el("dt", {}, "result"), el("dd", {}, el("pre", {}, JSON.stringify(task.result, null, 1))));
-    }
+    $("#detail-payload").textContent = json(task.payload ?? {});
+    const hasResult = task.result !== null && task.result !== undefined;
+    $("#detail-result").textContent = hasResult ? json(task.result) : TERMINAL.has(task.status) ? "none" : "not yet";
+    $("#detail-result").classList.toggle("empty", !hasResult);
+    $("#detail-error").textContent = task.error || "";
+    $("#detail-error-box").hidden = !task.error;
     $("#detail-cancel").hidden = TERMINAL.has(task.status);
+    document.title = `${task.type} ${task.id} · xqueue`;
     $("#detail").hidden = false;
   }
   function historyItem(e) {
     const what = e.kind === "progress" ? `progress ${Math.round((e.progress || 0) * 100)}%` : e.status;
     const extra = [e.retry ? `retry ${e.retry}` : "", e.worker_id ? `on ${e.worker_id}` : "", e.error || ""]
       .filter(Boolean).join(" · ");
-    return el("li", { class: e.derived ? "derived" : "", title: e.derived ? "from the task record" : "" },
+    return el("li", { class: e.derived ? "derived" : "", title: e.derived ? "from the task record" : "",
+      "data-kind": e.kind, "data-status": e.kind === "progress" ? null : e.status },
+      el("i", { class: `dot ${e.kind === "progress" ? "processing" : e.status}` }),
       `${stamp(e.timestamp)} ${what}${extra ? " — " + extra : ""}`);
   }
   async function loadDetail(id) {
-    const [task, history] = await Promise.all([
-      call("GET", `tasks/${encodeURIComponent(id)}`),
-      call("GET", `tasks/${encodeURIComponent(id)}/history`),
-    ]);
+    let task, history;
+    try {
+      [task, history] = await Promise.all([
+        call("GET", `tasks/${encodeURIComponent(id)}`),
+        call("GET", `tasks/${encodeURIComponent(id)}/history`),
+      ]);
+    } catch (err) {
+      if (state.selected !== id || err.status !== 404) throw err;
+      $("#detail-id").textContent = id;
+      for (const part of ["#detail-status", "#detail-fields", "#detail-history"]) $(part).replaceChildren();
+      for (const part of ["#detail-type", "#detail-payload", "#detail-result"]) $(part).textContent = "";
+      $("#detail-error-box").hidden = $("#detail-cancel").hidden = true;
+      $("#detail-note").textContent = `no task ${id}: ${err.message}`;
+      $("#detail").hidden = false;
+      return;
+    }
     if (state.selected !== id) return;
     showTask(task);
     $("#detail-history").replaceChildren(...history.events.map(historyItem));
   }
-  function select(id) {
+  // how: "click" (a row, a node, a link: a new history entry, scrolled to) or "route" (the URL).
+  function select(id, how = "click") {
+    const fresh = state.selected !== id;
     state.selected = id;
-    setRoute(false);
+    setRoute(how === "click" && fresh);
     for (const { row } of state.rows.values()) row.classList.toggle("selected", row.dataset.id === id);
     for (const node of document.querySelectorAll("#workflow-graph .wf-node")) node.classList.toggle("selected", node.dataset.id === id);
-    loadDetail(id).catch(report);
+    loadDetail(id).then(() => {
+      const top = $("#detail").getBoundingClientRect().top;
+      if (fresh && how !== "quiet" && (top < 0 || top > window.innerHeight - 40)) $("#detail").scrollIntoView({ block: "start" });
+    }).catch(report);
+  }
+  function closeTask() {
+    state.selected = null;
+    $("#detail").hidden = true;
+    document.title = "xqueue dashboard";
+    for (const { row } of state.rows.values()) row.classList.remove("selected");
   }
   let refreshTimer = null;
   function onSelectedEvent(e) {
@@ -460,23 +498,35 @@
     const workflow = q.get("workflow"), task = q.get("task");
     if (workflow && workflow !== state.wfWanted) loadWorkflow(workflow).catch(report);
     else if (!workflow && state.wfWanted) closeWorkflow();
-    if (task && task !== state.selected) select(task);
-    else if (!task && state.selected) { state.selected = null; $("#detail").hidden = true; }
+    if (task && task !== state.selected) select(task, "route");
+    else if (!task && state.selected) closeTask();
   }
 
-  // -- concurrency -----------------------------------------------------------------------
+  // -- task types: pending, running / limit, paused, rates ------------------------------
+  // One row per type. The API has no count of a type's tasks by status, so "pending" is
+  // the length of a listing (GET /tasks?status=pending&type=T), shown as "100+" past 100.
+  const PENDING_CAP = 100;
+  async function pendingOf(type) {
+    const q = new URLSearchParams({ status: "pending", type, limit: String(PENDING_CAP + 1) });
+    const page = await call("GET", `tasks?${q}`);
+    return page.tasks.length > PENDING_CAP ? `${PENDING_CAP}+` : String(page.tasks.length);
+  }
   async function loadLimits() {
     const [data, rates] = await Promise.all([call("GET", "concurrency"), call("GET", "rates")]);
     const body = $("#concurrency tbody");
     const types = Object.keys(data).sort();
+    const pending = Promise.all(types.map((t) => pendingOf(t).catch(() => "?")));
     if (types.join() !== Object.keys(state.limits).sort().join()) {
       body.replaceChildren(...types.flatMap((t) => {
-        const input = el("input", { type: "number", min: "0", step: "1", placeholder: "no limit", "data-type": t });
+        const input = el("input", { type: "number", min: "0", step: "1", placeholder: "no limit", "data-type": t,
+          "aria-label": `limit of ${t}` });
         const set = el("button", { type: "button", class: "set-limit", "data-type": t,
           onclick: () => setLimit(t, input.value === "" ? null : Number(input.value)) }, "set");
         const clear = el("button", { type: "button", "data-type": t, onclick: () => setLimit(t, null) }, "no limit");
         const keys = el("button", { type: "button", class: "show-keys", "data-type": t,
           "aria-expanded": "false", onclick: () => toggleKeys(t) }, "keys");
+        const pause = el("button", { type: "button", class: "pause-type", "data-type": t,
+          onclick: () => togglePause(t) }, "pause");
         const rateInput = el("input", { type: "text", class: "rate", size: "7", placeholder: "50/s",
           "aria-label": `rate of ${t}`, "data-type": t });
         const setRateButton = el("button", { type: "button", class: "set-rate", "data-type": t,
@@ -484,10 +534,13 @@
         const clearRate = el("button", { type: "button", class: "clear-rate", "data-type": t,
           onclick: () => setRate(t, null) }, "no rate");
         return [
-          el("tr", { "data-type": t }, el("td", {}, t, " ", keys), el("td", { class: "usage" }),
-            el("td", { class: "meter" }), el("td", {}, input, " ", set, " ", clear),
-            el("td", {}, el("span", { class: "rate-now" }), " ", rateInput, " ", setRateButton, " ", clearRate)),
-          el("tr", { class: "keys-row", "data-keys-of": t, hidden: "" }, el("td", { colspan: "5", class: "keys" })),
+          el("tr", { "data-type": t }, el("td", { class: "type", "data-label": "type" }, el("strong", {}, t), " ", keys),
+            el("td", { class: "pending", "data-label": "pending" }),
+            el("td", { class: "usage", "data-label": "running / limit" }), el("td", { class: "meter", "data-label": "" }),
+            el("td", { class: "state", "data-label": "state" }, el("span", { class: "flag" }), " ", pause),
+            el("td", { "data-label": "set limit" }, input, " ", set, " ", clear),
+            el("td", { "data-label": "rate" }, el("span", { class: "rate-now" }), " ", rateInput, " ", setRateButton, " ", clearRate)),
+          el("tr", { class: "keys-row", "data-keys-of": t, hidden: "" }, el("td", { colspan: "7", class: "keys" })),
         ];
       }));
     }
@@ -499,6 +552,7 @@
       const turns = weighted ? ` · turns ${weighted}` : "";
       row.querySelector(".usage").textContent = `${running} / ${limit === null ? "∞" : limit}${each}${turns}`;
       row.querySelector(".meter").replaceChildren(bar(limit ? running / limit : running ? 1 : 0, limit !== null && running >= limit));
+      showPaused(row, data[t].paused);
       const input = row.querySelector("input");
       if (document.activeElement !== input) input.value = limit === null ? "" : String(limit);
       const r = rates[t] || { rate: null, per_key: null, keys: {} };
@@ -510,6 +564,33 @@
       if (state.expanded.has(t)) loadKeys(t).catch(() => {});
     }
     state.limits = data;
+    const counts = await pending;
+    types.forEach((t, i) => {
+      const cell = body.querySelector(`tr[data-type="${CSS.escape(t)}"] td.pending`);
+      if (cell) cell.textContent = counts[i];
+    });
+  }
+  function showPaused(row, paused) {
+    row.dataset.paused = String(Boolean(paused));
+    row.classList.toggle("paused", Boolean(paused));
+    const flag = row.querySelector(".state .flag");
+    flag.textContent = paused ? "paused" : "active";
+    flag.className = `flag ${paused ? "paused" : "active"}`;
+    const button = row.querySelector("button.pause-type");
+    button.textContent = paused ? "resume" : "pause";
+    button.title = paused ? `let tasks of ${row.dataset.type} start again` : `start no new task of ${row.dataset.type} (running ones finish; the limit is kept)`;
+  }
+  async function togglePause(type) {
+    const row = $(`#concurrency tr[data-type="${CSS.escape(type)}"]`);
+    const button = row.querySelector("button.pause-type");
+    const paused = row.dataset.paused === "true";
+    button.disabled = true;
+    try {
+      const answer = await call("POST", `concurrency/${encodeURIComponent(type)}/${paused ? "resume" : "pause"}`);
+      showPaused(row, answer.paused);
+      if (state.limits[type]) state.limits[type].paused = answer.paused;
+      await loadLimits();
+    } catch (err) { report(err); } finally { button.disabled = false; }
   }
   // The busiest flow keys of a type: running / limit and waiting, under its row.
   function toggleKeys(type) {
@@ -649,6 +730,8 @@
         setLive(true);
         // what changed while the stream was down (or before it first came up)
         if (state.wfWanted) loadWorkflow(state.wfWanted).catch(() => {});
+        if (state.selected) loadDetail(state.selected).catch(() => {});
+        state.dirty.stats = state.dirty.limits = true;
         const reader = res.body.getReader();
         const decoder = new TextDecoder();
         let buffer = "";
@@ -781,7 +864,7 @@
       out.replaceChildren("submitted ", el("a", { href: "#", "data-id": task.id,
         onclick: (e) => { e.preventDefault(); select(task.id); } }, task.id));
       upsert(task, true);
-      select(task.id);
+      select(task.id, "quiet");
     } catch (err) {
       out.className = "note error";
       out.textContent = err.message;
@@ -796,7 +879,8 @@
     $("#filter-type").addEventListener("change", (e) => setFilter(state.status, e.target.value));
     $("#more").addEventListener("click", () => loadTasks(true).catch(report));
     $("#submit-form").addEventListener("submit", submit);
-    $("#detail-close").addEventListener("click", () => { state.selected = null; $("#detail").hidden = true; setRoute(false); });
+    $("#detail-close").addEventListener("click", () => { closeTask(); setRoute(false); });
+    $("#detail-link").addEventListener("click", (e) => { e.preventDefault(); setRoute(true); });
     $("#workflow-close").addEventListener("click", closeWorkflow);
     $("#workflow-cancel").addEventListener("click", cancelWorkflow);
     window.addEventListener("hashchange", route);
