@@ -56,6 +56,7 @@ class Settings:
     heartbeat_interval: float = setting(0.5, above=0)
     grace_period: float = setting(30.0, minimum=0)
     result_ttl: float = setting(7 * 24 * 3600.0, minimum=0)
+    dead_ttl: float = setting(14 * 24 * 3600.0, minimum=0)  # failed/timeout: kept to replay
     max_payload_bytes: int = setting(1024 * 1024, minimum=1)
     retry_backoff: float = setting(1.0, above=0)
     retry_backoff_max: float = setting(300.0, minimum=0)

@@ -84,9 +84,10 @@ def _row_to_task(row: Sequence[Any]) -> Task:
 class Tx:
     """Helpers used inside one write transaction; collects the events it causes."""
 
-    def __init__(self, conn: sqlite3.Connection, now: float) -> None:
+    def __init__(self, conn: sqlite3.Connection, now: float, dead_ttl: float | None = None) -> None:
         self.conn = conn
         self.now = now
+        self.dead_ttl = dead_ttl  # how long a task that ends failed or timeout is kept
         self.events: list[TaskEvent] = []
         self.rates = RateBook(conn, now)
 
@@ -178,6 +179,8 @@ class Tx:
     ) -> None:
         """End a task (kept for ``retention`` seconds) and, with ``cascade``, release
         the tasks that waited for it (:func:`~xqueue_core.sqlite.dependencies.release`)."""
+        if self.dead_ttl is not None and status in (TaskStatus.FAILED, TaskStatus.TIMEOUT):
+            retention = self.dead_ttl  # kept for a replay
         task.status = status
         task.error = error
         task.updated_at = task.completed_at = self.now
@@ -301,7 +304,7 @@ class SqliteStore(OnDatabase, Store):
 
     async def _write(self, fn: Any) -> Any:
         def tx(conn: sqlite3.Connection) -> Any:
-            t = Tx(conn, time.time())
+            t = Tx(conn, time.time(), self.settings.dead_ttl)
             out = fn(t)
             t.rates.flush()
             return out
@@ -509,7 +512,7 @@ class SqliteStore(OnDatabase, Store):
 
     async def _write_with_events(self, fn: Any) -> Any:
         def tx(conn: sqlite3.Connection) -> Any:
-            t = Tx(conn, time.time())
+            t = Tx(conn, time.time(), self.settings.dead_ttl)
             out = fn(t)
             t.rates.flush()
             return out, t.events

@@ -95,7 +95,8 @@ class RedisStore(Store):
 
     @property
     def _retention(self) -> str:
-        return repr(float(self.settings.result_ttl))
+        """How long ended tasks are kept, as the scripts read it: result_ttl/dead_ttl."""
+        return f"{float(self.settings.result_ttl)!r}/{float(self.settings.dead_ttl)!r}"
 
     # -- submit and publish --------------------------------------------------
 

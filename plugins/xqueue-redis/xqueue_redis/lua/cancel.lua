@@ -6,7 +6,7 @@ if not r then
 end
 local outcome
 if r.status == 'pending' or r.status == 'waiting' then
-  terminate(id, r, 'canceled', 'canceled', tonumber(ARGV[3]))
+  terminate(id, r, 'canceled', 'canceled', keep(ARGV[3]))
   outcome = 'canceled'
 elseif r.status == 'processing' then
   redis.call('HSET', tkey(id), 'cancel', '1')

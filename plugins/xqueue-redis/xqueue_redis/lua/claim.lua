@@ -4,7 +4,7 @@
 -- and their rates have room; otherwise it is parked (see park_task).
 -- The record is read whole once: it decides, and it is the task handed back.
 local worker, lease = ARGV[2], tonumber(ARGV[3])
-local max_red, retention = tonumber(ARGV[4]), tonumber(ARGV[5])
+local max_red, retention = tonumber(ARGV[4]), keep(ARGV[5])
 local budget = {}
 local key_budget = {} -- type/key -> the key's free slots in this call (false: no limit)
 local out = {}

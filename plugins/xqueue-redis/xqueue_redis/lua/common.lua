@@ -24,6 +24,17 @@ end
 
 local NOW_S = num(NOW)
 
+-- Retention as the client sends it, "<result_ttl>/<dead_ttl>" (seconds): a task that
+-- ends failed or timeout (a dead task, kept for replay) is kept dead_ttl, any other
+-- result_ttl. Returns result_ttl; terminate reads DEAD_TTL.
+local DEAD_TTL = nil
+local function keep(arg)
+  local result_ttl, dead_ttl = string.match(arg, '^([^/]+)/(.+)$')
+  if not result_ttl then return tonumber(arg) end
+  DEAD_TTL = tonumber(dead_ttl)
+  return tonumber(result_ttl)
+end
+
 local function tkey(id)
   return P .. 't:' .. id
 end
@@ -722,6 +733,7 @@ local release_children
 -- means something while the task is processing. Unless `no_cascade`, the tasks that
 -- waited for it (depends_on) are released in this same step.
 local function terminate(id, r, status, err, retention, result, no_cascade)
+  if DEAD_TTL and (status == 'failed' or status == 'timeout') then retention = DEAD_TTL end
   leave_working(id, r)
   move(id, r.type, r.status, status)
   local expires = num(NOW + retention)

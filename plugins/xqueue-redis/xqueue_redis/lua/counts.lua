@@ -1,7 +1,7 @@
 -- counts: ARGV[2] retention, ARGV[3] batch. {status, n, ...} and {type, n, ...} over the
 -- tasks kept, as one snapshot, after overdue pending tasks are timed out. Returns {1}
 -- when more overdue tasks are left to time out (the caller runs it again).
-if time_out_overdue(tonumber(ARGV[2]), ARGV[3]) >= tonumber(ARGV[3]) then
+if time_out_overdue(keep(ARGV[2]), ARGV[3]) >= tonumber(ARGV[3]) then
   return {{1}, EVENTS}
 end
 local per_status = {}

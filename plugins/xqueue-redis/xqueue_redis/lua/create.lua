@@ -13,7 +13,7 @@
 -- some members of a workflow have idempotency keys in use (or its id has members)
 -- and others not (another graph under the same key): then nothing is written.
 local grace = tonumber(ARGV[2])
-local retention = tonumber(ARGV[4] or '0')
+local retention = keep(ARGV[4] or '0')
 local rows = cjson.decode(ARGV[3])
 
 -- The task that already holds this row's idempotency key (nil: none).

@@ -2,7 +2,7 @@
 -- [id, worker, kind, error or false, result JSON text or false, retry_delay].
 -- (One argument for the whole batch: the client encodes it in one call.)
 -- Returns a 1/0 per run: applied (the worker still owned the task) or not.
-local retention = tonumber(ARGV[2])
+local retention = keep(ARGV[2])
 local applied = {}
 for _, run in ipairs(cjson.decode(ARGV[3])) do
   local id, worker, kind = run[1], run[2], run[3]

@@ -8,7 +8,7 @@ if not r then
   return {false, EVENTS}
 end
 if r.status == 'pending' and r.deadline and tonumber(r.deadline) <= NOW then
-  terminate(id, r, 'timeout', 'queue timeout', tonumber(ARGV[3]))
+  terminate(id, r, 'timeout', 'queue timeout', keep(ARGV[3]))
 elseif ARGV[4] == '1' and not r.waited and (r.status == 'pending' or r.status == 'processing') then
   redis.call('HSET', tkey(id), 'waited', '1')
 end

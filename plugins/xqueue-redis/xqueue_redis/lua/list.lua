@@ -4,7 +4,7 @@
 -- pending tasks are timed out first, so the listing never shows one as pending.
 -- Returns {1} when more overdue tasks are left to time out (the caller runs it
 -- again), else {0, tasks}.
-if time_out_overdue(tonumber(ARGV[5]), ARGV[6]) >= tonumber(ARGV[6]) then
+if time_out_overdue(keep(ARGV[5]), ARGV[6]) >= tonumber(ARGV[6]) then
   return {{1}, EVENTS}
 end
 local count = tonumber(ARGV[4])

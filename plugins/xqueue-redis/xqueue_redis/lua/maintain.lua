@@ -2,7 +2,7 @@
 -- Queue timeouts, expired leases (per type: a type's token set holds its running
 -- tasks by lease expiry), retention, then wakes parked tasks of types with free
 -- tokens; returns the events (purges included).
-local max_red, retention, batch = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local max_red, retention, batch = tonumber(ARGV[2]), keep(ARGV[3]), ARGV[4]
 time_out_overdue(retention, batch)
 local types = redis.call('SMEMBERS', P .. 'tt')
 for _, typ in ipairs(types) do
