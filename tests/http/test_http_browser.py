@@ -1,19 +1,24 @@
 """The dashboard in a real headless Chromium: submit, watch live, change a limit, cancel;
 a workflow's graph, live, and its cancel; pause and resume a type from its row; a
-task's page by URL, live; a phone-width window.
+task's page by URL, live; a phone-width window; dead tasks grouped by error and replayed
+(one, a group); the live workers.
 
 Debian's chromium driven by playwright (never ``playwright install``). Skipped
 only when ``XQUEUE_SKIP_BROWSER=1``; a missing browser otherwise fails the test.
 Screenshots are saved in ``test-artifacts/``: ``http-dashboard.png``, and
 ``http-workflow.png`` and ``http-workflow-collapsed.png`` (the workflow view);
-``dashboard-types-paused.png``, ``dashboard-task-page.png`` and
-``dashboard-phone.png``, which are copied to ``bench/results/`` too.
+``dashboard-types-paused.png``, ``dashboard-task-page.png``, ``dashboard-phone.png``,
+``dashboard-dead-view.png`` and ``dashboard-workers.png``, which are copied to
+``bench/results/`` too.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import socket
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.http.http_helpers import LIMITS, ROOT, HttpServer
+from tests.http.http_helpers import LIMITS, ROOT, HttpServer, descendants
 from xqueue_core.testing.services import wait_until
 
 CHROMIUM = "/usr/bin/chromium"
@@ -614,4 +619,183 @@ def test_phone_width(dashboard: HttpServer) -> None:
             box = part.bounding_box()
             assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
         assert page.evaluate(NO_PAGE_SCROLL), page.evaluate("document.documentElement.scrollWidth")
+        # The dead tasks and the workers: stacked cards, inside the width.
+        expect(page.locator("#workers tbody tr[data-pid]").first).to_be_attached(timeout=10_000)
+        expect(page.locator("#dead > thead")).to_be_hidden()
+        for part in (page.locator("#dead-panel"), page.locator("#workers-panel")):
+            box = part.bounding_box()
+            assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+        assert page.evaluate(NO_PAGE_SCROLL), page.evaluate("document.documentElement.scrollWidth")
         keep_screenshot(page, "dashboard-phone.png", full_page=True)
+
+
+def dead_by_line(api: str, line: str) -> list[dict[str, Any]]:
+    """The failed tasks whose error's first line is ``line`` (the dead view's group)."""
+    page = httpx.get(api + "/tasks", params={"status": "failed", "limit": 1000}).json()
+    return [t for t in page["tasks"] if (t["error"] or "").split("\n")[0].strip() == line]
+
+
+def test_dead_view_replay(dashboard: HttpServer) -> None:
+    """Dead tasks grouped by their error's first line, with their count; one replayed
+    from its task page (replay_of / replayed_by, then "replayed as"), the rest of the
+    group by "replay these" after a confirmation, each once; a second click: none."""
+    from playwright.sync_api import expect
+
+    base, api = dashboard.base, dashboard.api
+    run = uuid.uuid4().hex
+    dead = [submit(api, "broken", {"run": run, "n": i}) for i in range(3)]
+    alive_id = submit(api, "email", {"to": f"{run}@example.com"})
+    for task_id in dead:
+        wait_status(api, task_id, "failed", 30)  # after its retries, on a busy machine too
+    wait_status(api, alive_id, "success", 30)
+    error = httpx.get(f"{api}/tasks/{dead[0]}").json()["error"]
+    line = error.split("\n")[0].strip()
+    assert "this handler always fails" in line, error
+    # The replays stay pending (broken paused): they cannot die and join the group.
+    assert httpx.post(api + "/concurrency/broken/pause").status_code == 200
+    made: list[str] = []
+    try:
+        with browser_page(base) as (page, _):
+            page.goto(base + "/")
+            expect(page.locator("#live")).to_have_text("live", timeout=10_000)
+            group = page.locator("#dead tr.dead-group").filter(has_text=line)
+            expect(group).to_have_count(1, timeout=10_000)
+            in_group = dead_by_line(api, line)
+            assert {t["id"] for t in in_group} >= set(dead)
+            expect(group).to_have_attribute("data-count", str(len(in_group)), timeout=5_000)
+            expect(group.locator(".types")).to_have_text("broken")
+            assert alive_id not in page.locator("#dead").inner_text()
+
+            # Open the group: its tasks link to their pages.
+            group.locator("button.show-tasks").click()
+            tasks_row = page.locator("#dead tr.dead-tasks").filter(has_text=dead[0])
+            expect(tasks_row).to_be_visible(timeout=5_000)
+            for task_id in dead:
+                expect(tasks_row.locator(f'li[data-id="{task_id}"]')).to_have_count(1)
+            keep_screenshot(page.locator("#dead-panel"), "dashboard-dead-view.png")
+            tasks_row.locator(f'li[data-id="{dead[0]}"] a.task-link[data-id="{dead[0]}"]').click()
+            expect(page.locator("#detail-id")).to_have_text(dead[0], timeout=5_000)
+            assert page.url.endswith(f"#task={dead[0]}"), page.url
+
+            # Replay it from its page.
+            button = page.locator("#detail-replay-button")
+            expect(button).to_be_visible(timeout=5_000)
+            button.click()
+            replay = page.locator("#detail-replay")
+            expect(replay).to_contain_text("replayed as", timeout=5_000)
+            first = httpx.get(f"{api}/tasks/{dead[0]}").json()
+            assert first["replayed_by"], first
+            made.append(first["replayed_by"])
+            expect(replay.locator("a.task-link")).to_have_attribute("data-id", first["replayed_by"])
+            expect(page.locator("#detail-replay-button")).to_have_count(0)
+            expect(page.locator('#detail dd[data-field="replayed_by"] a')).to_have_attribute(
+                "data-id", first["replayed_by"]
+            )
+            again = httpx.get(f"{api}/tasks/{first['replayed_by']}").json()
+            assert again["replay_of"] == dead[0] and again["type"] == "broken"
+            assert again["payload"] == {"run": run, "n": 0}
+            # The replay's page links back to the dead task.
+            page.locator('#detail dd[data-field="replayed_by"] a').click()
+            expect(page.locator("#detail-id")).to_have_text(first["replayed_by"], timeout=5_000)
+            expect(page.locator('#detail dd[data-field="replay_of"] a')).to_have_attribute(
+                "data-id", dead[0]
+            )
+            expect(page.locator("#detail-replay")).to_be_empty()
+
+            # The group: "replay these", confirmed, replays the others of the group once.
+            left = [t["id"] for t in dead_by_line(api, line) if not t["replayed_by"]]
+            assert dead[0] not in left and set(dead[1:]) <= set(left)
+            dialogs: list[str] = []
+
+            def accept(dialog: Any) -> None:
+                dialogs.append(dialog.message)
+                dialog.accept()
+
+            page.once("dialog", accept)
+            expect(group.locator(".count")).to_contain_text("1 replayed", timeout=5_000)
+            group.locator("button.replay-group").click()
+            note = page.locator("#dead-note")
+            expect(note).to_have_attribute("data-replayed", str(len(left)), timeout=10_000)
+            expect(note).to_have_text(re.compile(rf"^replayed {len(left)}\b"))
+            assert len(dialogs) == 1 and f"Replay {len(left)} dead task" in dialogs[0], dialogs
+            after = {t["id"]: t for t in dead_by_line(api, line)}
+            for task_id in dead:
+                assert after[task_id]["replayed_by"], after[task_id]
+            assert after[dead[0]]["replayed_by"] == first["replayed_by"]  # once
+            news = [after[t]["replayed_by"] for t in left]
+            made.extend(news)
+            assert len(set(news)) == len(left)
+            for new_id in news:
+                assert httpx.get(f"{api}/tasks/{new_id}").json()["status"] == "pending"
+            expect(group.locator("button.replay-group")).to_be_disabled(timeout=5_000)
+            expect(tasks_row.locator(f'li[data-id="{dead[1]}"] .replayed a')).to_have_attribute(
+                "data-id", after[dead[1]]["replayed_by"], timeout=5_000
+            )
+
+            # A second time, from the whole view: nothing new.
+            page.on("dialog", lambda dialog: dialog.dismiss())
+            page.evaluate("document.querySelector('#dead-note').dataset.replayed = ''")
+            page.select_option("#dead-type", "broken")
+            expect(group).to_have_attribute("data-count", str(len(after)), timeout=5_000)
+            page.click("#dead-replay-all")
+            expect(note).to_have_attribute("data-replayed", "0", timeout=10_000)
+            expect(note).to_contain_text("replayed 0")
+            final = {t["id"]: t["replayed_by"] for t in dead_by_line(api, line)}
+            assert final == {k: v["replayed_by"] for k, v in after.items()}
+    finally:
+        for task_id in made:
+            httpx.delete(f"{api}/tasks/{task_id}")
+        httpx.post(api + "/concurrency/broken/resume")
+
+
+def test_workers_panel(dashboard: HttpServer) -> None:
+    """The workers panel lists the server's live workers as GET /workers does: host,
+    pid, types (email among them), concurrency; a running task shows under its worker."""
+    from playwright.sync_api import expect
+
+    base, api = dashboard.base, dashboard.api
+    workers = httpx.get(api + "/workers").json()["workers"]
+    assert workers
+    flag = dashboard.workdir / f"gate-workers-{uuid.uuid4().hex}"
+    running = submit(api, "gate", {"flag": str(flag)})
+    try:
+        wait_status(api, running, "processing")
+        with browser_page(base) as (page, _):
+            page.goto(base + "/")
+            expect(page.locator("#live")).to_have_text("live", timeout=10_000)
+            pids = dashboard_pids(dashboard)
+            rows = page.locator("#workers tbody tr[data-pid]")
+            expect(rows).to_have_count(len(workers), timeout=10_000)
+            for w in workers:
+                row = page.locator(f'#workers tr[data-id="{w["id"]}"]')
+                expect(row.locator(".host")).to_have_text(w["host"])
+                expect(row.locator(".pid")).to_have_text(str(w["pid"]))
+                expect(row.locator(".types")).to_contain_text("email")
+                expect(row.locator(".concurrency")).to_have_text(str(w["concurrency"]))
+                expect(row.locator(".last-seen")).to_contain_text("ago")
+                assert w["pid"] in pids and w["host"] == socket.gethostname(), w
+            # The running gate task appears under its worker (within a report or two).
+            owner = page.locator(f"#workers tr.running-row a.task-link[data-id='{running}']")
+            button = page.locator("#workers tbody tr[data-pid]").filter(
+                has=page.locator("button.show-running:not([disabled])")
+            )
+            expect(button).not_to_have_count(0, timeout=15_000)
+            holder = next(
+                w["id"]
+                for w in httpx.get(api + "/workers").json()["workers"]
+                if running in w["running"]
+            )
+            page.locator(f'#workers button.show-running[data-worker="{holder}"]').click()
+            expect(owner).to_be_visible(timeout=5_000)
+            keep_screenshot(page.locator("#workers-panel"), "dashboard-workers.png")
+            owner.click()
+            expect(page.locator("#detail-id")).to_have_text(running, timeout=5_000)
+    finally:
+        flag.touch()
+        wait_status(api, running, "success")
+
+
+def dashboard_pids(server: HttpServer) -> set[int]:
+    """The server's process and every process below it."""
+    assert server.proc is not None
+    return {server.proc.pid, *descendants(server.proc.pid)}

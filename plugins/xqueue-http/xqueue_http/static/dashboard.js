@@ -6,13 +6,15 @@
   const API = "api/v1";
   const STATUSES = ["waiting", "pending", "processing", "success", "failed", "timeout", "canceled"];
   const TERMINAL = new Set(["success", "failed", "timeout", "canceled"]);
+  const DEAD = new Set(["failed", "timeout"]); // ended after the last attempt: can be replayed
   const COLORS = { success: "#1f9d55", failed: "#d64545", timeout: "#d9822b", canceled: "#7d5bbe" };
   const WINDOW = 300; // seconds shown in the throughput chart
   const MAX_ROWS = 200;
   const $ = (sel) => document.querySelector(sel);
   const state = {
     status: "", type: "", cursor: null, selected: null, offset: 0,
-    rows: new Map(), finished: new Map(), limits: {}, expanded: new Set(), dirty: { stats: true, limits: true },
+    rows: new Map(), finished: new Map(), limits: {}, expanded: new Set(), dirty: { stats: true, limits: true, dead: true },
+    deadType: "", deadOpen: new Set(), deadGroups: new Map(), workersOpen: new Set(),
     editing: null, wf: null, wfWanted: null, wfReads: 0, wfHeld: [],
   };
 
@@ -147,7 +149,11 @@
   // event of the task re-reads it), and linkable: the URL names it, on load and on change.
   const FIELDS = ["priority", "retry", "max_retry", "progress", "worker_id", "key",
     "created_at", "started_at", "completed_at", "updated_at", "eta", "queue_timeout", "process_timeout",
-    "redeliveries", "idempotency_key", "schedule", "scheduled_for", "on_parent_failure"];
+    "redeliveries", "idempotency_key", "schedule", "scheduled_for", "on_parent_failure", "replay_of", "replayed_by"];
+  const LINKED = new Set(["replay_of", "replayed_by"]);
+  // A link to a task's page (#task=ID).
+  const taskLink = (id, text) => el("a", { href: `#task=${encodeURIComponent(id)}`, class: "task-link", "data-id": id,
+    onclick: (e) => { e.preventDefault(); select(id); } }, text ?? id);
   const json = (value) => JSON.stringify(value, null, 2);
   function showTask(task) {
     $("#detail-id").textContent = task.id;
@@ -162,7 +168,7 @@
       if (task[f] === null || task[f] === undefined) continue;
       const value = f.endsWith("_at") || f === "eta" || f === "scheduled_for" ? stamp(task[f])
         : f === "progress" ? `${Math.round(task[f] * 100)}%` : task[f];
-      dl.append(el("dt", {}, f), el("dd", { "data-field": f }, value));
+      dl.append(el("dt", {}, f), el("dd", { "data-field": f }, LINKED.has(f) ? taskLink(task[f]) : value));
     }
     if (task.depends_on) dl.append(el("dt", {}, "parents"), el("dd", { "data-field": "parents" }, task.depends_on.length));
     if (task.workflow) {
@@ -177,8 +183,29 @@
     $("#detail-error").textContent = task.error || "";
     $("#detail-error-box").hidden = !task.error;
     $("#detail-cancel").hidden = TERMINAL.has(task.status);
+    showReplay(task);
     document.title = `${task.type} ${task.id} · xqueue`;
     $("#detail").hidden = false;
+  }
+  // A dead task: a replay button, or — replayed already — a link to its replay.
+  function showReplay(task) {
+    const box = $("#detail-replay");
+    if (!DEAD.has(task.status)) { box.replaceChildren(); return; }
+    if (task.replayed_by) { box.replaceChildren("replayed as ", taskLink(task.replayed_by)); return; }
+    box.replaceChildren(el("button", { type: "button", id: "detail-replay-button", class: "primary",
+      title: "run it again as a new task: same type, payload and options",
+      onclick: (ev) => replayTask(task.id, ev.currentTarget) }, "replay"));
+  }
+  async function replayTask(id, button) {
+    button.disabled = true;
+    try {
+      const answer = await call("POST", `tasks/${encodeURIComponent(id)}/replay`);
+      state.dirty.dead = true;
+      await loadDetail(id);
+      if (state.selected !== id) return;
+      $("#detail-note").replaceChildren(answer.created ? "replayed as " : "replayed before as ",
+        taskLink(answer.task.id));
+    } catch (err) { button.disabled = false; report(err); }
   }
   function historyItem(e) {
     const what = e.kind === "progress" ? `progress ${Math.round((e.progress || 0) * 100)}%` : e.status;
@@ -202,6 +229,7 @@
       for (const part of ["#detail-status", "#detail-fields", "#detail-history"]) $(part).replaceChildren();
       for (const part of ["#detail-type", "#detail-payload", "#detail-result"]) $(part).textContent = "";
       $("#detail-error-box").hidden = $("#detail-cancel").hidden = true;
+      $("#detail-replay").replaceChildren();
       $("#detail-note").textContent = `no task ${id}: ${err.message}`;
       $("#detail").hidden = false;
       return;
@@ -624,6 +652,142 @@
     } catch (err) { report(err); }
   }
 
+  // -- dead tasks: failed and timed out, grouped by error --------------------------------
+  // The newest DEAD_CAP of each dead status (of the chosen type), grouped by the first
+  // line of their error; each group replays from its row, the whole view from the title.
+  // Reloaded (once a second at most) when a task dies, and after a replay.
+  const DEAD_CAP = 500;
+  const firstLine = (text) => (text || "").split("\n")[0].trim();
+  const ended = (t) => t.completed_at || t.updated_at;
+  async function loadDead() {
+    const type = state.deadType;
+    const pages = await Promise.all(["failed", "timeout"].map((status) => {
+      const q = new URLSearchParams({ status, limit: String(DEAD_CAP) });
+      if (type) q.set("type", type);
+      return call("GET", `tasks?${q}`);
+    }));
+    if (type !== state.deadType) return; // the filter changed meanwhile
+    const groups = new Map();
+    for (const t of pages.flatMap((p) => p.tasks)) {
+      const key = firstLine(t.error) || "(no error text)";
+      let g = groups.get(key);
+      if (!g) { g = { key, tasks: [], types: new Set(), statuses: new Set(), newest: "", open: 0 }; groups.set(key, g); }
+      g.tasks.push(t);
+      g.types.add(t.type);
+      g.statuses.add(t.status);
+      if ((ended(t) || "") > g.newest) g.newest = ended(t);
+      if (!t.replayed_by) g.open += 1;
+    }
+    const sorted = [...groups.values()].sort((a, b) => (b.newest || "").localeCompare(a.newest || ""));
+    for (const g of sorted) g.tasks.sort((a, b) => (ended(b) || "").localeCompare(ended(a) || ""));
+    state.deadGroups = groups;
+    const total = sorted.reduce((n, g) => n + g.tasks.length, 0);
+    const capped = pages.some((p) => p.next_cursor);
+    $("#dead-summary").textContent = total
+      ? `${total} dead task(s) in ${sorted.length} group(s)${capped ? `, the newest ${DEAD_CAP} of each status` : ""}`
+      : "no dead task";
+    $("#dead-replay-all").disabled = !total;
+    $("#dead tbody").replaceChildren(...sorted.flatMap((g) => {
+      const open = state.deadOpen.has(g.key);
+      const toggle = el("button", { type: "button", class: "show-tasks", "aria-expanded": String(open),
+        title: "its tasks", onclick: () => toggleDead(g.key) }, open ? "▾" : "▸");
+      const replay = el("button", { type: "button", class: "replay-group", disabled: !g.open,
+        title: g.open ? `replay the dead tasks whose error contains this line` : "all replayed",
+        onclick: () => replayShown(g) }, "replay these");
+      const row = el("tr", { class: "dead-group", "data-key": g.key, "data-count": g.tasks.length },
+        el("td", { class: "error", "data-label": "error" }, toggle, " ", el("span", { class: "message" }, g.key)),
+        el("td", { class: "count", "data-label": "tasks" }, String(g.tasks.length),
+          g.open < g.tasks.length ? el("small", { class: "muted" }, ` (${g.tasks.length - g.open} replayed)`) : ""),
+        el("td", { class: "types", "data-label": "types" }, [...g.types].sort().join(", ")),
+        el("td", { class: "newest", "data-label": "newest", title: g.newest || "" }, shownTime(g.newest)),
+        el("td", { "data-label": "" }, replay));
+      const list = el("ul", { class: "dead-list" }, ...g.tasks.map((t) => el("li", { "data-id": t.id },
+        taskLink(t.id), " ", el("span", { class: "muted" }, t.type), " ", badge(t.status), " ",
+        el("span", { class: "muted" }, shownTime(ended(t))),
+        t.replayed_by ? el("span", { class: "replayed" }, " · replayed as ", taskLink(t.replayed_by)) : "")));
+      const tasksRow = el("tr", { class: "dead-tasks", "data-tasks-of": g.key, hidden: !open },
+        el("td", { colspan: "5" }, list));
+      return [row, tasksRow];
+    }));
+  }
+  function toggleDead(key) {
+    if (state.deadOpen.has(key)) state.deadOpen.delete(key); else state.deadOpen.add(key);
+    for (const row of document.querySelectorAll("#dead tr.dead-tasks")) {
+      if (row.dataset.tasksOf !== key) continue;
+      row.hidden = !state.deadOpen.has(key);
+      const button = row.previousElementSibling.querySelector("button.show-tasks");
+      button.setAttribute("aria-expanded", String(!row.hidden));
+      button.textContent = row.hidden ? "▸" : "▾";
+    }
+  }
+  // One group (its error line; its status when it has one) or the whole view (its type
+  // filter, or all). A dry run counts what the filter takes (the store's dead tasks, not
+  // only those listed here), the confirmation names that count, and at most that many
+  // are replayed.
+  async function replayShown(group) {
+    const note = $("#dead-note");
+    const filter = {};
+    if (state.deadType) filter.type = state.deadType;
+    if (group) {
+      filter.error_contains = group.key;
+      if (group.statuses.size === 1) filter.status = [...group.statuses][0];
+    }
+    if (!filter.type && !filter.error_contains) filter.all = true;
+    try {
+      const dry = await call("POST", "tasks/replay", { ...filter, dry_run: true });
+      const what = `${filter.type ? `of type ${filter.type}` : "of any type"}` +
+        `${group ? ` whose error contains “${clip(group.key, 120)}”` : ""}`;
+      if (!dry.matched) {
+        note.dataset.replayed = "0";
+        note.textContent = `replayed 0: no dead task ${what} is left to replay`;
+        return;
+      }
+      if (!confirm(`Replay ${dry.matched} dead task(s) ${what}? Each runs again as a new task.`)) return;
+      const done = await call("POST", "tasks/replay", { ...filter, limit: dry.matched });
+      note.dataset.replayed = String(done.replayed);
+      note.textContent = `replayed ${done.replayed}` +
+        (done.replayed < done.matched ? ` (${done.matched - done.replayed} replayed meanwhile by someone else)` : "");
+      state.dirty.dead = true;
+      if (state.selected && done.tasks[state.selected]) loadDetail(state.selected).catch(() => {});
+    } catch (err) { report(err); }
+  }
+
+  // -- workers: every live worker, as it last reported itself (every lease / 3 s) --------
+  function ago(iso) {
+    if (!iso) return "—";
+    const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+    if (s < 60) return `${s} s ago`;
+    if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+    if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+    return `${Math.floor(s / 86400)} d ago`;
+  }
+  async function loadWorkers() {
+    const data = await call("GET", "workers");
+    const workers = data.workers.slice().sort((a, b) => a.host.localeCompare(b.host) || a.pid - b.pid);
+    $("#workers-summary").textContent = `${workers.length} live, ` +
+      `${workers.reduce((n, w) => n + w.running.length, 0)} task(s) running`;
+    $("#workers tbody").replaceChildren(...workers.flatMap((w) => {
+      const open = state.workersOpen.has(w.id);
+      const toggle = el("button", { type: "button", class: "show-running", "data-worker": w.id,
+        "aria-expanded": String(open), disabled: !w.running.length, title: "the ids of its running tasks",
+        onclick: () => { if (state.workersOpen.has(w.id)) state.workersOpen.delete(w.id); else state.workersOpen.add(w.id);
+          loadWorkers().catch(report); } }, String(w.running.length));
+      return [
+        el("tr", { "data-id": w.id, "data-pid": w.pid, "data-host": w.host },
+          el("td", { class: "host", "data-label": "host", title: w.id }, w.host),
+          el("td", { class: "pid", "data-label": "pid" }, String(w.pid)),
+          el("td", { class: "types", "data-label": "types" }, w.types.join(", ")),
+          el("td", { class: "concurrency", "data-label": "concurrency" }, String(w.concurrency)),
+          el("td", { class: "running", "data-label": "running" }, toggle),
+          el("td", { class: "started", "data-label": "started", title: w.started_at }, ago(w.started_at)),
+          el("td", { class: "last-seen", "data-label": "last seen", title: w.last_seen }, ago(w.last_seen)),
+          el("td", { class: "version", "data-label": "version" }, w.version || "—")),
+        el("tr", { class: "running-row", "data-running-of": w.id, hidden: !open || !w.running.length },
+          el("td", { colspan: "8" }, ...w.running.flatMap((id, i) => [i ? ", " : "", taskLink(id)]))),
+      ];
+    }));
+  }
+
   // -- throughput chart -------------------------------------------------------------------
   function count(second, status, n) {
     const bucket = state.finished.get(second) || {};
@@ -692,6 +856,7 @@
       if (e.kind === "status" && TERMINAL.has(e.status)) count(Math.floor(Date.parse(e.timestamp) / 1000), e.status, 1);
       if (state.selected === e.task_id) onSelectedEvent(e);
       if (e.kind === "status") state.dirty.stats = state.dirty.limits = true;
+      if (e.kind === "status" && DEAD.has(e.status)) state.dirty.dead = true;
       if (e.kind === "status" && state.wfReads) state.wfHeld.push(e);
       if (state.wf && e.kind === "status") setMember(e.task_id, e.status, Date.parse(e.timestamp) || 0);
     }
@@ -841,9 +1006,10 @@
       scheduleType.replaceChildren(...data.handlers.map((h) => el("option", { value: h.type }, h.type)));
       if (chosen) scheduleType.value = chosen;
     }
-    const filter = $("#filter-type");
-    for (const h of data.handlers) {
-      if (![...filter.options].some((o) => o.value === h.type)) filter.append(el("option", { value: h.type }, h.type));
+    for (const filter of [$("#filter-type"), $("#dead-type")]) {
+      for (const h of data.handlers) {
+        if (![...filter.options].some((o) => o.value === h.type)) filter.append(el("option", { value: h.type }, h.type));
+      }
     }
   }
   async function submit(ev) {
@@ -894,16 +1060,21 @@
     });
     $("#schedule-form").addEventListener("submit", saveSchedule);
     $("#schedule-cancel-edit").addEventListener("click", endEdit);
-    Promise.all([loadStats(), loadTasks(false), loadLimits(), loadTypes(), loadThroughput(), loadSchedules()])
+    $("#dead-type").addEventListener("change", (e) => { state.deadType = e.target.value; loadDead().catch(report); });
+    $("#dead-replay-all").addEventListener("click", () => replayShown(null));
+    Promise.all([loadStats(), loadTasks(false), loadLimits(), loadTypes(), loadThroughput(), loadSchedules(),
+      loadDead(), loadWorkers()])
       .catch(report)
       .finally(() => follow());
     setInterval(() => {
       if (state.dirty.stats) { state.dirty.stats = false; loadStats().catch(() => {}); }
       if (state.dirty.limits) { state.dirty.limits = false; loadLimits().catch(() => {}); }
+      if (state.dirty.dead) { state.dirty.dead = false; loadDead().catch(() => {}); }
       drawChart();
     }, 1000);
     setInterval(() => { state.dirty.limits = true; loadTypes().catch(() => {}); }, 5000);
     setInterval(() => { loadSchedules().catch(() => {}); }, 2000);
+    setInterval(() => { loadWorkers().catch(() => {}); }, 3000);
     drawChart();
     route();
   }
