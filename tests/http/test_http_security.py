@@ -68,6 +68,12 @@ def test_read_token_reads_but_does_not_change(secured: HttpServer) -> None:
         error_of(client.post("/tasks/batch", json={"tasks": [{"type": "echo"}]}), 403)
         error_of(client.delete("/tasks/01ANY"), 403)
         error_of(client.post("/concurrency", json={"task_type": "echo", "max_concurrency": 1}), 403)
+        # the operator's changes: replay, pause and resume, workflows
+        for path in ("/tasks/01ANY/replay", "/concurrency/echo/pause", "/concurrency/echo/resume"):
+            error_of(client.post(path), 403)
+        error_of(client.post("/tasks/replay", json={"all": True}), 403)
+        error_of(client.post("/workflows", json={"nodes": {"a": {"type": "echo"}}}), 403)
+        assert client.get("/workers").status_code == 200  # reading them is a read
 
 
 def test_admin_token_does_everything(secured: HttpServer) -> None:
@@ -79,6 +85,9 @@ def test_admin_token_does_everything(secured: HttpServer) -> None:
         assert client.delete(f"/tasks/{task_id}").json()["status"] == "canceled"
         response = client.post("/concurrency", json={"task_type": "echo", "max_concurrency": 3})
         assert response.status_code == 200
+        assert client.post("/concurrency/echo/pause").json()["paused"] is True
+        assert client.post("/concurrency/echo/resume").json()["paused"] is False
+        assert client.post("/tasks/replay", json={"all": True, "dry_run": True}).status_code == 200
 
 
 def test_pages_need_no_token(secured: HttpServer) -> None:
