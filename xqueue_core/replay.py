@@ -30,7 +30,10 @@ DEAD: tuple[TaskStatus, ...] = (TaskStatus.FAILED, TaskStatus.TIMEOUT)
 BATCH = 500  # new tasks per store call in a bulk replay
 PAGE = 500  # dead tasks read per store call while filtering
 MAX_REPLAY = 100_000  # tasks one bulk replay may make
-FILTER_FIELDS = frozenset({"type", "status", "error_contains", "since", "until", "limit", "all"})
+FILTER_FIELDS = frozenset(
+    {"type", "status", "error_contains", "since", "until", "limit", "all", "task_ids"}
+)
+MAX_IDS = 1000  # task ids one bulk replay may name
 
 
 def replay_key(task_id: str) -> str:
@@ -76,7 +79,8 @@ def _time(name: str, value: Any) -> float | None:
 class ReplayFilter:
     """Which dead tasks a bulk replay takes: of ``type`` (None: any), in ``statuses``,
     whose error contains ``error_contains``, that ended in ``[since, until]``, at most
-    ``limit`` (None: all, up to :data:`MAX_REPLAY`)."""
+    ``limit`` (None: all, up to :data:`MAX_REPLAY`); or exactly ``task_ids`` (those of
+    them dead and not replayed yet)."""
 
     type: str | None = None
     statuses: tuple[TaskStatus, ...] = DEAD
@@ -84,6 +88,7 @@ class ReplayFilter:
     since: float | None = None
     until: float | None = None
     limit: int | None = None
+    task_ids: tuple[str, ...] | None = None  # exactly these (and not a filter)
 
     @classmethod
     def check(cls, data: Mapping[str, Any]) -> ReplayFilter:
@@ -96,6 +101,23 @@ class ReplayFilter:
                 f"unknown field(s) {', '.join(sorted(unknown))}; "
                 f"allowed: {', '.join(sorted(FILTER_FIELDS))}"
             )
+        everything = data.get("all", False)
+        if not isinstance(everything, bool):
+            raise ValidationError(f"all must be true or false, got {everything!r}")
+        ids = data.get("task_ids")
+        if ids is not None:
+            others = sorted(
+                k for k, v in data.items() if k not in ("task_ids", "all") and v is not None
+            ) + (["all"] if everything else [])
+            if others:
+                raise ValidationError(f"give task_ids or a filter, not both ({', '.join(others)})")
+            if (
+                not isinstance(ids, list)
+                or not 1 <= len(ids) <= MAX_IDS
+                or not all(isinstance(i, str) and i for i in ids)
+            ):
+                raise ValidationError(f"task_ids must be a list of 1 to {MAX_IDS} task ids")
+            return cls(task_ids=tuple(dict.fromkeys(ids)))
         task_type = data.get("type")
         if task_type is not None:
             check_type_name(task_type)
@@ -116,9 +138,6 @@ class ReplayFilter:
             isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_REPLAY
         ):
             raise ValidationError(f"limit must be a whole number 1 to {MAX_REPLAY}, got {limit!r}")
-        everything = data.get("all", False)
-        if not isinstance(everything, bool):
-            raise ValidationError(f"all must be true or false, got {everything!r}")
         chosen = cls(task_type, statuses, error, since, until, limit)
         if chosen == cls() and not everything:
             raise ValidationError(
@@ -207,6 +226,8 @@ class ReplayControl:
         call; with ``dry_run``, only count them."""
         if chosen.type is not None:
             await self._check_type(chosen.type)
+        if chosen.task_ids is not None:
+            return await self._replay_ids(chosen.task_ids, dry_run)
         report = ReplayReport(dry_run=dry_run)
         cap = chosen.limit or MAX_REPLAY
         batch: builtins.list[Task] = []
@@ -237,4 +258,23 @@ class ReplayControl:
                 cursor = page.next_cursor
         if batch:
             await flush()
+        return report
+
+    async def _replay_ids(self, task_ids: tuple[str, ...], dry_run: bool) -> ReplayReport:
+        """Replay exactly these tasks, those of them that are dead and not replayed
+        (the rest are skipped: unknown, not dead, replayed before), in one store call."""
+        store = self.backends().store
+        report = ReplayReport(dry_run=dry_run)
+        chosen = ReplayFilter(statuses=DEAD)
+        dead = []
+        for task_id in task_ids:
+            task = await store.get(task_id)
+            if task is not None and task.status in DEAD and chosen.takes(task):
+                dead.append(task)
+        report.matched = len(dead)
+        if dead and not dry_run:
+            fresh = [replay_of(t) for t in dead]
+            for old, new, made in zip(dead, fresh, await self._store_new(fresh), strict=True):
+                report.tasks[old.id] = made.id
+                report.replayed += made.id == new.id
         return report

@@ -548,6 +548,14 @@ def test_replay_one_and_by_filter(client: httpx.Client) -> None:
     assert list(done["tasks"]) == [made["task"]["id"]]  # the replay, dead in turn
     again = client.post("/tasks/replay", json={**body, "until": until}).json()
     assert again["matched"] == 0  # each dead task is replayed once
+    replay_of_replay = done["tasks"][made["task"]["id"]]
+    wait_status(client, replay_of_replay, ["failed"])  # dead in turn: replay it by id
+    ids = [dead["id"], replay_of_replay, "no-such-task"]  # replayed, dead, unknown
+    exact = client.post("/tasks/replay", json={"task_ids": ids}).json()
+    assert exact["matched"] == exact["replayed"] == 1 and list(exact["tasks"]) == [ids[1]]
+    assert client.post("/tasks/replay", json={"task_ids": ids}).json()["matched"] == 0
+    for bad in [{"task_ids": []}, {"task_ids": ids, "type": "broken"}, {"task_ids": "x"}]:
+        assert "\n" not in error_of(client.post("/tasks/replay", json=bad), 422)
     ok = submit(client, "email", {"to": "a@example.com"})
     wait_status(client, ok["id"], ["success"])
     before = count(client)

@@ -11,7 +11,7 @@ from xqueue_core.flow import MAX_WEIGHT
 from xqueue_core.handlers import TYPE_NAME
 from xqueue_core.models import TaskStatus
 from xqueue_core.rates import RATE_PATTERN
-from xqueue_core.replay import MAX_REPLAY
+from xqueue_core.replay import MAX_IDS, MAX_REPLAY
 from xqueue_core.schedules import CATCH_UP, MAX_EVERY, MAX_JITTER, MIN_EVERY, OVERLAP
 from xqueue_core.schedules import NAME as SCHEDULE_NAME
 from xqueue_core.validation import (
@@ -269,8 +269,30 @@ def schemas(task_types: Sequence[str]) -> dict[str, Any]:
                     for f in ("type", "status", "error_contains", "since", "until", "limit")
                 ),
                 {"required": ["all"], "properties": {"all": {"const": True}}},
+                {"required": ["task_ids"], "properties": {"task_ids": {"type": "array"}}},
             ],
+            # task_ids names exactly the tasks: no filter beside it
+            "if": {"required": ["task_ids"], "properties": {"task_ids": {"type": "array"}}},
+            "then": {
+                "properties": {
+                    **{
+                        f: {"type": "null"}
+                        for f in ("type", "status", "error_contains", "since", "until", "limit")
+                    },
+                    "all": {"const": False},
+                }
+            },
             "properties": {
+                "task_ids": nullable(
+                    {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": MAX_IDS,
+                        "items": {"type": "string", "minLength": 1},
+                        "description": "exactly these (those dead and not replayed); "
+                        "not with a filter",
+                    }
+                ),
                 "type": nullable(type_name),
                 "status": nullable({"type": "string", "enum": ["failed", "timeout"]}),
                 "error_contains": nullable({"type": "string", "minLength": 1}),

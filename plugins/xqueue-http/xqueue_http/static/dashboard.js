@@ -720,30 +720,31 @@
       button.textContent = row.hidden ? "▸" : "▾";
     }
   }
-  // One group (its error line; its status when it has one) or the whole view (its type
-  // filter, or all). A dry run counts what the filter takes (the store's dead tasks, not
-  // only those listed here), the confirmation names that count, and at most that many
-  // are replayed.
+  // One group or the whole view: exactly the tasks listed (task_ids). A dry run counts
+  // those still dead and not replayed, the confirmation names that count, then they are
+  // replayed (any replayed meanwhile by someone else are skipped by the store).
   async function replayShown(group) {
     const note = $("#dead-note");
-    const filter = {};
-    if (state.deadType) filter.type = state.deadType;
-    if (group) {
-      filter.error_contains = group.key;
-      if (group.statuses.size === 1) filter.status = [...group.statuses][0];
+    // exactly the tasks shown (the group's, or every group's) that were not replayed
+    const shown = group ? [group] : [...state.deadGroups.values()];
+    const ids = shown.flatMap((g) => g.tasks.filter((t) => !t.replayed_by).map((t) => t.id));
+    const filter = { task_ids: ids };
+    if (!ids.length) {
+      note.dataset.replayed = "0";
+      note.textContent = "replayed 0: every task shown was replayed already";
+      return;
     }
-    if (!filter.type && !filter.error_contains) filter.all = true;
     try {
       const dry = await call("POST", "tasks/replay", { ...filter, dry_run: true });
-      const what = `${filter.type ? `of type ${filter.type}` : "of any type"}` +
-        `${group ? ` whose error contains “${clip(group.key, 120)}”` : ""}`;
+      const what = `${state.deadType ? `of type ${state.deadType}` : "of any type"}` +
+        `${group ? ` whose error is “${clip(group.key, 120)}”` : " shown"}`;
       if (!dry.matched) {
         note.dataset.replayed = "0";
         note.textContent = `replayed 0: no dead task ${what} is left to replay`;
         return;
       }
       if (!confirm(`Replay ${dry.matched} dead task(s) ${what}? Each runs again as a new task.`)) return;
-      const done = await call("POST", "tasks/replay", { ...filter, limit: dry.matched });
+      const done = await call("POST", "tasks/replay", filter);
       note.dataset.replayed = String(done.replayed);
       note.textContent = `replayed ${done.replayed}` +
         (done.replayed < done.matched ? ` (${done.matched - done.replayed} replayed meanwhile by someone else)` : "");
