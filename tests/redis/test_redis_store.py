@@ -374,3 +374,16 @@ async def test_redis_commands_per_claimed_and_finished_task() -> None:
     # or parked set (finish)
     assert calls["hmget"] == 99 and calls["hgetall"] == 99 + 10
     assert sum(calls.values()) <= 13 * 99 + 3 * 20, calls
+
+
+async def test_take_due_looks_past_stale_entries(store: RedisStore) -> None:
+    """A claim leaves its task's publish entry behind (dropped when met): a run of
+    such entries ahead of due tasks must not make take_due hand out nothing."""
+    tasks = [Task(id=new_id(), type="t") for _ in range(5)]
+    for task in tasks:  # one at a time: the entries are in this order
+        await store.create([task], 0.0)
+    claims, _ = await store.claim([t.id for t in tasks[:3]], "w1", 30.0)  # started
+    assert [c.outcome for c in claims] == [ClaimOutcome.STARTED] * 3
+    due = await store.take_due(3, 30.0)
+    assert [m.task_id for m in due] == [t.id for t in tasks[3:]]
+    assert await store.take_due(3, 30.0) == []  # handed out: held

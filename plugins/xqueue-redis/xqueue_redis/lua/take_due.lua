@@ -20,16 +20,26 @@ for _, typ in ipairs(redis.call('ZRANGEBYSCORE', P .. 'rw', '-inf', NOW_S)) do
     wake_parked(typ, free)
   end
 end
-local ids = redis.call('ZRANGEBYSCORE', P .. 'pub', '-inf', NOW_S, 'LIMIT', 0, ARGV[2])
-local out = {}
+-- Stale entries are dropped as they are met and the look goes on past them (up to
+-- STALE_SCAN times the limit in all), so a run of stale entries ahead of due tasks
+-- does not make a call hand out nothing.
+local STALE_SCAN = 4
+local limit = tonumber(ARGV[2])
+local out, looked = {}, 0
 local again = num(NOW + tonumber(ARGV[3]))
-for _, id in ipairs(ids) do
-  local h = redis.call('HMGET', tkey(id), 'type', 'priority', 'parked', 'status')
-  if h[1] and not h[3] and h[4] == 'pending' then
-    redis.call('ZADD', P .. 'pub', again, id)
-    out[#out + 1] = {id, h[1], h[2]}
-  else
-    redis.call('ZREM', P .. 'pub', id)
+while #out < limit and looked < limit * STALE_SCAN do
+  local ids = redis.call('ZRANGEBYSCORE', P .. 'pub', '-inf', NOW_S, 'LIMIT', 0, limit - #out)
+  if #ids == 0 then break end
+  looked = looked + #ids
+  for _, id in ipairs(ids) do
+    local h = redis.call('HMGET', tkey(id), 'type', 'priority', 'parked', 'status')
+    if h[1] and not h[3] and h[4] == 'pending' then
+      redis.call('ZADD', P .. 'pub', again, id) -- held: not met again in this loop
+      out[#out + 1] = {id, h[1], h[2]}
+    else
+      redis.call('ZREM', P .. 'pub', id)
+    end
   end
+  if tonumber(ARGV[3]) <= 0 then break end -- held for no time: it would be met again
 end
 return {out, EVENTS}
