@@ -42,13 +42,15 @@ class DebounceContract:
         assert created and a.id != b.id
 
     async def test_the_start_moves_but_never_past_max_wait(self, store: Store) -> None:
-        first, _ = await self._debounce(store, "k", 1, window=0.4, max_wait=0.6)
+        # a window of 2 s and a second submit 1 s in: a second of slack for a loaded
+        # machine (with 0.4 s and 0.3 s, a stall of 0.1 s made the first task due)
+        first, _ = await self._debounce(store, "k", 1, window=2.0, max_wait=2.5)
         opened = await store.now()
-        await asyncio.sleep(0.3)
-        moved, _ = await self._debounce(store, "k", 2, window=0.4, max_wait=0.6)
+        await asyncio.sleep(1.0)
+        moved, _ = await self._debounce(store, "k", 2, window=2.0, max_wait=2.5)
         assert moved.id == first.id and moved.eta is not None
-        # 0.3 + 0.4 from the first submit, capped at its 0.6
-        assert first.eta is not None and first.eta < moved.eta <= opened + 0.6 + 0.05
+        # 1.0 + 2.0 from the first submit, capped at its 2.5
+        assert first.eta is not None and first.eta < moved.eta <= opened + 2.5 + 0.05
 
     async def test_a_due_task_ends_the_window(self, store: Store) -> None:
         first, _ = await self._debounce(store, "k", 1, window=0.2)
