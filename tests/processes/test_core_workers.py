@@ -26,7 +26,8 @@ def listed(xenv: Env) -> dict[int, dict]:
 async def test_workers_are_listed_and_gone_when_they_stop_or_die(xenv: Env, keyed: XQueue) -> None:
     single = xenv.worker("--concurrency", "4").wait_started()
     pair = xenv.worker("--processes", "2", "--concurrency", "3").wait_started(count=2)
-    tasks = await keyed.submit_many([{"type": "sleep", "payload": {"seconds": 4}}] * 6)
+    # 8 s each: the 6 stay running while the reports (every 0.67 s) and the CLI catch up
+    tasks = await keyed.submit_many([{"type": "sleep", "payload": {"seconds": 8}}] * 6)
     pair_pids = set(descendants(pair.pid))
 
     def all_running() -> bool:
