@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 from .errors import TaskNotDead, ValidationError
 from .handlers import check_type_name
 from .ids import new_id
-from .models import Task, TaskStatus, parse_iso
+from .models import Task, TaskStatus
+from .validation import check_time
 
 if TYPE_CHECKING:
     from .interfaces import Backends
@@ -56,23 +57,6 @@ def replay_of(old: Task) -> Task:
         idempotency_key=replay_key(old.id),
         replay_of=old.id,
     )
-
-
-def _time(name: str, value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ValidationError(f"{name} must be an ISO 8601 time or epoch seconds, got {value!r}")
-    if isinstance(value, str):
-        try:
-            return parse_iso(value)
-        except ValueError:
-            raise ValidationError(
-                f"{name} must be an ISO 8601 time like 2026-01-31T12:00:00Z, got {value!r}"
-            ) from None
-    if value < 0:
-        raise ValidationError(f"{name} must not be before 1970, got {value!r}")
-    return float(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +114,8 @@ class ReplayFilter:
         error = data.get("error_contains")
         if error is not None and (not isinstance(error, str) or not error):
             raise ValidationError(f"error_contains must be a non-empty string, got {error!r}")
-        since, until = _time("since", data.get("since")), _time("until", data.get("until"))
+        since = check_time("since", data.get("since"))
+        until = check_time("until", data.get("until"))
         limit = data.get("limit")
         if isinstance(limit, float) and limit.is_integer():  # 398.0 is JSON's 398
             limit = int(limit)
@@ -233,11 +218,7 @@ class ReplayControl:
         batch: builtins.list[Task] = []
 
         async def flush() -> None:
-            fresh = [replay_of(t) for t in batch]
-            stored = await self._store_new(fresh)
-            for old, new, made in zip(batch, fresh, stored, strict=True):
-                report.tasks[old.id] = made.id
-                report.replayed += made.id == new.id  # (else replayed meanwhile: that one)
+            await self._replay_batch(batch, report)
             batch.clear()
 
         for status in chosen.statuses:
@@ -273,8 +254,12 @@ class ReplayControl:
                 dead.append(task)
         report.matched = len(dead)
         if dead and not dry_run:
-            fresh = [replay_of(t) for t in dead]
-            for old, new, made in zip(dead, fresh, await self._store_new(fresh), strict=True):
-                report.tasks[old.id] = made.id
-                report.replayed += made.id == new.id
+            await self._replay_batch(dead, report)
         return report
+
+    async def _replay_batch(self, dead: builtins.list[Task], report: ReplayReport) -> None:
+        """Replay ``dead`` in one store call; record each replay in ``report``."""
+        fresh = [replay_of(t) for t in dead]
+        for old, new, made in zip(dead, fresh, await self._store_new(fresh), strict=True):
+            report.tasks[old.id] = made.id
+            report.replayed += made.id == new.id  # (else replayed meanwhile: that one)

@@ -61,6 +61,25 @@ def _number(name: str, value: Any, *, integer: bool = False) -> float:
     return value
 
 
+def check_time(name: str, value: Any) -> float | None:
+    """A point in time given as an ISO 8601 string or epoch seconds, between 1970 and
+    9999 (None stays None): epoch seconds, or a one-line :class:`ValidationError`."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            when = parse_iso(value)
+        except ValueError:
+            raise ValidationError(
+                f"{name} must be an ISO 8601 time like 2026-01-31T12:00:00Z, got {value!r}"
+            ) from None
+    else:
+        when = float(_number(name, value))
+    if not 0 <= when <= MAX_ETA:
+        raise ValidationError(f"{name} must be between 1970-01-01 and 9999-12-31, got {value!r}")
+    return when
+
+
 def _non_negative(name: str, value: Any) -> float | None:
     if value is None:
         return None
@@ -126,21 +145,9 @@ def check_submit(data: Mapping[str, Any], max_payload_bytes: int) -> SubmitReque
     if delay is not None and delay > MAX_DELAY:
         raise ValidationError(f"delay must be at most {MAX_DELAY:.0f} seconds (ten years)")
     eta_raw = data.get("eta")
-    eta: float | None = None
-    if eta_raw is not None:
-        if delay is not None:
-            raise ValidationError("give either delay or eta, not both")
-        if isinstance(eta_raw, str):
-            try:
-                eta = parse_iso(eta_raw)
-            except ValueError:
-                raise ValidationError(
-                    f"eta must be an ISO 8601 time like 2026-01-31T12:00:00Z, got {eta_raw!r}"
-                ) from None
-        else:
-            eta = float(_number("eta", eta_raw))
-        if not 0 <= eta <= MAX_ETA:
-            raise ValidationError(f"eta must be between 1970-01-01 and 9999-12-31, got {eta_raw!r}")
+    if eta_raw is not None and delay is not None:
+        raise ValidationError("give either delay or eta, not both")
+    eta = check_time("eta", eta_raw)
     key = check_idempotency_key(data.get("idempotency_key"))
     debounce = _non_negative("debounce", data.get("debounce"))
     debounce_max = _non_negative("debounce_max", data.get("debounce_max"))

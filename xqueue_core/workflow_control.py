@@ -15,6 +15,7 @@ from .ids import new_id
 from .validation import check_idempotency_key, check_submit
 from .workflows import (
     MEMBER_PAGE,
+    PARTLY_KEYED,
     Node,
     Workflow,
     WorkflowState,
@@ -116,8 +117,8 @@ class WorkflowControl:
             tasks[name] = task
         try:
             stored = await self._store_new([tasks[name] for name in order])
-        except ValidationError:
-            if key is None:
+        except ValidationError as exc:
+            if key is None or str(exc) != PARTLY_KEYED:
                 raise
             raise ValidationError(
                 f"idempotency_key {key!r} is in use by another workflow (or by one whose "

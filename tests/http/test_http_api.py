@@ -498,7 +498,8 @@ def test_pause_and_resume_a_type(client: httpx.Client) -> None:
     assert client.get("/stats").json()["paused"] == ["email"]
     assert client.get("/concurrency").json()["email"]["paused"] is True
     task = client.post("/tasks", json={"type": "email", "payload": {}}).json()
-    time.sleep(1.0)  # a worker runs: it would have started by now
+    later = submit(client, "report", {"seconds": 0})  # submitted after it, runs before it
+    wait_status(client, later["id"], ["success"])
     assert client.get(f"/tasks/{task['id']}").json()["status"] == "pending"
     resumed = client.post("/concurrency/email/resume").json()
     assert resumed["changed"] is True and resumed["paused"] is False

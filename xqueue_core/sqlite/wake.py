@@ -89,12 +89,12 @@ def wake_parked(t: Tx, task_type: str, count: int | None) -> None:
     if count is not None and count <= 0:
         return
     conn = t.conn
-    if conn.execute("SELECT 1 FROM paused WHERE type=?", (task_type,)).fetchone():
-        return
     if not conn.execute(
         "SELECT 1 FROM tasks WHERE parked=1 AND type=? LIMIT 1", (task_type,)
     ).fetchone():
         return
+    if conn.execute("SELECT 1 FROM paused WHERE type=?", (task_type,)).fetchone():
+        return  # resume wakes them
     heads: dict[str, int | None] = dict(
         conn.execute(
             "SELECT COALESCE(flow_key, ''), MAX(priority) FROM tasks WHERE parked=1 "

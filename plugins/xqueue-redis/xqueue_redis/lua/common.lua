@@ -575,10 +575,10 @@ end
 -- (O(keys) at worst, e.g. the first one after lowering the default of every key).
 local function wake_parked(typ, count, exist)
   if count and count <= 0 then return end
-  if redis.call('HEXISTS', P .. 'paused', typ) == 1 then return end -- resume wakes them
   local park, ready = P .. 'park:' .. typ, P .. 'pk:' .. typ
   local n = exist or redis.call('EXISTS', park, ready)
   if n == 0 then return end
+  if redis.call('HEXISTS', P .. 'paused', typ) == 1 then return end -- resume wakes them
   local keyless
   if n == 1 and not rates_of(typ) then
     -- one of the two: when it is park:<type>, only tasks without a key can be woken,

@@ -1,8 +1,8 @@
 -- workers: ARGV[2] 'report' with ARGV[3] a worker's record (JSON) and ARGV[4] its ttl,
 -- or 'forget' with ARGV[3] a worker id, or 'list'. Keys: workers (hash id -> record),
 -- workers:exp (zset id -> when it counts as gone). A report keeps the first report's
--- started_at and stamps last_seen and expires_at with the server's clock; list drops
--- the expired ones first. Returns {records (list only), EVENTS}.
+-- started_at and stamps last_seen and expires_at with the server's clock and drops
+-- the expired ones; list reads the live ones. Returns {records (list only), EVENTS}.
 local all, exp = P .. 'workers', P .. 'workers:exp'
 local function drop_gone()
   local gone = redis.call('ZRANGEBYSCORE', exp, '-inf', NOW_S)
@@ -27,8 +27,7 @@ elseif op == 'forget' then
   redis.call('ZREM', exp, ARGV[3])
   return {0, EVENTS}
 end
-drop_gone()
-local ids = redis.call('ZRANGE', exp, 0, -1)
+local ids = redis.call('ZRANGEBYSCORE', exp, '(' .. NOW_S, '+inf') -- live ones (a read)
 table.sort(ids)
 if #ids == 0 then return {{}, EVENTS} end
 return {redis.call('HMGET', all, unpack(ids)), EVENTS}
